@@ -1,0 +1,1 @@
+"""Analysis shared by skills and reasoners: anomaly scores, log templates."""

@@ -1,0 +1,160 @@
+"""The shared debug context: the seed's object, persisted after every change.
+
+The seed's shape (``service``, ``iteration``, ``history[{iteration, diagnosis,
+action, commit, gha, result}]``) is kept field for field; rootloop adds the
+typed diagnosis and action behind each line, the phase an iteration reached
+(so a killed run resumes without repeating an action) and the run's status.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from rootloop.actions.types import Action, BaseAction
+from rootloop.errors import StateError
+from rootloop.models import Diagnosis, utcnow
+from rootloop.state import atomic_write_json
+
+Phase = Literal["diagnosed", "approved", "applying", "applied", "verified", "done", "failed",
+                "refused", "awaiting-approval"]
+RunStatus = Literal["running", "healthy", "paused", "escalated", "refused", "failed"]
+
+
+class HistoryEntry(BaseModel):
+    # the seed's fields
+    iteration: int
+    diagnosis: str
+    action: str = ""
+    commit: str | None = None
+    gha: str | None = None
+    result: str = "pending"
+    # rootloop's
+    phase: Phase = "diagnosed"
+    diagnosis_detail: Diagnosis | None = None
+    action_detail: Action | None = None
+    action_fingerprint: str | None = None
+    changed: str | None = None
+    undo: str | None = None
+    verification: dict[str, Any] | None = None
+    tests: dict[str, Any] | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.result.startswith("fail")
+
+
+class PendingGate(BaseModel):
+    gate: str
+    reason: str
+    iteration: int
+
+
+class DebugContext(BaseModel):
+    service: str
+    iteration: int = 0
+    history: list[HistoryEntry] = []
+    run_id: str = Field(default_factory=lambda: new_run_id())
+    environment: str = "lower"
+    topology_file: str | None = None
+    status: RunStatus = "running"
+    status_reason: str = ""
+    pending_gate: PendingGate | None = None
+    approvals: list[str] = []
+    branch: str | None = None
+    pr: str | None = None
+    notes: list[str] = []
+    usage: dict[str, Any] = {}
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    # -- questions the loop asks -----------------------------------------
+    def attempt_of(self, action: BaseAction) -> HistoryEntry | None:
+        """The latest iteration that tried exactly this action, if any."""
+        fp = action.fingerprint()
+        return next((h for h in reversed(self.history) if h.action_fingerprint == fp), None)
+
+    def failed_before(self, action: BaseAction) -> HistoryEntry | None:
+        entry = self.attempt_of(action)
+        return entry if entry is not None and entry.failed else None
+
+    def failed_fingerprints(self, diagnosis_key: str | None = None) -> set[str]:
+        return {
+            h.action_fingerprint for h in self.history
+            if h.failed and h.action_fingerprint
+            and (diagnosis_key is None
+                 or (h.diagnosis_detail and h.diagnosis_detail.key == diagnosis_key))
+        }
+
+    @property
+    def current(self) -> HistoryEntry | None:
+        return self.history[-1] if self.history else None
+
+    def seed_view(self) -> dict[str, Any]:
+        """Exactly the seed's object, for PR bodies and humans."""
+        rows = []
+        for h in self.history:
+            row: dict[str, Any] = {"iteration": h.iteration, "diagnosis": h.diagnosis,
+                                   "action": h.action}
+            if h.commit:
+                row["commit"] = h.commit
+            if h.gha:
+                row["gha"] = h.gha
+            row["result"] = h.result
+            rows.append(row)
+        return {"service": self.service, "iteration": self.iteration, "history": rows}
+
+
+def new_run_id() -> str:
+    return utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class ContextStore:
+    """Debug contexts on disk: ``<state>/runs/<run_id>/context.json``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runs = root / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        if not _RUN_ID.match(run_id):
+            raise StateError(f"'{run_id}' is not a run id (see 'rootloop history').")
+        return self.runs / run_id
+
+    def save(self, ctx: DebugContext) -> Path:
+        ctx.updated_at = utcnow()
+        path = self.run_dir(ctx.run_id) / "context.json"
+        atomic_write_json(path, ctx.model_dump(mode="json"))
+        return path
+
+    def load(self, run_id: str) -> DebugContext:
+        path = self.run_dir(run_id) / "context.json"
+        if not path.exists():
+            known = ", ".join(r.run_id for r in self.list()[:5]) or "none yet"
+            raise StateError(f"no run '{run_id}' in {self.runs} (recent runs: {known}).")
+        return DebugContext.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def list(self, service: str | None = None) -> list[DebugContext]:
+        out = []
+        for path in self.runs.glob("*/context.json"):
+            try:
+                ctx = DebugContext.model_validate_json(path.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            if service is None or ctx.service == service:
+                out.append(ctx)
+        return sorted(out, key=lambda c: c.started_at, reverse=True)
+
+    def latest(self, service: str | None = None) -> DebugContext | None:
+        runs = self.list(service)
+        return runs[0] if runs else None

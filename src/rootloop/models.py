@@ -1,0 +1,159 @@
+"""Data that crosses module boundaries: findings and diagnoses. Data only, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Status(StrEnum):
+    """How a node looks. Ordered by severity so the worst can be picked with ``max``."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"
+    DEGRADED = "degraded"
+    UNREACHABLE = "unreachable"
+    CRITICAL = "critical"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    @property
+    def healthy(self) -> bool:
+        return self is Status.OK
+
+
+_SEVERITY = {
+    Status.OK: 0,
+    Status.UNKNOWN: 1,
+    Status.DEGRADED: 2,
+    Status.UNREACHABLE: 3,
+    Status.CRITICAL: 4,
+}
+
+
+def worst(statuses: list[Status]) -> Status:
+    return max(statuses, key=lambda s: s.severity, default=Status.OK)
+
+
+class Signal(BaseModel):
+    """One named measurement, with the threshold it was judged against."""
+
+    name: str
+    value: float | int | str | bool | None
+    unit: str = ""
+    threshold: float | None = None
+    status: Status = Status.OK
+
+    def __str__(self) -> str:
+        th = f" (threshold {self.threshold:g})" if self.threshold is not None else ""
+        return f"{self.name}={self.value}{self.unit}{th}"
+
+
+class Evidence(BaseModel):
+    """Something a human (or a model) can read to check the finding."""
+
+    kind: Literal["log", "query", "stack", "event", "metric", "text", "config"] = "text"
+    title: str
+    text: str
+
+
+class Suspect(BaseModel):
+    """Another node this finding blames, and why."""
+
+    node: str
+    reason: str
+    weight: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class Finding(BaseModel):
+    """What one skill saw on one node during one sweep."""
+
+    node: str
+    skill: str
+    status: Status
+    summary: str
+    signals: list[Signal] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    anomaly_started_at: datetime | None = None
+    suspects: list[Suspect] = Field(default_factory=list)
+    error: str | None = None
+    checked_at: datetime = Field(default_factory=utcnow)
+    duration_ms: float = 0.0
+
+    def signal(self, name: str) -> Signal | None:
+        return next((s for s in self.signals if s.name == name), None)
+
+    def value(self, name: str, default: float | int | str | bool | None = None):
+        s = self.signal(name)
+        return default if s is None else s.value
+
+
+class Candidate(BaseModel):
+    """A node ranked as a possible root cause."""
+
+    node: str
+    score: float
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Diagnosis(BaseModel):
+    """The reasoner's answer: where the fault is, of what kind, and why it thinks so."""
+
+    root_cause: str
+    category: str
+    summary: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[str] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
+    path: list[str] = Field(
+        default_factory=list, description="nodes from the symptom to the root cause"
+    )
+    reasoner: str = "rules"
+
+    @property
+    def key(self) -> str:
+        """Identity of a diagnosis for 'already tried' checks: node and category."""
+        return f"{self.root_cause}:{self.category}"
+
+
+class PastIncident(BaseModel):
+    """A previous investigation that looks like this one."""
+
+    run_id: str
+    service: str
+    summary: str
+    root_cause: str | None = None
+    category: str | None = None
+    outcome: str | None = None
+    score: float = 0.0
+
+
+class FailedAction(BaseModel):
+    """An action that did not fix a diagnosis before: never try it again for that diagnosis."""
+
+    run_id: str
+    diagnosis_key: str
+    fingerprint: str
+    description: str
+
+
+class PriorContext(BaseModel):
+    """What memory hands a new investigation before its first sweep."""
+
+    last_summary: str | None = None
+    last_run_id: str | None = None
+    similar: list[PastIncident] = Field(default_factory=list)
+    failed_actions: list[FailedAction] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.last_summary or self.similar or self.failed_actions)

@@ -1,0 +1,1 @@
+"""rootloop.platforms.aws"""

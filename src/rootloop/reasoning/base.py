@@ -1,0 +1,37 @@
+"""The ``Reasoner`` interface shared by the rules and the model reasoners."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from rootloop.actions.types import Action
+from rootloop.context import DebugContext
+from rootloop.models import Diagnosis, Finding, PriorContext
+from rootloop.topology import Topology
+
+
+@dataclass
+class ReasoningInput:
+    topology: Topology
+    findings: list[Finding]
+    context: DebugContext
+    prior: PriorContext = field(default_factory=PriorContext)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Proposal(BaseModel):
+    """A diagnosis and what to do about it. ``action`` None means: hand over to a human."""
+
+    diagnosis: Diagnosis
+    action: Action | None = None
+    rationale: str = ""
+    escalate_reason: str | None = None
+
+
+class Reasoner(Protocol):
+    name: str
+
+    async def propose(self, inp: ReasoningInput) -> Proposal: ...

@@ -1,0 +1,130 @@
+"""The contract between the sweep and a skill.
+
+A skill checks one node and returns a Finding. It never raises for a platform
+failure: a refused connection is an ``unreachable`` finding, a permission error
+an ``unknown`` one that says what permission is missing. It is read-only: any
+change to the world goes through ``rootloop.actions`` and the gates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from rootloop.models import Evidence, Finding, Signal, Status, Suspect
+from rootloop.redact import Redactor
+
+T = TypeVar("T")
+
+
+class SkillSettings(BaseModel):
+    """Per-node settings a skill reads from the map. Unknown keys are map errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node(BaseModel):
+    """A resolved node of the map: where it sits, which skill checks it, how."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    type: str
+    skill: str
+    role: Literal["upstream", "self", "downstream"]
+    component: str  # the vertex of the dependency graph this check belongs to
+    service: str  # the map that declared it
+    timeout: float
+    production: bool = False
+    tags: dict[str, str] = {}
+    settings: SkillSettings = SkillSettings()
+
+
+@dataclass
+class CheckContext:
+    """What a check may use besides its node. Built once per sweep."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+    window_start: datetime | None = None  # incident window for log/metric skills
+    window_end: datetime | None = None
+    executor: Executor | None = None  # threads for blocking clients (boto3)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking client call on the sweep's thread pool.
+
+        The client must carry its own socket timeouts: a thread cannot be
+        cancelled, so the timeout of the call is what guarantees it ends.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+
+@runtime_checkable
+class Skill(Protocol):
+    name: ClassVar[str]
+    Settings: ClassVar[type[SkillSettings]]
+    default_timeout: ClassVar[float]
+
+    async def check(self, node: Node, ctx: CheckContext) -> Finding: ...
+
+
+class BaseSkill:
+    """Helpers shared by the built-in skills: building findings in one line."""
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type[SkillSettings]] = SkillSettings
+    default_timeout: ClassVar[float] = 5.0
+
+    async def check(self, node: Node, ctx: CheckContext) -> Finding:  # pragma: no cover
+        raise NotImplementedError
+
+    def finding(
+        self,
+        node: Node,
+        status: Status,
+        summary: str,
+        *,
+        signals: list[Signal] | None = None,
+        evidence: list[Evidence] | None = None,
+        suspects: list[Suspect] | None = None,
+        anomaly_started_at: datetime | None = None,
+        error: str | None = None,
+    ) -> Finding:
+        return Finding(
+            node=node.name,
+            skill=self.name,
+            status=status,
+            summary=summary,
+            signals=signals or [],
+            evidence=evidence or [],
+            suspects=suspects or [],
+            anomaly_started_at=anomaly_started_at,
+            error=error,
+        )
+
+    def unreachable(self, node: Node, error: BaseException | str) -> Finding:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        text = " ".join(str(text).split())[:500]
+        return self.finding(node, Status.UNREACHABLE, f"cannot reach {node.name}: {text}",
+                            error=text)
+
+
+def judge(value: float, warn: float | None, crit: float | None) -> Status:
+    """Status of a value that is bad when high."""
+    if crit is not None and value >= crit:
+        return Status.CRITICAL
+    if warn is not None and value >= warn:
+        return Status.DEGRADED
+    return Status.OK
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,437 @@
+"""Loading and validating topology maps.
+
+The seed's JSON shape loads as it is (``service``, ``upstream[]``,
+``downstream[]``, nodes ``{name, type, skill}``); everything a real run needs
+is an optional extension of it: per-node settings beside those three keys,
+``self`` (the service's own checks and repository), ``environment``,
+``policy``, and ``map`` on a node to pull in that node's own map, so the graph
+spans several services. Every problem is a ``TopologyError`` naming the file,
+the field path and the fix — never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rootloop.errors import TopologyError, UserError
+from rootloop.redact import Redactor
+from rootloop.skills import registry
+from rootloop.skills.base import Node
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+_NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags"}
+_CHECK_KEYS = {"skill", "timeout"}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEYS = re.compile(r"^(password|passwd|token|secret|api_key|apikey|secret_key)$", re.I)
+_URL_PASSWORD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@")
+
+
+class RawNode(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=NAME_RE)
+    type: str
+    skill: str
+    timeout: float | None = Field(default=None, gt=0, le=600)
+    map: str | None = None
+    production: bool = False
+    tags: dict[str, str] = {}
+
+
+class RawCheck(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    skill: str
+    timeout: float | None = Field(default=None, gt=0, le=600)
+
+
+class RepoSpec(BaseModel):
+    """Where the service's code lives and how its tests run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = None
+    remote: str | None = None
+    forge: Literal["local", "github"] = "local"
+    github_repo: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    default_branch: str = "main"
+    test_command: str | None = None
+
+
+class SelfSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    health: RawCheck | None = None
+    compute: RawCheck | None = None
+    logs: RawCheck | None = None
+    ci: RawCheck | None = None
+    repo: RepoSpec | None = None
+    production: bool = False
+    tags: dict[str, str] = {}
+
+
+class Policy(BaseModel):
+    """What the loop may do and when it must stop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_iterations: int = Field(default=5, ge=1, le=50)
+    no_progress_limit: int = Field(default=2, ge=1)
+    error_rate_threshold: float = Field(default=0.02, ge=0, le=1)
+    settle_seconds: float = Field(default=5.0, ge=0)
+    concurrency: int = Field(default=256, ge=1, le=4096)
+    default_timeout: float = Field(default=5.0, gt=0, le=600)
+    production_environments: list[str] = ["production", "prod", "prd"]
+    production_name_pattern: str = r"(^|[-_./:])(prod|production|prd)($|[-_./:])"
+    production_tags: dict[str, str] = {"environment": "production", "env": "production"}
+
+
+class LoadTestSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = None
+    rate: float = Field(default=20.0, gt=0, le=2000)
+    duration: float = Field(default=5.0, gt=0, le=600)
+    min_success_ratio: float = Field(default=0.99, ge=0, le=1)
+    max_p50_ms: float = 200.0
+    max_p95_ms: float = 800.0
+
+
+class UiTestSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    steps: list[dict[str, str]] = []
+    expect_text: str | None = None
+    timeout: float = 30.0
+
+
+class RawMap(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    service: str = Field(pattern=NAME_RE)
+    environment: str = "lower"
+    upstream: list[RawNode] = []
+    downstream: list[RawNode] = []
+    self_: SelfSpec | None = Field(default=None, alias="self")
+    policy: Policy = Policy()
+    runbooks: str | None = None
+    load_test: LoadTestSpec | None = None
+    ui_test: UiTestSpec | None = None
+
+
+@dataclass
+class Topology:
+    """A validated map, expanded across every service it references."""
+
+    service: str
+    environment: str
+    policy: Policy
+    nodes: dict[str, Node]
+    graph: nx.DiGraph  # components; an edge caller -> callee
+    files: dict[str, Path]
+    repo: RepoSpec | None = None
+    runbooks: Path | None = None
+    load_test: LoadTestSpec | None = None
+    ui_test: UiTestSpec | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+
+    @property
+    def file(self) -> Path:
+        return self.files[self.service]
+
+    @property
+    def is_production_env(self) -> bool:
+        envs = {e.lower() for e in self.policy.production_environments}
+        return self.environment.lower() in envs
+
+    def is_production_resource(self, name: str, tags: dict[str, str] | None = None) -> bool:
+        """Production by the map's policy: the environment, a tag, or the resource's name."""
+        if self.is_production_env:
+            return True
+        for k, v in (tags or {}).items():
+            if self.policy.production_tags.get(k, "").lower() == str(v).lower():
+                return True
+        return re.search(self.policy.production_name_pattern, name, re.I) is not None
+
+    def node_is_production(self, node: Node) -> bool:
+        return node.production or self.is_production_resource(node.component, node.tags)
+
+    def checks_of(self, component: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.component == component]
+
+    def downstream_of(self, component: str) -> list[str]:
+        return list(self.graph.successors(component))
+
+
+def load(path: str | Path, env: dict[str, str] | None = None) -> Topology:
+    """Load a map file (JSON or YAML) and every map it references."""
+    loader = _Loader(dict(os.environ) if env is None else env)
+    root = loader.load_file(Path(path), stack=[])
+    loader.check_acyclic(root)
+    return loader.result(root)
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+class _Loader:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.redactor = Redactor()
+        self.nodes: dict[str, Node] = {}
+        self.graph = nx.DiGraph()
+        self.files: dict[str, Path] = {}
+        self.maps: dict[str, RawMap] = {}
+
+    # -- files ------------------------------------------------------------
+    def load_file(self, path: Path, stack: list[Path]) -> RawMap:
+        path = path.resolve() if path.exists() else path
+        shown = str(path)
+        if path in stack:
+            chain = " -> ".join(p.name for p in [*stack, path])
+            raise TopologyError(shown, "map", f"maps reference each other in a cycle: {chain}.",
+                                "remove one of the 'map:' references so the chain ends.")
+        if not path.exists():
+            where = f"{stack[-1]}" if stack else shown
+            raise TopologyError(where, "map" if stack else "(file)",
+                                f"the map file {shown} does not exist.",
+                                "check the path (relative paths start at the map's folder).")
+        data = self._parse(path)
+        data = self._expand(data, shown, ())
+        try:
+            raw = RawMap.model_validate(data)
+        except ValidationError as exc:
+            raise _topology_error(shown, exc, data) from None
+        if raw.service in self.maps:
+            return self.maps[raw.service]
+        self.maps[raw.service] = raw
+        self.files[raw.service] = path
+        self._add_service(raw, path, [*stack, path])
+        return raw
+
+    def _parse(self, path: Path) -> dict[str, Any]:
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                data = yaml.safe_load(text)
+        except json.JSONDecodeError as exc:
+            raise TopologyError(str(path), f"line {exc.lineno} column {exc.colno}",
+                                f"invalid JSON: {exc.msg}.", "fix the syntax there.") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise TopologyError(str(path), where, f"invalid YAML: {problem}.",
+                                "fix the syntax there.") from None
+        if not isinstance(data, dict):
+            raise TopologyError(str(path), "(top level)",
+                                f"expected a mapping with 'service', got {type(data).__name__}.",
+                                "start the file with 'service: <name>'.")
+        return data
+
+    def _expand(self, value: Any, file: str, loc: tuple[Any, ...]) -> Any:
+        """Resolve ``${VAR}`` references; refuse literal secrets."""
+        if isinstance(value, dict):
+            return {k: self._expand(v, file, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._expand(v, file, (*loc, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        where = field_path(loc)
+        literal = _ENV_REF.sub("", value)
+        key = str(loc[-1]) if loc else ""
+        if _SECRET_KEYS.match(key) and literal.strip():
+            raise TopologyError(file, where, "secrets must not be written in the map.",
+                                f"write '${{{key.upper()}}}' and export {key.upper()}.")
+        if _URL_PASSWORD.search(literal):
+            raise TopologyError(file, where, "the URL contains a literal password.",
+                                "move the whole URL (or the password) into an environment "
+                                "variable and write '${VAR}'.")
+
+        def sub(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in self.env:
+                self.redactor.add_env(var, self.env[var])
+                return self.env[var]
+            if default is not None:
+                return default
+            raise TopologyError(file, where, f"environment variable {var} is not set.",
+                                f"export {var}=... or write '${{{var}:-default}}'.")
+
+        return _ENV_REF.sub(sub, value)
+
+    # -- nodes ------------------------------------------------------------
+    def _add_service(self, raw: RawMap, path: Path, stack: list[Path]) -> None:
+        file = str(path)
+        svc = raw.service
+        self.graph.add_node(svc, type="service")
+        selfspec = raw.self_ or SelfSpec()
+        for aspect in ("health", "compute", "logs", "ci"):
+            check: RawCheck | None = getattr(selfspec, aspect)
+            if check is None:
+                continue
+            settings = {k: v for k, v in (check.model_extra or {}).items()}
+            loc = ("self", aspect)
+            self._add_node(
+                file, loc, name=f"{svc}/{aspect}", type=aspect, skill=check.skill,
+                role="self", component=svc, service=svc, timeout=check.timeout,
+                production=selfspec.production, tags=selfspec.tags, settings=settings,
+                policy=raw.policy,
+            )
+        for role in ("upstream", "downstream"):
+            for i, rn in enumerate(getattr(raw, role)):
+                loc = (role, i)
+                settings = {k: v for k, v in (rn.model_extra or {}).items()}
+                self._add_node(
+                    file, loc, name=rn.name, type=rn.type, skill=rn.skill, role=role,
+                    component=rn.name, service=svc, timeout=rn.timeout,
+                    production=rn.production, tags=rn.tags, settings=settings,
+                    policy=raw.policy,
+                )
+                self.graph.add_node(rn.name, type=rn.type)
+                if role == "upstream":
+                    self.graph.add_edge(rn.name, svc)
+                else:
+                    self.graph.add_edge(svc, rn.name)
+                if rn.map:
+                    sub = self.load_file((path.parent / rn.map), stack)
+                    if sub.service != rn.name:
+                        raise TopologyError(
+                            file, f"{field_path(loc)}.map",
+                            f"points at the map of '{sub.service}', but the node is "
+                            f"'{rn.name}'.", "point it at the map whose 'service' is "
+                            f"'{rn.name}', or rename the node.")
+
+    def _add_node(self, file: str, loc: tuple[Any, ...], *, settings: dict[str, Any],
+                  policy: Policy, timeout: float | None, **kw: Any) -> None:
+        where = field_path(loc)
+        label = f"{where} ({kw['name']})"
+        try:
+            skill = registry.get(kw["skill"])
+        except UserError as exc:
+            raise TopologyError(file, f"{label}.skill", f"{exc}.",
+                                "use one of the known skills or install the package that "
+                                "provides it.") from None
+        try:
+            parsed = skill.Settings.model_validate(settings)
+        except ValidationError as exc:
+            raise _topology_error(file, exc, settings, prefix=label,
+                                  known=set(skill.Settings.model_fields) | _NODE_KEYS) from None
+        node = Node(settings=parsed, timeout=timeout or getattr(skill, "default_timeout", None)
+                    or policy.default_timeout, **kw)
+        existing = self.nodes.get(node.name)
+        if existing is not None:
+            if existing.skill != node.skill:
+                raise TopologyError(file, f"{label}.skill",
+                                    f"'{node.name}' is declared again with skill "
+                                    f"'{node.skill}', but {existing.service}'s map checks it "
+                                    f"with '{existing.skill}'.",
+                                    "give the two nodes different names or the same skill.")
+            return
+        self.nodes[node.name] = node
+
+    # -- whole graph ------------------------------------------------------
+    def check_acyclic(self, root: RawMap) -> None:
+        try:
+            cycle = nx.find_cycle(self.graph)
+        except nx.NetworkXNoCycle:
+            return
+        chain = " -> ".join([*(a for a, _ in cycle), cycle[0][0]])
+        raise TopologyError(str(self.files[root.service]), "downstream",
+                            f"the dependency graph has a cycle: {chain}.",
+                            "a node cannot (transitively) call a service that calls it; "
+                            "remove one edge of the cycle.")
+
+    def result(self, root: RawMap) -> Topology:
+        selfspec = root.self_ or SelfSpec()
+        base = self.files[root.service].parent
+        runbooks = (base / root.runbooks) if root.runbooks else None
+        repo = selfspec.repo
+        if repo and repo.path and not Path(repo.path).is_absolute():
+            repo = repo.model_copy(update={"path": str((base / repo.path).resolve())})
+        return Topology(
+            service=root.service, environment=root.environment, policy=root.policy,
+            nodes=self.nodes, graph=self.graph, files=self.files, repo=repo,
+            runbooks=runbooks, load_test=root.load_test, ui_test=root.ui_test,
+            redactor=self.redactor,
+        )
+
+
+def _topology_error(file: str, exc: ValidationError, data: Any, prefix: str = "",
+                    known: set[str] | None = None) -> TopologyError:
+    """Turn pydantic's first error into one paragraph a human can act on."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = tuple(err["loc"])
+    if err["type"] == "union_tag_invalid" or not loc:
+        loc = loc or ("(top level)",)
+    where = field_path(loc)
+    label = f"{prefix}.{where}" if prefix and where else (prefix or where)
+    if prefix == "" and len(loc) >= 2 and loc[0] in ("upstream", "downstream"):
+        try:
+            name = data[loc[0]][loc[1]].get("name")
+            if name:
+                label = label.replace(f"{loc[0]}[{loc[1]}]", f"{loc[0]}[{loc[1]}] ({name})", 1)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            pass
+    typ, msg = err["type"], err["msg"]
+    fix = ""
+    if typ == "missing":
+        problem = "is required but missing."
+        fix = f"add '{loc[-1]}'."
+    elif typ == "extra_forbidden":
+        fields = known or _known_fields(loc)
+        close = difflib.get_close_matches(str(loc[-1]), sorted(fields), n=1)
+        problem = "is not a known field."
+        fix = f"did you mean '{close[0]}'?" if close else (
+            f"known fields here: {', '.join(sorted(fields))}." if fields else "remove it.")
+    elif typ == "string_pattern_mismatch" and loc[-1] in ("name", "service"):
+        problem = f"{err.get('input')!r} is not a valid name."
+        fix = "use letters, digits, '.', '_' or '-', starting with a letter or digit."
+    else:
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        problem = f"{msg[0].lower()}{msg[1:]} (got {shown})."
+    if len(errors) > 1:
+        problem += f" ({len(errors) - 1} more problem(s) after this one.)"
+    return TopologyError(file, label, problem, fix)
+
+
+def _known_fields(loc: tuple[Any, ...]) -> set[str]:
+    model: type[BaseModel] = RawMap
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fld = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None)
+        if fld is None:
+            return set()
+        ann = fld.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        nxt = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if nxt is None:
+            return set()
+        model = nxt
+    return {f.alias or n for n, f in model.model_fields.items()}
