@@ -123,6 +123,31 @@ class SetRedisPolicy(BaseAction):
         return f"set Redis maxmemory-policy to {self.policy}"
 
 
+class SetFunctionEnv(BaseAction):
+    """Change one environment variable of a Lambda function's configuration."""
+
+    kind: Literal["set-function-env"] = "set-function-env"
+    function_name: str
+    name: str
+    value: str | None  # None removes the variable
+
+    def _what(self) -> str:
+        if self.value is None:
+            return f"remove {self.name} from {self.function_name}"
+        return f"set {self.name}={self.value} on {self.function_name}"
+
+
+class SetEventSourceMapping(BaseAction):
+    kind: Literal["set-event-source-mapping"] = "set-event-source-mapping"
+    function_name: str
+    uuid: str | None = None  # None: every mapping of the function
+    enabled: bool = True
+
+    def _what(self) -> str:
+        state = "enable" if self.enabled else "disable"
+        return f"{state} the event-source mapping of {self.function_name}"
+
+
 class RevertCommit(BaseAction):
     family: ClassVar[Family] = "code"
     kind: Literal["revert-commit"] = "revert-commit"
@@ -171,7 +196,8 @@ class RunMigration(BaseAction):
 
 Action = Annotated[
     SetTaskResources | SetEnvVar | RollbackTaskDefinition | ForceDeployment | ScaleService
-    | TerminateBackend | SetRedisPolicy | RevertCommit | ApplyPatch | RunMigration,
+    | TerminateBackend | SetRedisPolicy | SetFunctionEnv | SetEventSourceMapping | RevertCommit
+    | ApplyPatch | RunMigration,
     Field(discriminator="kind"),
 ]
 

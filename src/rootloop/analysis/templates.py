@@ -30,7 +30,7 @@ _TIMESTAMPS = [
     # compact: 081109 203615 · 17/06/09 20:10:40 · 20171223-22:15:29:606
     r"\d{6} \d{6}",
     r"\d{2,4}/\d{2}/\d{2,4}[ T:]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?",
-    r"\d{8}[-T ]?\d{2}:?\d{2}:?\d{2}(?:[:.,]\d+)?",
+    r"\d{8}[-T ]?\d{1,2}:?\d{1,2}:?\d{1,2}(?:[:.,]\d+)?",
     # epoch seconds / millis
     r"\d{10}(?:\d{3})?(?:\.\d+)?",
 ]
@@ -105,12 +105,13 @@ def strip_header(line: str) -> str:
 
 _B = r"(?<![\w.\-/])"  # token start
 _E = r"(?![\w\-/]|\.\w)"  # token end (a trailing full stop is punctuation)
+_IP4 = r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?"
 _MASKS: list[tuple[str, str]] = [
     (r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+", "URL"),
     (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "EMAIL"),
     (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "UUID"),
     (_B + r"(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}" + _E, "MAC"),
-    (r"(?<![\w.])/?\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])", "IP"),
+    (r"(?<![\w.])/?" + _IP4 + r"(?:," + _IP4 + r")*(?![\w.])", "IP"),
     (_B + r"(?:[\w.-]*/)+[\w.@~+%-]+/?" + r"(?![\w/])", "PATH"),
     (_B + r"0[xX][0-9a-fA-F]+" + _E, "HEX"),
     (_B + r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}" + _E, "HEX"),
@@ -170,8 +171,8 @@ class _Stats:
 class TemplateDigester:
     """Wraps drain3 with one configuration for every system; in-memory, no persistence."""
 
-    sim_th: float = 0.5
-    depth: int = 4
+    sim_th: float = 0.75
+    depth: int = 5
     max_children: int = 100
     max_clusters: int | None = None
     strip_headers: bool = True
@@ -237,9 +238,7 @@ class TemplateDigester:
         return LogDigest(templates=templates, total_lines=self._total, distinct=len(order))
 
 
-def digest_lines(
-    lines: Iterable[str | tuple[datetime | None, str]], limit: int = 30
-) -> LogDigest:
+def digest_lines(lines: Iterable[str | tuple[datetime | None, str]], limit: int = 30) -> LogDigest:
     """Digest lines (plain, or ``(timestamp, line)`` pairs) with the default configuration."""
     d = TemplateDigester()
     for item in lines:
