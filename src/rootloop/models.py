@@ -157,3 +157,41 @@ class PriorContext(BaseModel):
     @property
     def empty(self) -> bool:
         return not (self.last_summary or self.similar or self.failed_actions)
+
+
+class Check(BaseModel):
+    """One verifier's verdict (tasks stable, error rate, no blocking queries...)."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class VerifyResult(BaseModel):
+    passed: bool
+    checks: list[Check] = Field(default_factory=list)
+
+
+class LoadTestResult(BaseModel):
+    url: str
+    requests: int
+    successes: int
+    duration_s: float
+    rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def success_ratio(self) -> float:
+        return self.successes / self.requests if self.requests else 0.0
+
+
+class UiTestResult(BaseModel):
+    url: str
+    passed: bool
+    steps: list[Check] = Field(default_factory=list)
+    screenshot: str | None = None
+    duration_s: float = 0.0

@@ -351,7 +351,9 @@ def _wait_ready(srv: PostgresServer, timeout: float) -> None:
         try:
             with psycopg.connect(srv.dsn_for("postgres"), connect_timeout=2,
                                  autocommit=True) as conn:
-                conn.execute("SELECT 1")
+                row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+                if row is None or Path(row[0]) != srv.data_dir:
+                    raise _PortTaken  # another server answers on this port
                 if srv.database != "postgres":
                     _ensure_database(conn, srv.database)
             return

@@ -150,9 +150,9 @@ def _launch(binary: str, directory: Path, port: int, maxmemory: int | str, polic
     cmd = [binary]
     for k, v in params.items():
         cmd += [f"--{k}", str(v)]
-    proc = subprocess.Popen(cmd, cwd=directory, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    with open(log_file, "ab") as log:  # config errors go to stderr before the log opens
+        proc = subprocess.Popen(cmd, cwd=directory, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     return RedisServer(host="127.0.0.1", port=port, dir=directory, log_file=log_file,
                        password=password, process=proc)
 
@@ -163,16 +163,17 @@ def _wait_ready(srv: RedisServer, timeout: float) -> None:
     while time.monotonic() < deadline:
         assert srv.process is not None
         if srv.process.poll() is not None:
-            err = srv.process.stderr.read().decode(errors="replace") if srv.process.stderr else ""
+            err = ""
             with contextlib.suppress(OSError):
-                err += srv.log_file.read_text(errors="replace")
+                err = srv.log_file.read_text(errors="replace")
             if "Address already in use" in err:
                 raise _PortTaken
             raise PlatformError(f"redis-server exited with code {srv.process.returncode} "
                                 f"before it was ready: {err.strip()[-600:]}")
         client = srv.client()
         try:
-            if client.ping():
+            # the answer must come from our process, not from another server on the port
+            if client.info("server").get("process_id") == srv.process.pid:
                 return
         except redis.RedisError as exc:
             last = str(exc)

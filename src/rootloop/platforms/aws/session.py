@@ -1,0 +1,126 @@
+"""boto3 sessions and clients, configured the standard way.
+
+Credentials come from boto3's default chain (environment, shared files and
+profiles, SSO, container and instance roles); rootloop never reads keys from
+the map. A node may name a ``region``, a ``profile`` and an ``endpoint_url``
+(an emulator such as moto's server, or a VPC endpoint). Every client carries
+connect/read timeouts and a bounded retry budget, so a call made on a sweep
+thread always ends: a thread cannot be cancelled, its socket timeout can.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_REGION = "us-east-1"
+
+
+class AwsConfig(BaseModel):
+    """How to reach AWS. Mixed into every AWS skill's settings (flat keys in the map)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str | None = Field(default=None, description="AWS region; default: the chain's")
+    profile: str | None = Field(default=None, description="a named profile of ~/.aws/config")
+    endpoint_url: str | None = Field(
+        default=None, description="emulator or VPC endpoint, e.g. http://127.0.0.1:5000"
+    )
+    connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    read_timeout: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+    def aws_key(self) -> tuple[Any, ...]:
+        return (self.region, self.profile, self.endpoint_url, self.connect_timeout,
+                self.read_timeout, self.max_attempts)
+
+    def aws_only(self) -> AwsConfig:
+        """Just the connection part of a (skill settings) object that mixes this in."""
+        return AwsConfig(**{k: getattr(self, k) for k in AwsConfig.model_fields})
+
+
+def botocore_config(cfg: AwsConfig) -> Config:
+    return Config(
+        connect_timeout=cfg.connect_timeout,
+        read_timeout=cfg.read_timeout,
+        retries={"max_attempts": cfg.max_attempts, "mode": "standard"},
+        user_agent_extra="rootloop",
+    )
+
+
+@dataclass
+class AwsClients:
+    """Lazily built, cached boto3 clients for one AwsConfig. Clients are thread-safe."""
+
+    config: AwsConfig
+    session: boto3.session.Session
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name or DEFAULT_REGION
+
+    def client(self, service: str) -> Any:
+        with self._lock:  # botocore's client creation is not thread-safe on one session
+            c = self._clients.get(service)
+            if c is None:
+                c = self.session.client(
+                    service,
+                    region_name=self.region,
+                    endpoint_url=self.config.endpoint_url,
+                    config=botocore_config(self.config),
+                )
+                self._clients[service] = c
+            return c
+
+    @property
+    def ecs(self) -> Any:
+        return self.client("ecs")
+
+    @property
+    def logs(self) -> Any:
+        return self.client("logs")
+
+    @property
+    def cloudwatch(self) -> Any:
+        return self.client("cloudwatch")
+
+    @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    @property
+    def lambda_(self) -> Any:
+        return self.client("lambda")
+
+    @property
+    def elasticache(self) -> Any:
+        return self.client("elasticache")
+
+
+_CACHE: dict[tuple[Any, ...], AwsClients] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clients_for(cfg: AwsConfig) -> AwsClients:
+    """Clients for a config, shared by every node that connects the same way."""
+    cfg = cfg.aws_only()
+    key = cfg.aws_key()
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is None:
+            session = boto3.session.Session(profile_name=cfg.profile, region_name=cfg.region)
+            found = _CACHE[key] = AwsClients(config=cfg, session=session)
+        return found
+
+
+def clear_cache() -> None:
+    """Forget cached sessions (after credentials files or environment change)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
