@@ -21,8 +21,17 @@ from rootloop.errors import StateError
 from rootloop.models import Diagnosis, utcnow
 from rootloop.state import atomic_write_json
 
-Phase = Literal["diagnosed", "approved", "applying", "applied", "verified", "done", "failed",
-                "refused", "awaiting-approval"]
+Phase = Literal[
+    "diagnosed",
+    "approved",
+    "applying",
+    "applied",
+    "verified",
+    "done",
+    "failed",
+    "refused",
+    "awaiting-approval",
+]
 RunStatus = Literal["running", "healthy", "paused", "escalated", "refused", "failed"]
 
 
@@ -87,10 +96,14 @@ class DebugContext(BaseModel):
 
     def failed_fingerprints(self, diagnosis_key: str | None = None) -> set[str]:
         return {
-            h.action_fingerprint for h in self.history
-            if h.failed and h.action_fingerprint
-            and (diagnosis_key is None
-                 or (h.diagnosis_detail and h.diagnosis_detail.key == diagnosis_key))
+            h.action_fingerprint
+            for h in self.history
+            if h.failed
+            and h.action_fingerprint
+            and (
+                diagnosis_key is None
+                or (h.diagnosis_detail and h.diagnosis_detail.key == diagnosis_key)
+            )
         }
 
     @property
@@ -101,8 +114,11 @@ class DebugContext(BaseModel):
         """Exactly the seed's object, for PR bodies and humans."""
         rows = []
         for h in self.history:
-            row: dict[str, Any] = {"iteration": h.iteration, "diagnosis": h.diagnosis,
-                                   "action": h.action}
+            row: dict[str, Any] = {
+                "iteration": h.iteration,
+                "diagnosis": h.diagnosis,
+                "action": h.action,
+            }
             if h.commit:
                 row["commit"] = h.commit
             if h.gha:

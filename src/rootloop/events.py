@@ -16,21 +16,21 @@ from pydantic import BaseModel, Field
 from rootloop.models import utcnow
 
 EventKind = Literal[
-    "run-start",     # data: service, run_id, environment, topology_file, resumed
-    "prior",         # data: PriorContext dump (memory loaded at start)
-    "phase",         # data: phase (sweep|reason|gate|act|verify|test|pr), state (start|end)
-    "finding",       # data: Finding dump
-    "diagnosis",     # data: Diagnosis dump, proposal rationale
-    "gate",          # data: gate, decision (allow|approval|refuse), reason
-    "action",        # data: action dump, description, result (ActionResult dump) or error
-    "progress",      # data: message (deploy waiter, CI watcher...)
-    "verify",        # data: VerifyResult dump
-    "test",          # data: load/ui test result dumps
-    "pr",            # data: url/path, branch, created
-    "escalate",      # data: reason
-    "note",          # data: text
-    "usage",         # data: model token/cost accounting
-    "run-end",       # data: status, reason
+    "run-start",  # data: service, run_id, environment, topology_file, resumed
+    "prior",  # data: PriorContext dump (memory loaded at start)
+    "phase",  # data: phase (sweep|reason|gate|act|verify|test|pr), state (start|end)
+    "finding",  # data: Finding dump
+    "diagnosis",  # data: Diagnosis dump, proposal rationale
+    "gate",  # data: gate, decision (allow|approval|refuse), reason
+    "action",  # data: action dump, description, result (ActionResult dump) or error
+    "progress",  # data: message (deploy waiter, CI watcher...)
+    "verify",  # data: VerifyResult dump
+    "test",  # data: load/ui test result dumps
+    "pr",  # data: url/path, branch, created
+    "escalate",  # data: reason
+    "note",  # data: text
+    "usage",  # data: model token/cost accounting
+    "run-end",  # data: status, reason
 ]
 
 

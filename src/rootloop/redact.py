@@ -19,19 +19,28 @@ SENSITIVE_NAME = re.compile(
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host
-    (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<post>@)"),
-     rf"\g<pre>{MASK}\g<post>"),
+    (
+        re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<post>@)"),
+        rf"\g<pre>{MASK}\g<post>",
+    ),
     # password=... in conninfo strings, query strings, env dumps
-    (re.compile(r"(?P<pre>\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[=:]\s*)"
-                r"(?P<q>['\"]?)[^\s'\"&;,]+(?P=q)", re.I),
-     rf"\g<pre>\g<q>{MASK}\g<q>"),
+    (
+        re.compile(
+            r"(?P<pre>\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[=:]\s*)"
+            r"(?P<q>['\"]?)[^\s'\"&;,]+(?P=q)",
+            re.I,
+        ),
+        rf"\g<pre>\g<q>{MASK}\g<q>",
+    ),
     (re.compile(r"(?P<pre>\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), rf"\g<pre>{MASK}"),
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MASK),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), MASK),
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}\b"), MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}\b"), MASK),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
-                re.S), MASK),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+        MASK,
+    ),
 ]
 
 

@@ -33,15 +33,24 @@ async def check_node(node: Node, ctx: CheckContext) -> Finding:
         async with asyncio.timeout(node.timeout):
             finding = await skill.check(node, ctx)
     except TimeoutError:
-        finding = Finding(node=node.name, skill=node.skill, status=Status.UNREACHABLE,
-                          summary=f"no answer within {node.timeout:g}s",
-                          error=f"timed out after {node.timeout:g}s")
+        finding = Finding(
+            node=node.name,
+            skill=node.skill,
+            status=Status.UNREACHABLE,
+            summary=f"no answer within {node.timeout:g}s",
+            error=f"timed out after {node.timeout:g}s",
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a skill bug or an unexpected platform error: keep sweeping
         text = ctx.redactor.text(f"{type(exc).__name__}: {exc}")[:500]
-        finding = Finding(node=node.name, skill=node.skill, status=Status.UNKNOWN,
-                          summary=f"check failed: {text}", error=text)
+        finding = Finding(
+            node=node.name,
+            skill=node.skill,
+            status=Status.UNKNOWN,
+            summary=f"check failed: {text}",
+            error=text,
+        )
     finding.duration_ms = (time.perf_counter() - start) * 1000.0
     return _redacted(finding, ctx)
 
@@ -64,8 +73,9 @@ async def sweep(
     ctx = ctx or CheckContext()
     own_executor = ctx.executor is None
     if own_executor:
-        ctx.executor = ThreadPoolExecutor(max_workers=min(MAX_THREADS, max(4, concurrency)),
-                                          thread_name_prefix="rootloop-check")
+        ctx.executor = ThreadPoolExecutor(
+            max_workers=min(MAX_THREADS, max(4, concurrency)), thread_name_prefix="rootloop-check"
+        )
     gate = asyncio.Semaphore(concurrency)
 
     async def one(node: Node) -> Finding:

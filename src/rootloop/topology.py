@@ -88,7 +88,10 @@ class Policy(BaseModel):
     max_iterations: int = Field(default=5, ge=1, le=50)
     no_progress_limit: int = Field(default=2, ge=1)
     error_rate_threshold: float = Field(default=0.02, ge=0, le=1)
-    settle_seconds: float = Field(default=5.0, ge=0)
+    settle_seconds: float = Field(default=3.0, ge=0)
+    verify_timeout: float = Field(default=120.0, gt=0)
+    ci_timeout: float = Field(default=300.0, gt=0)
+    deploy_timeout: float = Field(default=180.0, gt=0)
     concurrency: int = Field(default=256, ge=1, le=4096)
     default_timeout: float = Field(default=5.0, gt=0, le=600)
     production_environments: list[str] = ["production", "prod", "prd"]
@@ -209,13 +212,20 @@ class _Loader:
         shown = str(path)
         if path in stack:
             chain = " -> ".join(p.name for p in [*stack, path])
-            raise TopologyError(shown, "map", f"maps reference each other in a cycle: {chain}.",
-                                "remove one of the 'map:' references so the chain ends.")
+            raise TopologyError(
+                shown,
+                "map",
+                f"maps reference each other in a cycle: {chain}.",
+                "remove one of the 'map:' references so the chain ends.",
+            )
         if not path.exists():
             where = f"{stack[-1]}" if stack else shown
-            raise TopologyError(where, "map" if stack else "(file)",
-                                f"the map file {shown} does not exist.",
-                                "check the path (relative paths start at the map's folder).")
+            raise TopologyError(
+                where,
+                "map" if stack else "(file)",
+                f"the map file {shown} does not exist.",
+                "check the path (relative paths start at the map's folder).",
+            )
         data = self._parse(path)
         data = self._expand(data, shown, ())
         try:
@@ -237,18 +247,26 @@ class _Loader:
             else:
                 data = yaml.safe_load(text)
         except json.JSONDecodeError as exc:
-            raise TopologyError(str(path), f"line {exc.lineno} column {exc.colno}",
-                                f"invalid JSON: {exc.msg}.", "fix the syntax there.") from None
+            raise TopologyError(
+                str(path),
+                f"line {exc.lineno} column {exc.colno}",
+                f"invalid JSON: {exc.msg}.",
+                "fix the syntax there.",
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
             problem = getattr(exc, "problem", None) or str(exc)
-            raise TopologyError(str(path), where, f"invalid YAML: {problem}.",
-                                "fix the syntax there.") from None
+            raise TopologyError(
+                str(path), where, f"invalid YAML: {problem}.", "fix the syntax there."
+            ) from None
         if not isinstance(data, dict):
-            raise TopologyError(str(path), "(top level)",
-                                f"expected a mapping with 'service', got {type(data).__name__}.",
-                                "start the file with 'service: <name>'.")
+            raise TopologyError(
+                str(path),
+                "(top level)",
+                f"expected a mapping with 'service', got {type(data).__name__}.",
+                "start the file with 'service: <name>'.",
+            )
         return data
 
     def _expand(self, value: Any, file: str, loc: tuple[Any, ...]) -> Any:
@@ -263,12 +281,20 @@ class _Loader:
         literal = _ENV_REF.sub("", value)
         key = str(loc[-1]) if loc else ""
         if _SECRET_KEYS.match(key) and literal.strip():
-            raise TopologyError(file, where, "secrets must not be written in the map.",
-                                f"write '${{{key.upper()}}}' and export {key.upper()}.")
+            raise TopologyError(
+                file,
+                where,
+                "secrets must not be written in the map.",
+                f"write '${{{key.upper()}}}' and export {key.upper()}.",
+            )
         if _URL_PASSWORD.search(literal):
-            raise TopologyError(file, where, "the URL contains a literal password.",
-                                "move the whole URL (or the password) into an environment "
-                                "variable and write '${VAR}'.")
+            raise TopologyError(
+                file,
+                where,
+                "the URL contains a literal password.",
+                "move the whole URL (or the password) into an environment "
+                "variable and write '${VAR}'.",
+            )
 
         def sub(m: re.Match[str]) -> str:
             var, default = m.group(1), m.group(2)
@@ -277,8 +303,12 @@ class _Loader:
                 return self.env[var]
             if default is not None:
                 return default
-            raise TopologyError(file, where, f"environment variable {var} is not set.",
-                                f"export {var}=... or write '${{{var}:-default}}'.")
+            raise TopologyError(
+                file,
+                where,
+                f"environment variable {var} is not set.",
+                f"export {var}=... or write '${{{var}:-default}}'.",
+            )
 
         return _ENV_REF.sub(sub, value)
 
@@ -295,9 +325,18 @@ class _Loader:
             settings = {k: v for k, v in (check.model_extra or {}).items()}
             loc = ("self", aspect)
             self._add_node(
-                file, loc, name=f"{svc}/{aspect}", type=aspect, skill=check.skill,
-                role="self", component=svc, service=svc, timeout=check.timeout,
-                production=selfspec.production, tags=selfspec.tags, settings=settings,
+                file,
+                loc,
+                name=f"{svc}/{aspect}",
+                type=aspect,
+                skill=check.skill,
+                role="self",
+                component=svc,
+                service=svc,
+                timeout=check.timeout,
+                production=selfspec.production,
+                tags=selfspec.tags,
+                settings=settings,
                 policy=raw.policy,
             )
         for role in ("upstream", "downstream"):
@@ -305,9 +344,18 @@ class _Loader:
                 loc = (role, i)
                 settings = {k: v for k, v in (rn.model_extra or {}).items()}
                 self._add_node(
-                    file, loc, name=rn.name, type=rn.type, skill=rn.skill, role=role,
-                    component=rn.name, service=svc, timeout=rn.timeout,
-                    production=rn.production, tags=rn.tags, settings=settings,
+                    file,
+                    loc,
+                    name=rn.name,
+                    type=rn.type,
+                    skill=rn.skill,
+                    role=role,
+                    component=rn.name,
+                    service=svc,
+                    timeout=rn.timeout,
+                    production=rn.production,
+                    tags=rn.tags,
+                    settings=settings,
                     policy=raw.policy,
                 )
                 self.graph.add_node(rn.name, type=rn.type)
@@ -319,36 +367,62 @@ class _Loader:
                     sub = self.load_file((path.parent / rn.map), stack)
                     if sub.service != rn.name:
                         raise TopologyError(
-                            file, f"{field_path(loc)}.map",
-                            f"points at the map of '{sub.service}', but the node is "
-                            f"'{rn.name}'.", "point it at the map whose 'service' is "
-                            f"'{rn.name}', or rename the node.")
+                            file,
+                            f"{field_path(loc)}.map",
+                            f"points at the map of '{sub.service}', but the node is '{rn.name}'.",
+                            "point it at the map whose 'service' is "
+                            f"'{rn.name}', or rename the node.",
+                        )
 
-    def _add_node(self, file: str, loc: tuple[Any, ...], *, settings: dict[str, Any],
-                  policy: Policy, timeout: float | None, **kw: Any) -> None:
+    def _add_node(
+        self,
+        file: str,
+        loc: tuple[Any, ...],
+        *,
+        settings: dict[str, Any],
+        policy: Policy,
+        timeout: float | None,
+        **kw: Any,
+    ) -> None:
         where = field_path(loc)
         label = f"{where} ({kw['name']})"
         try:
             skill = registry.get(kw["skill"])
         except UserError as exc:
-            raise TopologyError(file, f"{label}.skill", f"{exc}.",
-                                "use one of the known skills or install the package that "
-                                "provides it.") from None
+            raise TopologyError(
+                file,
+                f"{label}.skill",
+                f"{exc}.",
+                "use one of the known skills or install the package that provides it.",
+            ) from None
         try:
-            parsed = skill.Settings.model_validate(settings)
+            parsed = skill.Settings.model_validate(
+                settings, context={"node": kw["name"], "type": kw["type"]}
+            )
         except ValidationError as exc:
-            raise _topology_error(file, exc, settings, prefix=label,
-                                  known=set(skill.Settings.model_fields) | _NODE_KEYS) from None
-        node = Node(settings=parsed, timeout=timeout or getattr(skill, "default_timeout", None)
-                    or policy.default_timeout, **kw)
+            raise _topology_error(
+                file,
+                exc,
+                settings,
+                prefix=label,
+                known=set(skill.Settings.model_fields) | _NODE_KEYS,
+            ) from None
+        node = Node(
+            settings=parsed,
+            timeout=timeout or getattr(skill, "default_timeout", None) or policy.default_timeout,
+            **kw,
+        )
         existing = self.nodes.get(node.name)
         if existing is not None:
             if existing.skill != node.skill:
-                raise TopologyError(file, f"{label}.skill",
-                                    f"'{node.name}' is declared again with skill "
-                                    f"'{node.skill}', but {existing.service}'s map checks it "
-                                    f"with '{existing.skill}'.",
-                                    "give the two nodes different names or the same skill.")
+                raise TopologyError(
+                    file,
+                    f"{label}.skill",
+                    f"'{node.name}' is declared again with skill "
+                    f"'{node.skill}', but {existing.service}'s map checks it "
+                    f"with '{existing.skill}'.",
+                    "give the two nodes different names or the same skill.",
+                )
             return
         self.nodes[node.name] = node
 
@@ -359,10 +433,13 @@ class _Loader:
         except nx.NetworkXNoCycle:
             return
         chain = " -> ".join([*(a for a, _ in cycle), cycle[0][0]])
-        raise TopologyError(str(self.files[root.service]), "downstream",
-                            f"the dependency graph has a cycle: {chain}.",
-                            "a node cannot (transitively) call a service that calls it; "
-                            "remove one edge of the cycle.")
+        raise TopologyError(
+            str(self.files[root.service]),
+            "downstream",
+            f"the dependency graph has a cycle: {chain}.",
+            "a node cannot (transitively) call a service that calls it; "
+            "remove one edge of the cycle.",
+        )
 
     def result(self, root: RawMap) -> Topology:
         selfspec = root.self_ or SelfSpec()
@@ -372,15 +449,23 @@ class _Loader:
         if repo and repo.path and not Path(repo.path).is_absolute():
             repo = repo.model_copy(update={"path": str((base / repo.path).resolve())})
         return Topology(
-            service=root.service, environment=root.environment, policy=root.policy,
-            nodes=self.nodes, graph=self.graph, files=self.files, repo=repo,
-            runbooks=runbooks, load_test=root.load_test, ui_test=root.ui_test,
+            service=root.service,
+            environment=root.environment,
+            policy=root.policy,
+            nodes=self.nodes,
+            graph=self.graph,
+            files=self.files,
+            repo=repo,
+            runbooks=runbooks,
+            load_test=root.load_test,
+            ui_test=root.ui_test,
             redactor=self.redactor,
         )
 
 
-def _topology_error(file: str, exc: ValidationError, data: Any, prefix: str = "",
-                    known: set[str] | None = None) -> TopologyError:
+def _topology_error(
+    file: str, exc: ValidationError, data: Any, prefix: str = "", known: set[str] | None = None
+) -> TopologyError:
     """Turn pydantic's first error into one paragraph a human can act on."""
     errors = exc.errors()
     err = errors[0]
@@ -405,8 +490,11 @@ def _topology_error(file: str, exc: ValidationError, data: Any, prefix: str = ""
         fields = known or _known_fields(loc)
         close = difflib.get_close_matches(str(loc[-1]), sorted(fields), n=1)
         problem = "is not a known field."
-        fix = f"did you mean '{close[0]}'?" if close else (
-            f"known fields here: {', '.join(sorted(fields))}." if fields else "remove it.")
+        fix = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else (f"known fields here: {', '.join(sorted(fields))}." if fields else "remove it.")
+        )
     elif typ == "string_pattern_mismatch" and loc[-1] in ("name", "service"):
         problem = f"{err.get('input')!r} is not a valid name."
         fix = "use letters, digits, '.', '_' or '-', starting with a letter or digit."
@@ -425,7 +513,8 @@ def _known_fields(loc: tuple[Any, ...]) -> set[str]:
         if isinstance(part, int):
             continue
         fld = model.model_fields.get(part) or next(
-            (f for f in model.model_fields.values() if f.alias == part), None)
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
         if fld is None:
             return set()
         ann = fld.annotation

@@ -11,8 +11,7 @@ DDL = re.compile(
     r"SEQUENCE|CONSTRAINT|EXTENSION|UNIQUE\s+INDEX|MATERIALIZED\s+VIEW)\b|\bADD\s+COLUMN\b",
     re.I,
 )
-MIGRATION_PATH = re.compile(r"(^|/)(migrations?|alembic|db/migrate|schema)(/|\.sql$)|\.sql$",
-                            re.I)
+MIGRATION_PATH = re.compile(r"(^|/)(migrations?|alembic|db/migrate|schema)(/|\.sql$)|\.sql$", re.I)
 
 
 def sql_changes_schema(sql: str) -> bool:

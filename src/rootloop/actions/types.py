@@ -115,8 +115,16 @@ class TerminateBackend(BaseAction):
 
 class SetRedisPolicy(BaseAction):
     kind: Literal["set-redis-policy"] = "set-redis-policy"
-    policy: Literal["noeviction", "allkeys-lru", "volatile-lru", "allkeys-lfu",
-                    "volatile-lfu", "allkeys-random", "volatile-random", "volatile-ttl"]
+    policy: Literal[
+        "noeviction",
+        "allkeys-lru",
+        "volatile-lru",
+        "allkeys-lfu",
+        "volatile-lfu",
+        "allkeys-random",
+        "volatile-random",
+        "volatile-ttl",
+    ]
     maxmemory: int | None = None
 
     def _what(self) -> str:
@@ -195,9 +203,18 @@ class RunMigration(BaseAction):
 
 
 Action = Annotated[
-    SetTaskResources | SetEnvVar | RollbackTaskDefinition | ForceDeployment | ScaleService
-    | TerminateBackend | SetRedisPolicy | SetFunctionEnv | SetEventSourceMapping | RevertCommit
-    | ApplyPatch | RunMigration,
+    SetTaskResources
+    | SetEnvVar
+    | RollbackTaskDefinition
+    | ForceDeployment
+    | ScaleService
+    | TerminateBackend
+    | SetRedisPolicy
+    | SetFunctionEnv
+    | SetEventSourceMapping
+    | RevertCommit
+    | ApplyPatch
+    | RunMigration,
     Field(discriminator="kind"),
 ]
 
@@ -216,3 +233,11 @@ class ActionResult(BaseModel):
     undo: str = ""
     commit: str | None = None
     details: dict[str, Any] = {}
+
+
+def fields_of(kind: str) -> set[str]:
+    """The field names the action of this ``kind`` accepts (empty for an unknown kind)."""
+    for cls in BaseAction.__subclasses__():
+        if cls.model_fields["kind"].default == kind:
+            return set(cls.model_fields)
+    return set()

@@ -1,1 +1,1 @@
-"""rootloop.cli"""
+"""The command line: the only place that prints or exits."""

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-OOM = "oom"                                    # container killed for memory (exit 137)
+OOM = "oom"  # container killed for memory (exit 137)
 CONNECTION_EXHAUSTION = "connection-exhaustion"  # a node holds (nearly) all DB connections
-BLOCKING_LOCK = "blocking-lock"                # a session blocks others (often idle in tx)
-CACHE_FULL = "cache-full"                      # Redis at maxmemory under noeviction
-CONSUMER_DOWN = "consumer-down"                # a queue fills because its consumer stopped
-BAD_DEPLOY = "bad-deploy"                      # errors began right after a deploy
-DEPENDENCY_DOWN = "dependency-down"            # an HTTP dependency fails (5xx / down)
-SCHEMA_DRIFT = "schema-drift"                  # code and database schema disagree
-THROTTLING = "throttling"                      # a function or API is throttled
-CI_FAILURE = "ci-failure"                      # the deployed commit did not pass CI
-UNKNOWN = "unknown"                            # no signature matched
+BLOCKING_LOCK = "blocking-lock"  # a session blocks others (often idle in tx)
+CACHE_FULL = "cache-full"  # Redis at maxmemory under noeviction
+CONSUMER_DOWN = "consumer-down"  # a queue fills because its consumer stopped
+BAD_DEPLOY = "bad-deploy"  # errors began right after a deploy
+DEPENDENCY_DOWN = "dependency-down"  # an HTTP dependency fails (5xx / down)
+SCHEMA_DRIFT = "schema-drift"  # code and database schema disagree
+THROTTLING = "throttling"  # a function or API is throttled
+CI_FAILURE = "ci-failure"  # the deployed commit did not pass CI
+UNKNOWN = "unknown"  # no signature matched
 
-ALL = [OOM, CONNECTION_EXHAUSTION, BLOCKING_LOCK, CACHE_FULL, CONSUMER_DOWN, BAD_DEPLOY,
-       DEPENDENCY_DOWN, SCHEMA_DRIFT, THROTTLING, CI_FAILURE, UNKNOWN]
+ALL = [
+    OOM,
+    CONNECTION_EXHAUSTION,
+    BLOCKING_LOCK,
+    CACHE_FULL,
+    CONSUMER_DOWN,
+    BAD_DEPLOY,
+    DEPENDENCY_DOWN,
+    SCHEMA_DRIFT,
+    THROTTLING,
+    CI_FAILURE,
+    UNKNOWN,
+]

@@ -113,8 +113,9 @@ class BaseSkill:
     def unreachable(self, node: Node, error: BaseException | str) -> Finding:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         text = " ".join(str(text).split())[:500]
-        return self.finding(node, Status.UNREACHABLE, f"cannot reach {node.name}: {text}",
-                            error=text)
+        return self.finding(
+            node, Status.UNREACHABLE, f"cannot reach {node.name}: {text}", error=text
+        )
 
 
 def judge(value: float, warn: float | None, crit: float | None) -> Status:

@@ -36,8 +36,17 @@ class UnknownSkill(UserError):
     pass
 
 
+_REGISTERED: dict[str, str] = {}
+
+
+def register(name: str, target: str) -> None:
+    """Add a skill at run time ("module:Class"), e.g. from a plugin loaded by hand."""
+    _REGISTERED[name] = target
+    get.cache_clear()
+
+
 def _targets() -> dict[str, str]:
-    found = dict(BUILTIN)
+    found = {**BUILTIN, **_REGISTERED}
     for ep in entry_points(group="rootloop.skills"):
         found.setdefault(ep.name, ep.value)
     return found
@@ -61,8 +70,14 @@ def get(name: str) -> Skill:
             f"unknown skill '{name}': {suggest(name)}known skills are {', '.join(names())}"
         )
     module_name, _, attr = targets[name].partition(":")
-    module = importlib.import_module(module_name)
-    skill = getattr(module, attr)()
+    try:
+        module = importlib.import_module(module_name)
+        skill = getattr(module, attr)()
+    except (ImportError, AttributeError) as exc:
+        raise UnknownSkill(
+            f"skill '{name}' is registered as '{targets[name]}' but could not be loaded "
+            f"({type(exc).__name__}: {exc}); is the package that provides it installed?"
+        ) from None
     if not isinstance(skill, Skill):
         raise UnknownSkill(f"'{targets[name]}' registered as skill '{name}' is not a Skill")
     return skill

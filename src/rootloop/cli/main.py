@@ -1,0 +1,120 @@
+"""``rootloop``: point it at a service map; it finds the root cause and fixes it safely."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from rootloop import __version__, topology
+from rootloop.errors import RootloopError
+from rootloop.models import Finding, Status, worst
+from rootloop.skills.base import CheckContext, Node
+from rootloop.sweep import sweep as run_sweep
+
+from .views import STYLE, sweep_table
+
+app = typer.Typer(
+    name="rootloop",
+    help=(
+        "Autonomous debugging for microservices: sweep every dependency of a service in "
+        "parallel, name the root cause, fix it in a lower environment, verify, and open a "
+        "pull request — never merging, never touching production."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+MapOption = Annotated[
+    Path,
+    typer.Option("--topology", "-t", help="The service map (YAML or JSON).", show_default=True),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"rootloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """rootloop: sweep → reason → fix → verify → PR."""
+
+
+@app.command()
+def validate(topology_file: MapOption = Path("rootloop.yaml")) -> None:
+    """Check a map: schema, skills, env vars, cycles. Prints the graph it understood."""
+    topo = topology.load(topology_file)
+    console.print(f"[green]✓[/] {topology_file}: service [bold]{topo.service}[/] "
+                  f"({topo.environment}), {len(topo.nodes)} checks over "
+                  f"{topo.graph.number_of_nodes()} components, "
+                  f"{len(topo.files)} map file(s)")
+    for caller, callee in sorted(topo.graph.edges):
+        console.print(f"  {caller} → {callee}", style="dim")
+
+
+@app.command()
+def sweep(
+    topology_file: MapOption = Path("rootloop.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+    concurrency: Annotated[int | None, typer.Option(help="Checks in flight at once.")] = None,
+) -> None:
+    """Check every node of the map at once and print what each one looks like.
+
+    Exits 1 when any node is critical, so it can gate a deploy script.
+    """
+    topo = topology.load(topology_file)
+    nodes = list(topo.nodes.values())
+    limit = concurrency or topo.policy.concurrency
+    ctx = CheckContext(redactor=topo.redactor)
+    if as_json:
+        findings = asyncio.run(run_sweep(nodes, ctx, concurrency=limit))
+        print(json.dumps([f.model_dump(mode="json") for f in findings], indent=2))
+    else:
+        findings = _live_sweep(nodes, ctx, limit, title=f"{topo.service} · {topo.environment}")
+        overall = worst([f.status for f in findings])
+        counts = {s: sum(f.status is s for f in findings) for s in Status}
+        parts = [f"[{STYLE[s]}]{n} {s.value}[/]" for s, n in counts.items() if n]
+        console.print(f"overall [{STYLE[overall]}]{overall.value}[/] · " + ", ".join(parts))
+    if any(f.status is Status.CRITICAL for f in findings):
+        raise typer.Exit(1)
+
+
+def _live_sweep(nodes: list[Node], ctx: CheckContext, limit: int, title: str) -> list[Finding]:
+    done: dict[str, Finding] = {}
+    with Live(sweep_table(nodes, done, title), console=console, refresh_per_second=12,
+              transient=not console.is_terminal) as live:
+
+        def on_done(node: Node, finding: Finding) -> None:
+            done[node.name] = finding
+            live.update(sweep_table(nodes, done, title))
+
+        findings = asyncio.run(run_sweep(nodes, ctx, concurrency=limit, on_done=on_done))
+    if not console.is_terminal:
+        console.print(sweep_table(nodes, done, title))
+    return findings
+
+
+def main() -> None:
+    try:
+        app()
+    except RootloopError as exc:
+        err.print(f"[bold red]{type(exc).__name__}[/]: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

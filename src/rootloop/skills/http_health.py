@@ -1,0 +1,118 @@
+"""``http-health``: is an HTTP dependency answering, fast enough, with the right status?"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from typing import Any
+
+from pydantic import Field, ValidationInfo, model_validator
+
+from rootloop.models import Evidence, Finding, Signal, Status
+from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+
+
+class HttpHealthSettings(SkillSettings):
+    url: str = Field(default="", description="base URL of the service, or the full health URL")
+    path: str = ""
+    method: str = "GET"
+    expect_status: list[int] = [200]
+    expect_body: str | None = None  # a substring the body must contain
+    latency_warn_ms: float = 500.0
+    latency_crit_ms: float = 2000.0
+    headers: dict[str, str] = {}
+    verify_tls: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_url(cls, data: Any, info: ValidationInfo) -> Any:
+        """The seed's maps name nodes only: use service discovery (http://NAME/health)."""
+        node = (info.context or {}).get("node")
+        if isinstance(data, dict) and not data.get("url") and node:
+            return {**data, "url": f"http://{node}", "path": data.get("path") or "/health"}
+        return data
+
+    @model_validator(mode="after")
+    def _url_has_scheme(self) -> HttpHealthSettings:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.url.rstrip("/") + self.path if self.path else self.url
+
+
+class HttpHealthSkill(BaseSkill):
+    name = "http-health"
+    Settings = HttpHealthSettings
+    default_timeout = 5.0
+
+    async def check(self, node: Node, ctx: CheckContext) -> Finding:
+        s: HttpHealthSettings = node.settings  # type: ignore[assignment]
+        # The client timeout sits just inside the sweep's, so the sweep sees a clean
+        # answer ("timed out after …") instead of cancelling us.
+        timeout = httpx.Timeout(max(0.1, node.timeout * 0.9))
+        start = time.perf_counter()
+        try:
+            async with httpx.AsyncClient(
+                timeout=timeout, verify=s.verify_tls, follow_redirects=True
+            ) as client:
+                resp = await client.request(s.method, s.target, headers=s.headers)
+        except httpx.TimeoutException:
+            return self.finding(
+                node,
+                Status.UNREACHABLE,
+                f"{s.target} did not answer within {timeout.read:g}s",
+                error="timeout",
+            )
+        except httpx.HTTPError as exc:
+            return self.unreachable(node, exc)
+        latency = (time.perf_counter() - start) * 1000.0
+        body = resp.text[:2000]
+        signals = [
+            Signal(
+                name="http_status",
+                value=resp.status_code,
+                status=Status.OK if resp.status_code in s.expect_status else Status.CRITICAL,
+            ),
+            Signal(
+                name="latency_ms",
+                value=round(latency, 1),
+                unit="ms",
+                threshold=s.latency_warn_ms,
+                status=_latency_status(latency, s),
+            ),
+        ]
+        if resp.status_code not in s.expect_status:
+            status = Status.CRITICAL if resp.status_code >= 500 else Status.DEGRADED
+            summary = f"HTTP {resp.status_code} from {s.path or '/'} in {latency:.0f} ms"
+            return self.finding(
+                node,
+                status,
+                summary,
+                signals=signals,
+                evidence=[Evidence(kind="text", title="response body", text=body or "(empty)")],
+            )
+        if s.expect_body and s.expect_body not in resp.text:
+            return self.finding(
+                node,
+                Status.DEGRADED,
+                f"HTTP {resp.status_code} but the body lacks {s.expect_body!r}",
+                signals=signals,
+                evidence=[Evidence(kind="text", title="response body", text=body)],
+            )
+        status = _latency_status(latency, s)
+        summary = f"HTTP {resp.status_code} in {latency:.0f} ms"
+        if status is not Status.OK:
+            summary += " (slow)"
+        return self.finding(node, status, summary, signals=signals)
+
+
+def _latency_status(latency_ms: float, s: HttpHealthSettings) -> Status:
+    if latency_ms >= s.latency_crit_ms:
+        return Status.CRITICAL
+    if latency_ms >= s.latency_warn_ms:
+        return Status.DEGRADED
+    return Status.OK
