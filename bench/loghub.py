@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("dir", type=Path)
     ap.add_argument("--show-errors", type=int, default=0, metavar="N")
     ap.add_argument("--show-headers", action="store_true", help="print a stripped line each")
+    ap.add_argument("--throughput", type=int, default=100_000, metavar="LINES", help="0 = skip")
     args = ap.parse_args()
     pairs = sorted(
         (p, p.with_name(p.name + "_structured.csv"))
@@ -111,6 +112,24 @@ def main() -> None:
         print(f"{name:<11} {ga:7.4f} {ref_s} {n:9d} {rate:9.0f}")
     mean_ref = f"{sum(theirs) / len(theirs):7.4f}" if theirs else f"{'-':>7}"
     print(f"{'mean':<11} {sum(ours) / len(ours):7.4f} {mean_ref}")
+    if args.throughput:
+        _throughput([log for log, _ in pairs], args.throughput)
+
+
+def _throughput(logs: list[Path], n: int) -> None:
+    """All systems' lines interleaved and repeated to ``n`` lines, through one digester."""
+    pool = [line for log in logs for line in log.read_text(errors="replace").splitlines()]
+    lines = [pool[i % len(pool)] for i in range(n)]
+    d = TemplateDigester()
+    t0 = time.perf_counter()
+    for line in lines:
+        d.add(line)
+    digest = d.digest(30)
+    dt = time.perf_counter() - t0
+    print(
+        f"throughput: {n} mixed lines in {dt:.2f} s = {n / dt:,.0f} lines/s, "
+        f"{digest.distinct} templates"
+    )
 
 
 if __name__ == "__main__":

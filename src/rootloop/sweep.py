@@ -92,6 +92,7 @@ async def sweep(
             tasks = [tg.create_task(one(n), name=f"check:{n.name}") for n in nodes]
         return [t.result() for t in tasks]
     finally:
+        await ctx.aclose()
         if own_executor and ctx.executor is not None:
             ctx.executor.shutdown(wait=False, cancel_futures=True)
             ctx.executor = None

@@ -165,6 +165,7 @@ class _Stats:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     example: str = ""
+    masked: str = ""  # template to show if drain3 evicted the cluster (max_clusters)
 
 
 @dataclass
@@ -206,7 +207,8 @@ class TemplateDigester:
         cid = int(self._miner.add_log_message(msg)["cluster_id"])
         st = self._stats.get(cid)
         if st is None:
-            st = self._stats[cid] = _Stats(example=line.strip()[:500])
+            masked = self._miner.masker.mask(msg)
+            st = self._stats[cid] = _Stats(example=line.strip()[:500], masked=masked)
         st.count += 1
         self._total += 1
         if at is not None:
@@ -226,7 +228,7 @@ class TemplateDigester:
         kept = order if limit <= 0 else order[:limit]
         templates = [
             Template(
-                template=clusters[cid].get_template() if cid in clusters else st.example,
+                template=clusters[cid].get_template() if cid in clusters else st.masked,
                 count=st.count,
                 first_seen=st.first_seen,
                 last_seen=st.last_seen,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-
-import httpx
 from typing import Any
 
+import httpx
 from pydantic import Field, ValidationInfo, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status
@@ -56,10 +55,8 @@ class HttpHealthSkill(BaseSkill):
         timeout = httpx.Timeout(max(0.1, node.timeout * 0.9))
         start = time.perf_counter()
         try:
-            async with httpx.AsyncClient(
-                timeout=timeout, verify=s.verify_tls, follow_redirects=True
-            ) as client:
-                resp = await client.request(s.method, s.target, headers=s.headers)
+            client = ctx.http(s.verify_tls)
+            resp = await client.request(s.method, s.target, headers=s.headers, timeout=timeout)
         except httpx.TimeoutException:
             return self.finding(
                 node,

@@ -71,8 +71,11 @@ class PostgresServer:
         """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL."""
         proc = self.process
         if proc is not None and proc.poll() is None:
-            for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 5.0),
-                              (signal.SIGKILL, 5.0)):
+            for sig, wait in (
+                (signal.SIGINT, timeout),
+                (signal.SIGQUIT, 5.0),
+                (signal.SIGKILL, 5.0),
+            ):
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(sig)
                 try:
@@ -98,8 +101,9 @@ def bin_dir() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=10, check=True).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
             candidates.append(Path(out))
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     found = shutil.which("initdb")
@@ -108,8 +112,10 @@ def bin_dir() -> Path:
     for c in candidates:
         if (c / "initdb").is_file() and (c / "postgres").is_file():
             return c
-    raise PlatformError("PostgreSQL server binaries (initdb, postgres) not found",
-                        f"install them: apt-get install {DEBIAN_PACKAGE}")
+    raise PlatformError(
+        "PostgreSQL server binaries (initdb, postgres) not found",
+        f"install them: apt-get install {DEBIAN_PACKAGE}",
+    )
 
 
 def has_pg_stat_statements() -> bool:
@@ -117,8 +123,9 @@ def has_pg_stat_statements() -> bool:
     if pg_config is None:
         return False
     try:
-        share = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True,
-                               timeout=10, check=True).stdout.strip()
+        share = subprocess.run(
+            [pg_config, "--sharedir"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return False
     return (Path(share) / "extension" / "pg_stat_statements.control").is_file()
@@ -148,8 +155,10 @@ def start_postgres(
     faster on a small machine. ``settings`` are extra ``-c name=value`` parameters.
     """
     if max_connections < 5:
-        raise PlatformError(f"max_connections={max_connections} is too small",
-                            "PostgreSQL needs at least 5 (3 are reserved for superusers)")
+        raise PlatformError(
+            f"max_connections={max_connections} is too small",
+            "PostgreSQL needs at least 5 (3 are reserved for superusers)",
+        )
     bindir = bin_dir()
     runas = _run_as()
     directory = Path(directory).resolve()
@@ -161,8 +170,19 @@ def start_postgres(
             _initdb(bindir, data_dir, runas, user, password)
         attempts = 1 if port is not None else 3
         for attempt in range(attempts):
-            srv = _launch(bindir, data_dir, runas, port or free_port(), max_connections, user,
-                          password, database, settings or {}, durable, preload)
+            srv = _launch(
+                bindir,
+                data_dir,
+                runas,
+                port or free_port(),
+                max_connections,
+                user,
+                password,
+                database,
+                settings or {},
+                durable,
+                preload,
+            )
             srv._remove_on_stop = remove
             try:
                 _wait_ready(srv, timeout)
@@ -170,8 +190,10 @@ def start_postgres(
                 srv._remove_on_stop = None
                 srv.stop()
                 if attempt + 1 == attempts:
-                    raise PlatformError(f"PostgreSQL could not bind port {srv.port}",
-                                        "the port is in use; pass another one") from None
+                    raise PlatformError(
+                        f"PostgreSQL could not bind port {srv.port}",
+                        "the port is in use; pass another one",
+                    ) from None
                 continue
             except BaseException:
                 srv.stop()
@@ -213,16 +235,31 @@ def _run_as() -> _RunAs:
     except KeyError:
         useradd = shutil.which("useradd")
         if useradd is None:
-            raise PlatformError(f"no '{SYSTEM_USER}' system user to run PostgreSQL as",
-                                f"create one: useradd --system {SYSTEM_USER}") from None
-        subprocess.run([useradd, "--system", "--user-group", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-                       capture_output=True, check=False, timeout=30)
+            raise PlatformError(
+                f"no '{SYSTEM_USER}' system user to run PostgreSQL as",
+                f"create one: useradd --system {SYSTEM_USER}",
+            ) from None
+        subprocess.run(
+            [
+                useradd,
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
         try:
             pw = pwd.getpwnam(SYSTEM_USER)
         except KeyError:
-            raise PlatformError(f"could not create the '{SYSTEM_USER}' system user",
-                                f"create it: useradd --system {SYSTEM_USER}") from None
+            raise PlatformError(
+                f"could not create the '{SYSTEM_USER}' system user",
+                f"create it: useradd --system {SYSTEM_USER}",
+            ) from None
     return _RunAs(pw.pw_uid, pw.pw_gid, pw.pw_name)
 
 
@@ -261,19 +298,33 @@ def _data_dir(directory: Path, runas: _RunAs) -> tuple[Path, Path | None]:
 
 
 def _env() -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C",
-            "TZ": "UTC"}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LC_ALL": "C",
+        "LANG": "C",
+        "TZ": "UTC",
+    }
 
 
 def _run(runas: _RunAs, cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     kw = {"user": runas.uid, "group": runas.gid, "extra_groups": []} if runas.switch else {}
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True,
-                          timeout=timeout, check=False, **kw)
+    return subprocess.run(
+        cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False, **kw
+    )
 
 
 def _initdb(bindir: Path, data: Path, runas: _RunAs, user: str, password: str | None) -> None:
-    cmd = [str(bindir / "initdb"), "-D", str(data), "-U", user, "--no-locale",
-           "--encoding=UTF8", "--no-instructions", "--auth-local=trust"]
+    cmd = [
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        user,
+        "--no-locale",
+        "--encoding=UTF8",
+        "--no-instructions",
+        "--auth-local=trust",
+    ]
     pwfile: Path | None = None
     if password is None:
         cmd.append("--auth-host=trust")
@@ -294,9 +345,19 @@ def _initdb(bindir: Path, data: Path, runas: _RunAs, user: str, password: str | 
         raise PlatformError(f"initdb failed in {data}: {tail}")
 
 
-def _launch(bindir: Path, data: Path, runas: _RunAs, port: int, max_connections: int,
-            user: str, password: str | None, database: str, settings: dict[str, str | int],
-            durable: bool, preload: bool) -> PostgresServer:
+def _launch(
+    bindir: Path,
+    data: Path,
+    runas: _RunAs,
+    port: int,
+    max_connections: int,
+    user: str,
+    password: str | None,
+    database: str,
+    settings: dict[str, str | int],
+    durable: bool,
+    preload: bool,
+) -> PostgresServer:
     sock_ok = len(str(data)) + len("/.s.PGSQL.65535") < _SOCKET_MAX
     params: dict[str, str | int] = {
         "listen_addresses": "127.0.0.1",
@@ -321,13 +382,29 @@ def _launch(bindir: Path, data: Path, runas: _RunAs, port: int, max_connections:
     with open(log_file, "ab") as log:
         if runas.switch:
             os.chown(log_file, runas.uid, runas.gid)
-        proc = subprocess.Popen(cmd, cwd=data, env=_env(), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                **kw)
-    return PostgresServer(host="127.0.0.1", port=port, user=user, database=database,
-                          data_dir=data, log_file=log_file, max_connections=max_connections,
-                          pg_stat_statements=preload, password=password,
-                          socket_dir=data if sock_ok else None, process=proc)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=data,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kw,
+        )
+    return PostgresServer(
+        host="127.0.0.1",
+        port=port,
+        user=user,
+        database=database,
+        data_dir=data,
+        log_file=log_file,
+        max_connections=max_connections,
+        pg_stat_statements=preload,
+        password=password,
+        socket_dir=data if sock_ok else None,
+        process=proc,
+    )
 
 
 def _log_tail(srv: PostgresServer, n: int = 1500) -> str:
@@ -346,11 +423,14 @@ def _wait_ready(srv: PostgresServer, timeout: float) -> None:
             tail = _log_tail(srv)
             if "could not bind" in tail or "Address already in use" in tail:
                 raise _PortTaken
-            raise PlatformError(f"PostgreSQL exited with code {srv.process.returncode} "
-                                f"before it was ready; log {srv.log_file}: {tail[-600:]}")
+            raise PlatformError(
+                f"PostgreSQL exited with code {srv.process.returncode} "
+                f"before it was ready; log {srv.log_file}: {tail[-600:]}"
+            )
         try:
-            with psycopg.connect(srv.dsn_for("postgres"), connect_timeout=2,
-                                 autocommit=True) as conn:
+            with psycopg.connect(
+                srv.dsn_for("postgres"), connect_timeout=2, autocommit=True
+            ) as conn:
                 row = conn.execute("SELECT current_setting('data_directory')").fetchone()
                 if row is None or Path(row[0]) != srv.data_dir:
                     raise _PortTaken  # another server answers on this port
@@ -360,8 +440,10 @@ def _wait_ready(srv: PostgresServer, timeout: float) -> None:
         except psycopg.OperationalError as exc:
             last = str(exc).strip()
         time.sleep(0.1)
-    raise PlatformError(f"PostgreSQL on port {srv.port} was not ready after {timeout:g}s: "
-                        f"{last}; log {srv.log_file}")
+    raise PlatformError(
+        f"PostgreSQL on port {srv.port} was not ready after {timeout:g}s: "
+        f"{last}; log {srv.log_file}"
+    )
 
 
 def _ensure_database(conn: psycopg.Connection, name: str) -> None:

@@ -44,8 +44,14 @@ class RedisServer:
 
     def client(self, db: int = 0) -> redis.Redis:
         """A synchronous client with short socket timeouts (for setup code, not skills)."""
-        return redis.Redis(host=self.host, port=self.port, db=db, password=self.password,
-                           socket_connect_timeout=5, socket_timeout=10)
+        return redis.Redis(
+            host=self.host,
+            port=self.port,
+            db=db,
+            password=self.password,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+        )
 
     @property
     def running(self) -> bool:
@@ -73,10 +79,12 @@ class RedisServer:
 
 def redis_binary() -> str:
     found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").is_file() else None)
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").is_file() else None
+    )
     if found is None:
-        raise PlatformError("redis-server not found",
-                            f"install it: apt-get install {DEBIAN_PACKAGE}")
+        raise PlatformError(
+            "redis-server not found", f"install it: apt-get install {DEBIAN_PACKAGE}"
+        )
     return found
 
 
@@ -107,16 +115,25 @@ def start_redis(
     directory.mkdir(parents=True, exist_ok=True)
     attempts = 1 if port is not None else 3
     for attempt in range(attempts):
-        srv = _launch(binary, directory, port or free_port(), maxmemory, maxmemory_policy,
-                      maxclients, password, settings or {})
+        srv = _launch(
+            binary,
+            directory,
+            port or free_port(),
+            maxmemory,
+            maxmemory_policy,
+            maxclients,
+            password,
+            settings or {},
+        )
         try:
             _wait_ready(srv, timeout)
             return srv
         except _PortTaken:
             srv.stop()
             if attempt + 1 == attempts:
-                raise PlatformError(f"Redis could not bind port {srv.port}",
-                                    "the port is in use; pass another one") from None
+                raise PlatformError(
+                    f"Redis could not bind port {srv.port}", "the port is in use; pass another one"
+                ) from None
         except BaseException:
             srv.stop()
             raise
@@ -127,9 +144,16 @@ class _PortTaken(Exception):
     pass
 
 
-def _launch(binary: str, directory: Path, port: int, maxmemory: int | str, policy: str,
-            maxclients: int | None, password: str | None,
-            settings: dict[str, str | int]) -> RedisServer:
+def _launch(
+    binary: str,
+    directory: Path,
+    port: int,
+    maxmemory: int | str,
+    policy: str,
+    maxclients: int | None,
+    password: str | None,
+    settings: dict[str, str | int],
+) -> RedisServer:
     log_file = directory / f"redis-{port}.log"
     params: dict[str, str | int] = {
         "port": port,
@@ -151,10 +175,22 @@ def _launch(binary: str, directory: Path, port: int, maxmemory: int | str, polic
     for k, v in params.items():
         cmd += [f"--{k}", str(v)]
     with open(log_file, "ab") as log:  # config errors go to stderr before the log opens
-        proc = subprocess.Popen(cmd, cwd=directory, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    return RedisServer(host="127.0.0.1", port=port, dir=directory, log_file=log_file,
-                       password=password, process=proc)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+    return RedisServer(
+        host="127.0.0.1",
+        port=port,
+        dir=directory,
+        log_file=log_file,
+        password=password,
+        process=proc,
+    )
 
 
 def _wait_ready(srv: RedisServer, timeout: float) -> None:
@@ -168,8 +204,10 @@ def _wait_ready(srv: RedisServer, timeout: float) -> None:
                 err = srv.log_file.read_text(errors="replace")
             if "Address already in use" in err:
                 raise _PortTaken
-            raise PlatformError(f"redis-server exited with code {srv.process.returncode} "
-                                f"before it was ready: {err.strip()[-600:]}")
+            raise PlatformError(
+                f"redis-server exited with code {srv.process.returncode} "
+                f"before it was ready: {err.strip()[-600:]}"
+            )
         client = srv.client()
         try:
             # the answer must come from our process, not from another server on the port

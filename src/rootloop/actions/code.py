@@ -1,0 +1,220 @@
+"""The code-fix path: worktree → edit → repo tests → commit → push → CI → deploy.
+
+Everything happens on the run's branch ``rootloop/<service>/<run>`` in its own
+worktree; the git layer refuses any write to the default branch, so this
+module cannot merge or push there even by mistake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rootloop.actions.types import ActionResult, ApplyPatch, RevertCommit
+from rootloop.context import DebugContext, HistoryEntry
+from rootloop.errors import PlatformError, UserError
+from rootloop.forge.base import Forge
+from rootloop.models import utcnow
+from rootloop.topology import Topology
+
+if TYPE_CHECKING:
+    from rootloop.actions.dispatch import Dispatcher, Progress
+    from rootloop.code.editor import RunWorkspace
+
+
+def make_forge(topology: Topology, state_root: Path) -> Forge:
+    repo = topology.repo
+    if repo is None or (repo.forge == "local" and not repo.path):
+        raise UserError(
+            "the map has no 'self.repo' with a path: code fixes and pull requests "
+            "need the service's repository (self.repo.path / self.repo.github_repo)"
+        )
+    if repo.forge == "github":
+        from rootloop.forge.github import GitHubForge
+        from rootloop.platforms.local.git import Git
+
+        if not repo.github_repo:
+            raise UserError("self.repo.forge is 'github' but self.repo.github_repo is not set")
+        git = Git(Path(repo.path)) if repo.path else None
+        return GitHubForge(repo.github_repo, git=git)
+    from rootloop.forge.local import LocalForge
+
+    return LocalForge(Path(repo.path), state_root)  # type: ignore[arg-type]
+
+
+class CodeFix:
+    def __init__(
+        self, dispatcher: Dispatcher, ctx: DebugContext, entry: HistoryEntry, progress: Progress
+    ) -> None:
+        self.d = dispatcher
+        self.topology = dispatcher.topology
+        self.ctx, self.entry, self.progress = ctx, entry, progress
+
+    def workspace(self) -> RunWorkspace:
+        from rootloop.code.editor import RunWorkspace
+
+        repo = self.topology.repo
+        if repo is None or not repo.path:
+            raise UserError("code fixes need self.repo.path in the map (a local clone)")
+        return RunWorkspace(
+            Path(repo.path),
+            service=self.topology.service,
+            run_id=self.ctx.run_id,
+            base_ref=repo.default_branch,
+            root=self.d.state_root / "worktrees",
+        )
+
+    async def committed(self) -> bool:
+        """Did an interrupted run already commit this iteration on the run branch?"""
+        ws = self.workspace()
+        if not (ws.path / ".git").exists():
+            return False
+        log = await asyncio.to_thread(ws.git.out, "log", "--format=%B", "-n", "20", cwd=ws.path)
+        return f"Rootloop-Iteration: {self.entry.iteration}" in log
+
+    async def apply(self, action: ApplyPatch | RevertCommit) -> ActionResult:
+        repo = self.topology.repo
+        assert repo is not None
+        ws = self.workspace()
+        await asyncio.to_thread(ws.open)
+        self.ctx.branch = ws.branch
+        if isinstance(action, ApplyPatch):
+            files = await asyncio.to_thread(ws.apply_edits, action.edits)
+            self.progress(f"edited {', '.join(files)} in {ws.path}")
+            if repo.test_command:
+                run = await asyncio.to_thread(ws.run_tests, repo.test_command)
+                self.progress(f"repository tests: exit {run.exit_code} in {run.duration_s:.1f}s")
+                if not run.passed:
+                    await asyncio.to_thread(ws.git.run, "checkout", "--", ".", cwd=ws.path)
+                    return ActionResult(
+                        ok=False,
+                        changed="",
+                        details={
+                            "error": f"the repository's tests fail with this change:\n"
+                            f"{run.output_tail[-1500:]}"
+                        },
+                    )
+            commit = await asyncio.to_thread(
+                ws.commit, action.title, action.reason, iteration=self.entry.iteration
+            )
+        else:
+            commit = await asyncio.to_thread(ws.revert, action.commit)
+        sha = commit.sha
+        self.entry.commit = sha[:7]
+        self.progress(f"committed {sha[:7]} on {ws.branch}")
+        forge = make_forge(self.topology, self.d.state_root)
+        await forge.push(ws.branch)
+        self.progress(f"pushed {ws.branch}")
+        gha = await self.watch_ci(ws.branch, sha)
+        self.entry.gha = gha
+        if gha != "pass":
+            return ActionResult(
+                ok=False,
+                changed=f"committed {sha[:7]} on {ws.branch}",
+                commit=sha[:7],
+                undo=f"git revert {sha[:7]} on {ws.branch}",
+                details={
+                    "gha": gha,
+                    "error": f"CI {gha} on {sha[:7]}",
+                    "diff": commit.diff[-4000:],
+                },
+            )
+        deployed = await self.wait_deploy(sha)
+        return ActionResult(
+            ok=deployed,
+            changed=f"committed {sha[:7]} on {ws.branch}, CI passed, "
+            + ("deployed to the lower environment" if deployed else "deploy not seen"),
+            commit=sha[:7],
+            undo=f"git revert {sha[:7]} on {ws.branch}",
+            details={
+                "gha": gha,
+                "diff": commit.diff[-4000:],
+                "files": commit.files,
+                **({} if deployed else {"error": "the deploy of the commit was not seen"}),
+            },
+        )
+
+    # -- CI -----------------------------------------------------------------------------------
+    def ci_node(self) -> Any:
+        return next(
+            (
+                n
+                for n in self.topology.checks_of(self.topology.service)
+                if n.skill == "github-actions"
+            ),
+            None,
+        )
+
+    async def watch_ci(self, branch: str, sha: str) -> str:
+        """Poll the CI runs of the commit until one completes: 'pass', 'fail' or 'timeout'."""
+        node = self.ci_node()
+        if node is None:
+            self.progress("no CI configured in the map (self.ci): not waiting for CI")
+            return "skipped"
+        from rootloop.platforms.github.actions import ActionsClient
+        from rootloop.platforms.github.client import make_client, resolve_token
+
+        s = node.settings
+        deadline = time.monotonic() + self.topology.policy.ci_timeout
+        gh = make_client(s.api_url, resolve_token(s.token_env), timeout=15.0)
+        last = ""
+        async with gh:
+            api = ActionsClient(gh, s.repo, s.token_env)
+            while time.monotonic() < deadline:
+                try:
+                    runs = await api.runs(s.workflow, branch=branch, head_sha=sha)
+                except PlatformError as exc:
+                    self.progress(f"CI: {exc}")
+                    runs = []
+                mine = [r for r in runs if r.head_sha == sha]
+                if mine:
+                    run = mine[0]
+                    state = f"{run.status}/{run.conclusion or '-'}"
+                    if state != last:
+                        self.progress(f"CI run {run.id} on {sha[:7]}: {state}")
+                        last = state
+                    if run.completed:
+                        return "pass" if run.passed else "fail"
+                await asyncio.sleep(1.0)
+        return "timeout"
+
+    # -- deploy --------------------------------------------------------------------------------
+    async def wait_deploy(self, sha: str) -> bool:
+        """Wait until the service runs the commit: the primary deployment's task definition
+        names it (image tag or an env value), then the rollout is stable."""
+        node = next(
+            (n for n in self.topology.checks_of(self.topology.service) if n.skill == "aws-ecs"),
+            None,
+        )
+        if node is None:
+            self.progress("no compute in the map (self.compute): not waiting for a deploy")
+            return True
+        clients = self.d.aws_clients(node)
+        cluster, service = node.settings.cluster, node.settings.service  # type: ignore[attr-defined]
+        deadline = time.monotonic() + self.topology.policy.deploy_timeout
+        since = utcnow()
+        short = sha[:7]
+
+        def running_commit() -> bool:
+            svc = clients.ecs.describe_services(cluster=cluster, services=[service])
+            arn = svc["services"][0]["taskDefinition"]
+            td = clients.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            for c in td.get("containerDefinitions", []):
+                values = [c.get("image", "")] + [
+                    e.get("value", "") for e in c.get("environment", [])
+                ]
+                if any(short in v for v in values):
+                    return True
+            return False
+
+        self.progress(f"waiting for the deploy of {short}")
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(running_commit):
+                result = await self.d.wait_stable(
+                    clients, cluster, service, self.progress, since=since
+                )
+                return bool(result.stable)
+            await asyncio.sleep(1.0)
+        return False

@@ -1,0 +1,202 @@
+"""Executors for the datastore actions: end PostgreSQL sessions, change Redis eviction.
+
+They run after the gates (the loop's job, not theirs) and return an
+``ActionResult`` in every case a platform can cause: a refused connection is
+``ok=False`` with the reason, never an exception. Only a malformed action (a
+``TerminateBackend`` that selects nothing, which would end every session) raises
+``UserError``. Nothing here puts a DSN, URL or password in its result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import psycopg
+import redis
+from psycopg.rows import class_row
+
+from rootloop.actions.types import ActionResult, SetRedisPolicy, TerminateBackend
+from rootloop.errors import UserError
+from rootloop.redact import Redactor
+from rootloop.skills.postgres import describe_dsn
+from rootloop.skills.redis import describe_url
+
+_redact = Redactor()
+_WAIT_MS = 5000  # pg_terminate_backend(pid, timeout) waits this long for each session to end
+
+
+@dataclass
+class _Target:
+    pid: int
+    application_name: str
+    state: str | None
+    xact_age_s: float | None
+    query: str
+    blocking: bool
+
+
+_SELECT = """
+SELECT pid, coalesce(application_name, '') AS application_name, state,
+       extract(epoch FROM now() - xact_start)::float8 AS xact_age_s,
+       left(coalesce(query, ''), 500) AS query,
+       pid IN (SELECT unnest(pg_blocking_pids(a.pid)) FROM pg_stat_activity a) AS blocking
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND (%(pid)s::int IS NULL OR pid = %(pid)s::int)
+  AND (%(app)s::text IS NULL OR application_name = %(app)s::text)
+  AND (%(state)s::text IS NULL OR state = %(state)s::text)
+ORDER BY pid"""
+
+
+def _selector(action: TerminateBackend) -> str:
+    parts = []
+    if action.pid is not None:
+        parts.append(f"pid {action.pid}")
+    if action.application_name:
+        parts.append(f"application_name '{action.application_name}'")
+    if action.state:
+        parts.append(f"state '{action.state}'")
+    if action.blocking_only:
+        parts.append("blocking others")
+    return ", ".join(parts)
+
+
+def apply_terminate_backend(action: TerminateBackend, dsn: str) -> ActionResult:
+    """``pg_terminate_backend`` on the sessions the action selects; waits until they are gone."""
+    if action.pid is None and not action.application_name and not action.state:
+        raise UserError(
+            "terminate-backend needs a pid, an application_name or a state: without one it "
+            "would end every session of the database."
+        )
+    where = describe_dsn(dsn)
+    selector = _selector(action)
+    try:
+        with psycopg.connect(
+            dsn, autocommit=True, connect_timeout=5, application_name="rootloop-action"
+        ) as conn:
+            with conn.cursor(row_factory=class_row(_Target)) as cur:
+                cur.execute(
+                    _SELECT,
+                    {"pid": action.pid, "app": action.application_name, "state": action.state},
+                )
+                targets = [t for t in cur.fetchall() if t.blocking or not action.blocking_only]
+            if not targets:
+                return ActionResult(
+                    ok=False,
+                    changed=f"nothing on {where}: no session matches {selector}",
+                    details={"selector": selector, "terminated": []},
+                )
+            waits = conn.info.server_version >= 140000
+            done: list[_Target] = []
+            failed: list[int] = []
+            for t in targets:
+                if waits:
+                    row = conn.execute(
+                        "SELECT pg_terminate_backend(%s, %s)", (t.pid, _WAIT_MS)
+                    ).fetchone()
+                else:
+                    row = conn.execute("SELECT pg_terminate_backend(%s)", (t.pid,)).fetchone()
+                if row and row[0]:
+                    done.append(t)
+                else:
+                    failed.append(t.pid)
+            if not waits:
+                _wait_gone(conn, [t.pid for t in done])
+    except psycopg.Error as exc:
+        text = _redact.text(" ".join(str(exc).split()))[:400]
+        return ActionResult(ok=False, changed=f"could not terminate sessions on {where}: {text}")
+    return _terminated(where, selector, done, failed)
+
+
+def _terminated(where: str, selector: str, done: list[_Target], failed: list[int]) -> ActionResult:
+    lines = [
+        f"pid {t.pid} ({t.application_name or 'no application_name'}, {t.state}, "
+        f"transaction open {0 if t.xact_age_s is None else t.xact_age_s:.0f}s)"
+        for t in done
+    ]
+    changed = f"terminated {len(done)} PostgreSQL session(s) on {where}: " + "; ".join(lines)
+    if failed:
+        changed += f"; could not terminate pid(s) {', '.join(map(str, failed))}"
+    return ActionResult(
+        ok=bool(done) and not failed,
+        changed=changed,
+        undo=(
+            "nothing to undo: the sessions' open transactions were rolled back and cannot be "
+            "restored; their applications reconnect on their own (if the same sessions "
+            "come back, fix the code that leaves transactions open)"
+        ),
+        details={
+            "selector": selector,
+            "terminated": [
+                {
+                    "pid": t.pid,
+                    "application_name": t.application_name,
+                    "state": t.state,
+                    "xact_age_s": t.xact_age_s,
+                    "blocking": t.blocking,
+                    "query": _redact.text(t.query),
+                }
+                for t in done
+            ],
+            "failed": failed,
+        },
+    )
+
+
+def _wait_gone(conn: psycopg.Connection, pids: list[int], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone()
+        if not row or row[0] == 0:
+            return
+        time.sleep(0.05)
+
+
+def apply_set_redis_policy(action: SetRedisPolicy, url: str) -> ActionResult:
+    """CONFIG SET maxmemory-policy (and maxmemory); the undo restores the values read before."""
+    where = describe_url(url)
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    try:
+        before = client.config_get("maxmemory*")
+        old_policy = str(before.get("maxmemory-policy", "?"))
+        old_max = str(before.get("maxmemory", "?"))
+        client.config_set("maxmemory-policy", action.policy)
+        if action.maxmemory is not None:
+            client.config_set("maxmemory", action.maxmemory)
+        after = client.config_get("maxmemory*")
+    except redis.ResponseError as exc:
+        text = _redact.text(str(exc))
+        hint = (
+            " (CONFIG is disabled here: change the parameter group instead)"
+            if ("unknown command" in text.lower())
+            else ""
+        )
+        return ActionResult(ok=False, changed=f"could not change {where}: {text}{hint}")
+    except (redis.RedisError, OSError) as exc:
+        text = _redact.text(f"{type(exc).__name__}: {exc}")
+        return ActionResult(ok=False, changed=f"could not reach {where}: {text}")
+    finally:
+        client.close()
+    new_policy = str(after.get("maxmemory-policy", "?"))
+    new_max = str(after.get("maxmemory", "?"))
+    ok = new_policy == action.policy and (
+        action.maxmemory is None or new_max == str(action.maxmemory)
+    )
+    undo = f"CONFIG SET maxmemory-policy {old_policy}"
+    if action.maxmemory is not None:
+        undo += f"; CONFIG SET maxmemory {old_max}"
+    changed = f"Redis {where}: maxmemory-policy {old_policy} -> {new_policy}"
+    if action.maxmemory is not None:
+        changed += f", maxmemory {old_max} -> {new_max}"
+    return ActionResult(
+        ok=ok,
+        changed=changed,
+        undo=undo,
+        details={
+            "before": {"maxmemory-policy": old_policy, "maxmemory": old_max},
+            "after": {"maxmemory-policy": new_policy, "maxmemory": new_max},
+        },
+    )

@@ -1,0 +1,254 @@
+"""The ``redis`` skill: memory against ``maxmemory`` and its policy, evictions, clients, latency.
+
+Everything comes from PING and INFO, so it works where CONFIG is disabled
+(ElastiCache). The worst Redis failure is silent: at ``maxmemory`` under
+``noeviction`` every write fails with OOM while reads and PING still succeed;
+that is critical. Evictions under an LRU/LFU policy are degraded: the cache
+works but drops keys. Counters in INFO are cumulative since the server started,
+so the skill remembers its previous reading per node and reports the change
+(and a rate) from the second sweep on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from pydantic import Field
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
+
+from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+
+
+class RedisSettings(SkillSettings):
+    url: str = Field(description="redis:// or rediss:// URL; write it as ${REDIS_URL} in the map")
+    connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    memory_warn_ratio: float = Field(default=0.9, gt=0, le=1)
+    memory_critical_ratio: float = Field(default=0.98, gt=0, le=1)
+    clients_warn_ratio: float = Field(default=0.8, gt=0, le=1)
+    clients_critical_ratio: float = Field(default=0.95, gt=0, le=1)
+    ping_warn_ms: float = Field(default=100.0, gt=0)
+    blocked_clients_warn: int | None = Field(
+        default=None, ge=1, description="blocked clients (BLPOP…) are normal for queues; opt in"
+    )
+
+
+@dataclass
+class _Reading:
+    at: float
+    uptime_s: int
+    evicted: int
+    rejected: int
+    oom: int
+
+
+@dataclass
+class _Stats:
+    """The INFO fields the verdicts use."""
+
+    used: int
+    maxmemory: int
+    policy: str
+    evicted: int
+    rejected: int
+    clients: int
+    maxclients: int
+    blocked: int
+    uptime_s: int
+    oom_errors: int | None
+    version: str
+
+    @classmethod
+    def parse(cls, info: dict) -> _Stats:
+        oom = info.get("errorstat_OOM")
+        return cls(
+            used=int(info.get("used_memory", 0)),
+            maxmemory=int(info.get("maxmemory", 0)),
+            policy=str(info.get("maxmemory_policy", "unknown")),
+            evicted=int(info.get("evicted_keys", 0)),
+            rejected=int(info.get("rejected_connections", 0)),
+            clients=int(info.get("connected_clients", 0)),
+            maxclients=int(info.get("maxclients", 0)),
+            blocked=int(info.get("blocked_clients", 0)),
+            uptime_s=int(info.get("uptime_in_seconds", 0)),
+            oom_errors=int(oom["count"]) if isinstance(oom, dict) and "count" in oom else None,
+            version=str(info.get("redis_version", "?")),
+        )
+
+
+def describe_url(url: str) -> str:
+    """``host:port/db`` without credentials."""
+    try:
+        parts = urlsplit(url)
+        db = parts.path.lstrip("/") or "0"
+        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{db}"
+    except ValueError:
+        return "redis"
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{n}B"  # pragma: no cover
+
+
+class RedisSkill(BaseSkill):
+    name = "redis"
+    Settings = RedisSettings
+    default_timeout = 5.0
+
+    def __init__(self) -> None:
+        self._previous: dict[str, _Reading] = {}  # node name -> last reading
+
+    async def check(self, node: Node, ctx: CheckContext) -> Finding:
+        s = node.settings
+        assert isinstance(s, RedisSettings)
+        where = describe_url(s.url)
+        client = aioredis.Redis.from_url(
+            s.url,
+            socket_connect_timeout=s.connect_timeout,
+            socket_timeout=max(1.0, node.timeout),
+            single_connection_client=True,
+            retry_on_timeout=False,
+            client_name="rootloop",
+        )
+        try:
+            start = time.perf_counter()
+            await client.ping()
+            ping_ms = (time.perf_counter() - start) * 1000.0
+            info = await client.info("all")
+        except AuthenticationError as exc:
+            text = ctx.redactor.text(str(exc))
+            return self.finding(
+                node,
+                Status.UNKNOWN,
+                f"{where}: authentication failed; check the URL's password ({text})",
+                error=text,
+            )
+        except ResponseError as exc:  # e.g. NOAUTH, or INFO renamed away
+            text = ctx.redactor.text(str(exc))
+            return self.finding(node, Status.UNKNOWN, f"{where}: {text}", error=text)
+        except (RedisError, OSError) as exc:
+            return self.unreachable(
+                node, ctx.redactor.text(f"{where}: {type(exc).__name__}: {exc}")
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        return self._judge(node, s, where, _Stats.parse(info), ping_ms)
+
+    def _judge(
+        self, node: Node, s: RedisSettings, where: str, st: _Stats, ping_ms: float
+    ) -> Finding:
+        signals: list[Signal] = []
+        notes: list[str] = []
+        statuses: list[Status] = []
+
+        def sig(
+            name: str,
+            value,
+            *,
+            unit: str = "",
+            threshold: float | None = None,
+            status: Status = Status.OK,
+        ) -> None:
+            signals.append(
+                Signal(name=name, value=value, unit=unit, threshold=threshold, status=status)
+            )
+            statuses.append(status)
+
+        # memory
+        sig("used_memory", st.used, unit="B")
+        sig("maxmemory", st.maxmemory, unit="B")
+        sig("maxmemory_policy", st.policy)
+        if st.maxmemory > 0:
+            ratio = round(st.used / st.maxmemory, 4)
+            mem_status = Status.OK
+            if st.policy == "noeviction":
+                mem_status = judge(ratio, s.memory_warn_ratio, s.memory_critical_ratio)
+            sig("used_memory_ratio", ratio, threshold=s.memory_critical_ratio, status=mem_status)
+            if mem_status is Status.CRITICAL:
+                notes.append(
+                    f"memory full ({_human(st.used)} of {_human(st.maxmemory)}, "
+                    f"{ratio:.0%}) under noeviction: writes fail with OOM errors"
+                )
+            elif mem_status is Status.DEGRADED:
+                notes.append(
+                    f"memory at {ratio:.0%} of maxmemory under noeviction: writes "
+                    "will fail with OOM when it is reached"
+                )
+        # counters: evictions and rejected connections, as deltas when we saw this node before
+        prev = self._previous.get(node.name)
+        now = time.monotonic()
+        fresh = prev is not None and st.uptime_s >= prev.uptime_s
+        new_evicted = st.evicted - prev.evicted if fresh and prev else st.evicted
+        new_rejected = st.rejected - prev.rejected if fresh and prev else st.rejected
+        new_oom = (st.oom_errors or 0) - (prev.oom if fresh and prev else 0)
+        self._previous[node.name] = _Reading(
+            now, st.uptime_s, st.evicted, st.rejected, st.oom_errors or 0
+        )
+        if st.oom_errors is not None:
+            oom_status = Status.CRITICAL if new_oom > 0 else Status.OK
+            sig("oom_errors", st.oom_errors, status=oom_status)
+            if new_oom > 0:
+                notes.append(f"{new_oom} command(s) refused with OOM (writes are failing)")
+        ev_status = Status.DEGRADED if new_evicted > 0 else Status.OK
+        sig("evicted_keys", st.evicted, status=ev_status)
+        if fresh and prev:
+            rate = round(new_evicted / max(now - prev.at, 1e-3), 2)
+            sig("evictions_per_s", rate, unit="/s")
+        if new_evicted > 0:
+            since = "since the last sweep" if fresh and prev else "since the server started"
+            notes.append(f"{new_evicted} key(s) evicted {since} (policy {st.policy})")
+        rej_status = Status.DEGRADED if new_rejected > 0 else Status.OK
+        sig("rejected_connections", st.rejected, status=rej_status)
+        if new_rejected > 0:
+            notes.append(f"{new_rejected} connection(s) rejected (maxclients {st.maxclients})")
+
+        # clients and latency
+        sig("connected_clients", st.clients)
+        if st.maxclients > 0:
+            cratio = round(st.clients / st.maxclients, 4)
+            c_status = judge(cratio, s.clients_warn_ratio, s.clients_critical_ratio)
+            sig("clients_used_ratio", cratio, threshold=s.clients_critical_ratio, status=c_status)
+            if c_status is not Status.OK:
+                notes.append(f"{st.clients} of {st.maxclients} clients connected")
+        b_status = judge(st.blocked, s.blocked_clients_warn, None)
+        sig("blocked_clients", st.blocked, threshold=s.blocked_clients_warn, status=b_status)
+        if b_status is not Status.OK:
+            notes.append(f"{st.blocked} client(s) blocked on BLPOP/WAIT-style commands")
+        p_status = judge(ping_ms, s.ping_warn_ms, None)
+        sig("ping_ms", round(ping_ms, 2), unit="ms", threshold=s.ping_warn_ms, status=p_status)
+        if p_status is not Status.OK:
+            notes.append(f"PING took {ping_ms:.0f}ms")
+
+        status = worst(statuses)
+        evidence = [
+            Evidence(
+                kind="metric",
+                title=f"INFO (Redis {st.version})",
+                text=(
+                    f"used_memory={st.used} maxmemory={st.maxmemory} "
+                    f"maxmemory_policy={st.policy} evicted_keys={st.evicted} "
+                    f"rejected_connections={st.rejected} connected_clients={st.clients} "
+                    f"maxclients={st.maxclients} blocked_clients={st.blocked} "
+                    f"oom_errors={st.oom_errors} uptime_in_seconds={st.uptime_s}"
+                ),
+            )
+        ]
+        if notes:
+            summary = f"{where}: " + "; ".join(notes)
+        else:
+            limit = _human(st.maxmemory) if st.maxmemory else "no limit"
+            summary = (
+                f"{where}: healthy ({_human(st.used)} used, maxmemory {limit}, "
+                f"{st.policy}, {st.clients} clients)"
+            )
+        return self.finding(node, status, summary, signals=signals, evidence=evidence)
