@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect
 from rootloop.redact import Redactor
@@ -153,3 +153,17 @@ def judge(value: float, warn: float | None, crit: float | None) -> Status:
 
 def elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
+
+
+def node_default(*fields: str) -> Any:
+    """A before-validator for Settings: when none of ``fields`` is set in the map, the
+    first takes the node's name, so the seed's ``{name, type, skill}`` nodes load as they
+    are (``sqs-payments`` is the queue ``sqs-payments``)."""
+
+    def fill(cls: type, data: Any, info: ValidationInfo) -> Any:
+        node = (info.context or {}).get("node")
+        if isinstance(data, dict) and node and not any(data.get(f) for f in fields):
+            return {**data, fields[0]: node}
+        return data
+
+    return model_validator(mode="before")(classmethod(fill))  # type: ignore[arg-type]

@@ -15,11 +15,12 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import class_row
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
 from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
@@ -32,7 +33,20 @@ _AUTH = ("password authentication failed", "no password supplied", "28P01", "280
 
 
 class PostgresSettings(SkillSettings):
-    dsn: str = Field(description="libpq URL or conninfo; write it as ${PG_DSN} in the map")
+    dsn: str = Field(
+        default="",
+        description="libpq URL or conninfo; write it as ${PG_DSN} in the map. Unset: "
+        "host=<node name>, the rest from libpq's PG* environment variables",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_host(cls, data: Any, info: ValidationInfo) -> Any:
+        node = (info.context or {}).get("node")
+        if isinstance(data, dict) and not data.get("dsn") and node:
+            return {**data, "dsn": f"host={node}"}
+        return data
+
     connect_timeout: float = Field(default=3.0, gt=0, le=60)
     connections_warn_ratio: float = Field(default=0.75, gt=0, le=1)
     connections_critical_ratio: float = Field(default=0.9, gt=0, le=1)

@@ -36,8 +36,14 @@ class AwsConfig(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10)
 
     def aws_key(self) -> tuple[Any, ...]:
-        return (self.region, self.profile, self.endpoint_url, self.connect_timeout,
-                self.read_timeout, self.max_attempts)
+        return (
+            self.region,
+            self.profile,
+            self.endpoint_url,
+            self.connect_timeout,
+            self.read_timeout,
+            self.max_attempts,
+        )
 
     def aws_only(self) -> AwsConfig:
         """Just the connection part of a (skill settings) object that mixes this in."""
@@ -76,6 +82,7 @@ class AwsClients:
                     endpoint_url=self.config.endpoint_url,
                     config=botocore_config(self.config),
                 )
+                c.meta.events.register("before-call", _remember_service)
                 self._clients[service] = c
             return c
 
@@ -102,6 +109,19 @@ class AwsClients:
     @property
     def elasticache(self) -> Any:
         return self.client("elasticache")
+
+
+_LAST = threading.local()
+
+
+def _remember_service(model: Any = None, **_: Any) -> None:
+    """botocore 'before-call' hook: which service this thread called last (for errors)."""
+    _LAST.service = model.service_model.service_name if model is not None else None
+
+
+def last_service() -> str | None:
+    """The AWS service this thread called last, to name a missing IAM action."""
+    return getattr(_LAST, "service", None)
 
 
 _CACHE: dict[tuple[Any, ...], AwsClients] = {}

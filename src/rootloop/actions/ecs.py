@@ -1,0 +1,438 @@
+"""ECS infra actions: new task-definition revisions, rollback, restart, scale; a deploy waiter.
+
+Each executor checks the production gate against the real resource first
+(its name and its AWS tags, read with ListTagsForResource) and refuses with
+``ActionRefused(gate="production")`` before any change. Each returns what it
+changed and how to undo it (usually the previous task-definition ARN).
+``wait_stable`` then watches the service until running = desired, the rollout
+is complete and no task stopped since the deploy — or says why not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rootloop.actions.types import (
+    ActionResult,
+    BaseAction,
+    ForceDeployment,
+    RollbackTaskDefinition,
+    ScaleService,
+    SetEnvVar,
+    SetTaskResources,
+)
+from rootloop.errors import ActionRefused, UserError
+from rootloop.platforms.aws.errors import AWS_ERRORS, translate
+from rootloop.platforms.aws.session import AwsClients
+from rootloop.redact import MASK, SENSITIVE_NAME
+from rootloop.topology import Topology
+
+EcsAction = SetTaskResources | SetEnvVar | RollbackTaskDefinition | ForceDeployment | ScaleService
+
+#: fields of DescribeTaskDefinition that RegisterTaskDefinition accepts back
+_REGISTER_KEYS = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+)
+
+
+def apply(action: BaseAction, clients: AwsClients, topology: Topology) -> ActionResult:
+    """Run one ECS action after the production gate; AWS failures raise AwsError."""
+    handler = _HANDLERS.get(type(action))
+    if handler is None:
+        raise UserError(f"'{action.kind}' is not an ECS action")
+    try:
+        svc = _service(clients, action.cluster, action.service)  # type: ignore[attr-defined]
+        refuse_production(clients, topology, action, svc)
+        return handler(action, clients, svc)
+    except AWS_ERRORS as exc:
+        raise translate(exc) from exc
+
+
+# -- gate ---------------------------------------------------------------------------------
+
+
+def _tags(clients: AwsClients, arn: str) -> dict[str, str]:
+    tags = clients.ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])
+    return {t["key"]: t.get("value", "") for t in tags}
+
+
+def refuse_production(
+    clients: AwsClients, topology: Topology, action: BaseAction, svc: dict[str, Any]
+) -> None:
+    """Raise ActionRefused when the node, service, cluster or task definition is production."""
+    node = topology.nodes.get(action.target)
+    if node is not None and topology.node_is_production(node):
+        raise ActionRefused(
+            "production",
+            f"node '{node.name}' is production by the map's "
+            "policy; production changes are for humans",
+        )
+    cluster_arn = svc.get("clusterArn", "")
+    resources = [
+        ("service", svc["serviceName"], svc["serviceArn"]),
+        ("cluster", cluster_arn.rsplit("/", 1)[-1], cluster_arn),
+        (
+            "task definition",
+            svc.get("taskDefinition", "").rsplit("/", 1)[-1],
+            svc.get("taskDefinition", ""),
+        ),
+    ]
+    for kind, name, arn in resources:
+        tags = _tags(clients, arn) if arn else {}
+        if topology.is_production_resource(name, tags):
+            marked = [
+                f"{k}={v}"
+                for k, v in tags.items()
+                if topology.policy.production_tags.get(k, "").lower() == str(v).lower()
+            ]
+            why = f"tagged {', '.join(marked)}" if marked else "named as production"
+            raise ActionRefused(
+                "production",
+                f"ECS {kind} '{name}' is {why} by the map's "
+                "policy; production changes are for humans",
+            )
+
+
+# -- executors ------------------------------------------------------------------------------
+
+
+def _service(clients: AwsClients, cluster: str, service: str) -> dict[str, Any]:
+    found = clients.ecs.describe_services(cluster=cluster, services=[service]).get("services")
+    if not found or found[0].get("status") == "INACTIVE":
+        raise UserError(f"ECS service '{service}' not found in cluster '{cluster}'")
+    return found[0]
+
+
+def _register(
+    clients: AwsClients,
+    td: dict[str, Any],
+    tags: list[dict[str, str]],
+    change: Callable[[dict[str, Any]], None],
+) -> str:
+    body = {k: td[k] for k in _REGISTER_KEYS if td.get(k) is not None}
+    body["containerDefinitions"] = [dict(c) for c in body["containerDefinitions"]]
+    change(body)
+    if tags:
+        body["tags"] = tags
+    return clients.ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
+
+
+def _current_td(clients: AwsClients, svc: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    resp = clients.ecs.describe_task_definition(
+        taskDefinition=svc["taskDefinition"], include=["TAGS"]
+    )
+    return resp["taskDefinition"], resp.get("tags", [])
+
+
+def _deploy(clients: AwsClients, svc: dict[str, Any], arn: str) -> None:
+    clients.ecs.update_service(
+        cluster=svc["clusterArn"], service=svc["serviceName"], taskDefinition=arn
+    )
+
+
+def _set_resources(a: SetTaskResources, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
+    td, tags = _current_td(clients, svc)
+    old_mem, old_cpu = td.get("memory"), td.get("cpu")
+
+    def change(body: dict[str, Any]) -> None:
+        if a.memory is not None:
+            ratio = a.memory / int(old_mem) if old_mem else None
+            body["memory"] = str(a.memory)
+            hard = [c for c in body["containerDefinitions"] if c.get("memory")]
+            for c in hard:  # the container's hard limit is what the OOM killer enforces
+                c["memory"] = (
+                    a.memory
+                    if len(hard) == 1 or ratio is None
+                    else max(4, int(c["memory"] * ratio))
+                )
+        if a.cpu is not None:
+            body["cpu"] = str(a.cpu)
+
+    new = _register(clients, td, tags, change)
+    _deploy(clients, svc, new)
+    what = []
+    if a.memory is not None:
+        what.append(f"memory {old_mem} -> {a.memory}")
+    if a.cpu is not None:
+        what.append(f"cpu {old_cpu} -> {a.cpu}")
+    return ActionResult(
+        ok=True,
+        changed=f"{svc['serviceName']}: registered {_short(new)} ({', '.join(what)}) "
+        f"and deployed it",
+        undo=_undo(svc, svc["taskDefinition"]),
+        details={
+            "previous_task_definition": svc["taskDefinition"],
+            "task_definition": new,
+            "previous_memory": old_mem,
+            "previous_cpu": old_cpu,
+        },
+    )
+
+
+def _set_env(a: SetEnvVar, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
+    td, tags = _current_td(clients, svc)
+    names = [c["name"] for c in td["containerDefinitions"]]
+    target = a.container or names[0]
+    if target not in names:
+        raise UserError(
+            f"container '{target}' is not in {td['family']} (it has {', '.join(names)})"
+        )
+    previous: list[str | None] = [None]
+
+    def change(body: dict[str, Any]) -> None:
+        c = next(c for c in body["containerDefinitions"] if c["name"] == target)
+        env = [dict(e) for e in c.get("environment", [])]
+        for e in env:
+            if e["name"] == a.name:
+                previous[0] = e.get("value")
+                e["value"] = a.value
+                break
+        else:
+            env.append({"name": a.name, "value": a.value})
+        c["environment"] = env
+
+    new = _register(clients, td, tags, change)
+    _deploy(clients, svc, new)
+    shown = MASK if SENSITIVE_NAME.search(a.name) else a.value
+    old = (
+        "unset" if previous[0] is None else (MASK if SENSITIVE_NAME.search(a.name) else previous[0])
+    )
+    return ActionResult(
+        ok=True,
+        changed=f"{svc['serviceName']}/{target}: {a.name} {old} -> {shown} in "
+        f"{_short(new)}, deployed",
+        undo=_undo(svc, svc["taskDefinition"]),
+        details={
+            "previous_task_definition": svc["taskDefinition"],
+            "task_definition": new,
+            "container": target,
+        },
+    )
+
+
+def previous_revision(clients: AwsClients, current_arn: str) -> str:
+    """The newest ACTIVE revision of the same family older than ``current_arn``."""
+    family_rev = current_arn.rsplit("/", 1)[-1]
+    family, _, rev = family_rev.rpartition(":")
+    kw: dict[str, Any] = {"familyPrefix": family, "sort": "DESC", "status": "ACTIVE"}
+    while True:
+        page = clients.ecs.list_task_definitions(**kw)
+        for arn in page.get("taskDefinitionArns", []):
+            f, _, r = arn.rsplit("/", 1)[-1].rpartition(":")
+            if f == family and r.isdigit() and rev.isdigit() and int(r) < int(rev):
+                return arn
+        if not page.get("nextToken"):
+            break
+        kw["nextToken"] = page["nextToken"]
+    raise UserError(f"{family_rev} has no earlier ACTIVE revision to roll back to")
+
+
+def _rollback(a: RollbackTaskDefinition, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
+    current = svc["taskDefinition"]
+    target = a.task_definition or previous_revision(clients, current)
+    target = clients.ecs.describe_task_definition(taskDefinition=target)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    _deploy(clients, svc, target)
+    return ActionResult(
+        ok=True,
+        changed=f"{svc['serviceName']}: rolled back {_short(current)} -> {_short(target)}",
+        undo=_undo(svc, current),
+        details={"previous_task_definition": current, "task_definition": target},
+    )
+
+
+def _force(a: ForceDeployment, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
+    clients.ecs.update_service(
+        cluster=svc["clusterArn"], service=svc["serviceName"], forceNewDeployment=True
+    )
+    return ActionResult(
+        ok=True,
+        changed=f"{svc['serviceName']}: forced a new deployment of {_short(svc['taskDefinition'])}",
+        undo="nothing to undo: the same task definition was redeployed",
+        details={"task_definition": svc["taskDefinition"]},
+    )
+
+
+def _scale(a: ScaleService, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
+    old = svc.get("desiredCount", 0)
+    clients.ecs.update_service(
+        cluster=svc["clusterArn"], service=svc["serviceName"], desiredCount=a.desired
+    )
+    return ActionResult(
+        ok=True,
+        changed=f"{svc['serviceName']}: desired count {old} -> {a.desired}",
+        undo=(
+            f"aws ecs update-service --cluster {svc['clusterArn'].rsplit('/', 1)[-1]} "
+            f"--service {svc['serviceName']} --desired-count {old}"
+        ),
+        details={"previous_desired": old, "desired": a.desired},
+    )
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _undo(svc: dict[str, Any], arn: str) -> str:
+    return (
+        f"aws ecs update-service --cluster {svc['clusterArn'].rsplit('/', 1)[-1]} "
+        f"--service {svc['serviceName']} --task-definition {arn}"
+    )
+
+
+_HANDLERS: dict[type, Callable[..., ActionResult]] = {
+    SetTaskResources: _set_resources,
+    SetEnvVar: _set_env,
+    RollbackTaskDefinition: _rollback,
+    ForceDeployment: _force,
+    ScaleService: _scale,
+}
+
+
+# -- deploy waiter --------------------------------------------------------------------------
+
+
+@dataclass
+class DeployProgress:
+    """One poll of the service while waiting; the CLI prints these."""
+
+    elapsed: float
+    desired: int
+    running: int
+    pending: int
+    rollout_state: str
+    deployments: int
+    new_stopped: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.elapsed:5.0f}s running {self.running}/{self.desired}, pending "
+            f"{self.pending}, {self.deployments} deployment(s), rollout "
+            f"{self.rollout_state or '-'}, {self.new_stopped} task(s) stopped since deploy"
+        )
+
+
+@dataclass
+class StabilityResult:
+    stable: bool
+    reason: str
+    elapsed: float
+    last: DeployProgress | None = None
+    stopped_reasons: list[str] = field(default_factory=list)
+    polls: int = 0
+
+
+def _stopped(clients: AwsClients, cluster: str, service: str) -> dict[str, dict[str, Any]]:
+    arns = clients.ecs.list_tasks(
+        cluster=cluster, serviceName=service, desiredStatus="STOPPED", maxResults=100
+    ).get("taskArns", [])
+    if not arns:
+        return {}
+    tasks = clients.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
+    return {
+        t["taskArn"]: t
+        for t in tasks
+        if t.get("group", f"service:{service}") == f"service:{service}"
+    }
+
+
+def wait_stable(
+    clients: AwsClients,
+    cluster: str,
+    service: str,
+    timeout: float = 600.0,
+    poll: float = 10.0,
+    on_progress: Callable[[DeployProgress], None] | None = None,
+    since: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StabilityResult:
+    """Wait until running = desired, one completed deployment, no task stopped since the deploy.
+
+    Tasks count as "since the deploy" when they stopped after ``since`` (default: the
+    primary deployment's creation) or, where ``stoppedAt`` is missing, when they were
+    not already stopped when waiting began.
+    """
+    start = time.monotonic()
+    try:
+        before = set(_stopped(clients, cluster, service))
+        polls = 0
+        last: DeployProgress | None = None
+        while True:
+            polls += 1
+            svc = _service(clients, cluster, service)
+            deps = svc.get("deployments", [])
+            primary = next((d for d in deps if d.get("status") == "PRIMARY"), {})
+            t0 = since or primary.get("createdAt")
+            new = [
+                t
+                for arn, t in _stopped(clients, cluster, service).items()
+                if (t["stoppedAt"] >= t0 if t.get("stoppedAt") and t0 else arn not in before)
+            ]
+            rollout = primary.get("rolloutState", "")
+            last = DeployProgress(
+                elapsed=time.monotonic() - start,
+                desired=svc.get("desiredCount", 0),
+                running=svc.get("runningCount", 0),
+                pending=svc.get("pendingCount", 0),
+                rollout_state=rollout,
+                deployments=len(deps),
+                new_stopped=len(new),
+            )
+            if on_progress:
+                on_progress(last)
+            reasons = [t.get("stoppedReason", "") or "(no reason)" for t in new]
+            if new:
+                return StabilityResult(
+                    False,
+                    f"{len(new)} task(s) stopped since the deploy: {reasons[0]}",
+                    last.elapsed,
+                    last,
+                    reasons,
+                    polls,
+                )
+            if rollout == "FAILED":
+                return StabilityResult(
+                    False,
+                    f"rollout failed: {primary.get('rolloutStateReason', '')}",
+                    last.elapsed,
+                    last,
+                    [],
+                    polls,
+                )
+            done = rollout in ("", "COMPLETED") and len(deps) <= 1
+            if last.running == last.desired and last.pending == 0 and done:
+                return StabilityResult(
+                    True,
+                    f"stable: {last.running}/{last.desired} running, rollout complete",
+                    last.elapsed,
+                    last,
+                    [],
+                    polls,
+                )
+            if time.monotonic() - start + poll > timeout:
+                return StabilityResult(
+                    False, f"not stable after {timeout:g}s ({last})", last.elapsed, last, [], polls
+                )
+            sleep(poll)
+    except AWS_ERRORS as exc:
+        raise translate(exc) from exc

@@ -1,0 +1,1 @@
+"""Reading the code named by errors, and editing it on the run's branch."""

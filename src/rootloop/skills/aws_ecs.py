@@ -1,0 +1,374 @@
+"""ECS service: tasks wanted vs running, the rollout, and why tasks stopped.
+
+The finding carries what a diagnosis of a crash-looping service needs: the
+stopped tasks' ``stoppedReason`` and container exit codes (137 with an
+``OutOfMemoryError`` reason is an OOM kill: signal ``oom_kills``), how many
+tasks stopped in the window (restarts), the rollout state, recent service
+events, and the task definition's memory, CPU and environment (secret-looking
+values masked). Where an emulator cannot carry container exit codes, the
+code is read from the reason text ("exit code 137", "OutOfMemoryError").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
+from rootloop.platforms.aws.metrics import Window
+from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
+from rootloop.redact import MASK, SENSITIVE_NAME
+from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, node_default
+from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
+
+OOM_EXIT = 137
+_OOM_TEXT = re.compile(r"OutOfMemory|OOM[ -]?kill|out of memory|memory usage", re.I)
+_EXIT_TEXT = re.compile(r"exit(?:ed)?(?: with)?(?: code| status)?[\s:=]+(-?\d+)", re.I)
+
+
+class Settings(SkillSettings, AwsConfig):
+    fill_from_node = node_default("service")
+
+    cluster: str
+    service: str
+    window_minutes: float = Field(default=60, gt=0, le=1440)
+    max_stopped_tasks: int = Field(default=50, ge=1, le=100)
+    max_events: int = Field(default=10, ge=0, le=100)
+    restarts_warn: int = Field(default=3, ge=1)
+    metrics: bool = True
+    memory_warn_pct: float = 85.0
+    memory_crit_pct: float = 95.0
+
+
+@dataclass
+class StoppedTask:
+    arn: str
+    reason: str
+    stop_code: str
+    stopped_at: datetime | None
+    exit_codes: dict[str, int | None]
+    container_reasons: dict[str, str]
+
+    @property
+    def oom(self) -> bool:
+        texts = [self.reason, *self.container_reasons.values()]
+        return OOM_EXIT in self.exit_codes.values() or any(_OOM_TEXT.search(t) for t in texts)
+
+    @property
+    def exit_code(self) -> int | None:
+        codes = [c for c in self.exit_codes.values() if c]
+        return codes[0] if codes else None
+
+    def describe(self) -> str:
+        codes = ", ".join(f"{n} exit {c}" for n, c in self.exit_codes.items() if c is not None)
+        why = "; ".join(r for r in self.container_reasons.values() if r)
+        parts = [self.reason or "(no stoppedReason)", codes, why]
+        return " | ".join(p for p in parts if p)
+
+
+@dataclass
+class EcsReport:
+    service: dict[str, Any]
+    task_definition: dict[str, Any]
+    stopped: list[StoppedTask] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[MetricAssessment] = field(default_factory=list)
+
+
+def _exit_codes(task: dict[str, Any]) -> tuple[dict[str, int | None], dict[str, str]]:
+    codes: dict[str, int | None] = {}
+    reasons: dict[str, str] = {}
+    for c in task.get("containers", []):
+        name = c.get("name", "?")
+        reason = c.get("reason", "") or ""
+        code = c.get("exitCode")
+        texts = f"{reason} {task.get('stoppedReason', '')}"
+        m = _EXIT_TEXT.search(texts)
+        if not code and m:
+            code = int(m.group(1))  # emulators report 0 where AWS had the real code
+        elif not code and _OOM_TEXT.search(texts):
+            code = OOM_EXIT  # ECS reports OutOfMemoryError with exit code 137
+        codes[name] = code
+        reasons[name] = reason
+    return codes, reasons
+
+
+def _stopped_tasks(
+    clients: AwsClients, s: Settings, deployment_ids: set[str], window: Window
+) -> list[StoppedTask]:
+    arns: list[str] = []
+    kw: dict[str, Any] = {
+        "cluster": s.cluster,
+        "serviceName": s.service,
+        "desiredStatus": "STOPPED",
+        "maxResults": 100,
+    }
+    while len(arns) < s.max_stopped_tasks:
+        page = clients.ecs.list_tasks(**kw)
+        arns.extend(page.get("taskArns", []))
+        if not page.get("nextToken"):
+            break
+        kw["nextToken"] = page["nextToken"]
+    arns = arns[: s.max_stopped_tasks]
+    if not arns:
+        return []
+    tasks = clients.ecs.describe_tasks(cluster=s.cluster, tasks=arns).get("tasks", [])
+    out = []
+    for t in tasks:
+        group, started_by = t.get("group", ""), t.get("startedBy", "")
+        if group != f"service:{s.service}" and started_by not in deployment_ids:
+            continue  # another service's task (list_tasks filters on AWS; be sure anyway)
+        stopped_at = t.get("stoppedAt")
+        if stopped_at is not None and stopped_at < window.start:
+            continue
+        if stopped_at is None:
+            # Emulators leave stoppedAt unset: a task created before the window cannot
+            # have been stopped by anything the window is about (e.g. before a fix).
+            created = t.get("createdAt") or t.get("startedAt")
+            if created is not None and created < window.start:
+                continue
+        codes, reasons = _exit_codes(t)
+        out.append(
+            StoppedTask(
+                arn=t["taskArn"],
+                reason=t.get("stoppedReason", "") or "",
+                stop_code=t.get("stopCode", "") or "",
+                stopped_at=stopped_at,
+                exit_codes=codes,
+                container_reasons=reasons,
+            )
+        )
+    return out
+
+
+def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | None:
+    """Everything the finding needs, in a handful of read-only calls (blocking)."""
+    resp = clients.ecs.describe_services(cluster=s.cluster, services=[s.service])
+    services = resp.get("services", [])
+    if not services:
+        return None
+    svc = services[0]
+    td: dict[str, Any] = {}
+    if svc.get("taskDefinition"):
+        td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])[
+            "taskDefinition"
+        ]
+    deployment_ids = {d.get("id", "") for d in svc.get("deployments", [])}
+    report = EcsReport(
+        service=svc, task_definition=td, stopped=_stopped_tasks(clients, s, deployment_ids, window)
+    )
+    report.events = [
+        e
+        for e in svc.get("events", [])
+        if e.get("createdAt") is None or e["createdAt"] >= window.start
+    ]
+    report.events = report.events[: s.max_events]
+    if s.metrics:
+        dims = {"ClusterName": s.cluster, "ServiceName": s.service}
+        specs = [
+            MetricSpec(
+                namespace="AWS/ECS",
+                name="MemoryUtilization",
+                dimensions=dims,
+                stat="Maximum",
+                label="memory_utilization",
+                unit="%",
+                warn=s.memory_warn_pct,
+                crit=s.memory_crit_pct,
+            ),
+            MetricSpec(
+                namespace="AWS/ECS",
+                name="CPUUtilization",
+                dimensions=dims,
+                stat="Maximum",
+                label="cpu_utilization",
+                unit="%",
+                warn=90.0,
+            ),
+        ]
+        report.metrics = assess(clients, specs, window)
+    return report
+
+
+def _env_text(td: dict[str, Any]) -> str:
+    lines = []
+    for c in td.get("containerDefinitions", []):
+        lines.append(
+            f"container {c.get('name')}: image {c.get('image')}, memory "
+            f"{c.get('memory')}, memoryReservation {c.get('memoryReservation')}, "
+            f"cpu {c.get('cpu')}"
+        )
+        for e in c.get("environment", []):
+            value = MASK if SENSITIVE_NAME.search(e.get("name", "")) else e.get("value", "")
+            lines.append(f"  {e.get('name')}={value}")
+        for sec in c.get("secrets", []):
+            lines.append(f"  {sec.get('name')}=<from {sec.get('valueFrom', '?')}>")
+    return "\n".join(lines)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class EcsSkill(BaseSkill):
+    name: ClassVar[str] = "aws-ecs"
+    Settings: ClassVar[type[SkillSettings]] = Settings
+    default_timeout: ClassVar[float] = 20.0
+
+    async def check(self, node: Node, ctx: CheckContext) -> Finding:
+        s: Any = node.settings
+        window = Window.around(ctx.window_start, ctx.window_end, s.window_minutes, 60)
+        try:
+            report = await ctx.run_blocking(inspect, clients_for(s), s, window)
+        except AWS_ERRORS as exc:
+            return failure_finding(node.name, self.name, exc)
+        if report is None:
+            return self.finding(
+                node,
+                Status.CRITICAL,
+                f"ECS service {s.service} not found in cluster {s.cluster}",
+                signals=[Signal(name="service_exists", value=False, status=Status.CRITICAL)],
+            )
+        return self.judge(node, s, report, window)
+
+    def judge(self, node: Node, s: Any, r: EcsReport, window: Window) -> Finding:
+        svc, td = r.service, r.task_definition
+        desired, running = svc.get("desiredCount", 0), svc.get("runningCount", 0)
+        pending = svc.get("pendingCount", 0)
+        deps = svc.get("deployments", [])
+        primary = next((d for d in deps if d.get("status") == "PRIMARY"), deps[0] if deps else {})
+        rollout = primary.get("rolloutState", "")
+        failed_tasks = sum(int(d.get("failedTasks", 0) or 0) for d in deps)
+        ooms = [t for t in r.stopped if t.oom]
+        crashed = [t for t in r.stopped if t.exit_code not in (None, 0) or t.oom]
+        memory, cpu = _int(td.get("memory")), _int(td.get("cpu"))
+
+        statuses = [Status.OK]
+        if desired > 0 and running == 0:
+            statuses.append(Status.CRITICAL)
+        elif running < desired:
+            statuses.append(Status.DEGRADED)
+        if ooms or rollout == "FAILED":
+            statuses.append(Status.CRITICAL)
+        if len(r.stopped) >= s.restarts_warn or crashed:
+            statuses.append(Status.DEGRADED)
+        statuses.extend(m.status for m in r.metrics if m.has_data)
+        status = worst(statuses)
+
+        signals = [
+            Signal(name="desired_count", value=desired),
+            Signal(
+                name="running_count",
+                value=running,
+                status=Status.OK if running >= desired else Status.DEGRADED,
+            ),
+            Signal(name="pending_count", value=pending),
+            Signal(
+                name="rollout_state",
+                value=rollout or None,
+                status=Status.CRITICAL if rollout == "FAILED" else Status.OK,
+            ),
+            Signal(name="deployments", value=len(deps)),
+            Signal(name="failed_tasks", value=failed_tasks),
+            Signal(
+                name="restarts",
+                value=len(r.stopped),
+                threshold=s.restarts_warn,
+                status=Status.DEGRADED if len(r.stopped) >= s.restarts_warn else Status.OK,
+            ),
+            Signal(
+                name="oom_kills", value=len(ooms), status=Status.CRITICAL if ooms else Status.OK
+            ),
+            Signal(name="crashed_tasks", value=len(crashed)),
+            Signal(name="task_memory", value=memory, unit="MiB"),
+            Signal(name="task_cpu", value=cpu, unit="units"),
+            Signal(name="task_definition", value=svc.get("taskDefinition", "")),
+        ]
+        if ooms:
+            signals.append(Signal(name="exit_code", value=OOM_EXIT, status=Status.CRITICAL))
+        elif crashed:
+            signals.append(
+                Signal(name="exit_code", value=crashed[0].exit_code, status=Status.DEGRADED)
+            )
+        signals.extend(m.signal() for m in r.metrics if m.has_data)
+
+        evidence = []
+        if r.stopped:
+            counts = Counter(t.describe() for t in r.stopped)
+            evidence.append(
+                Evidence(
+                    kind="event",
+                    title="stopped tasks (stoppedReason)",
+                    text="\n".join(f"{n}x {d}" for d, n in counts.most_common(10)),
+                )
+            )
+        if td:
+            evidence.append(
+                Evidence(
+                    kind="config",
+                    title=f"task definition {td.get('family')}:{td.get('revision')}",
+                    text=f"memory {td.get('memory')} MiB, cpu {td.get('cpu')}\n{_env_text(td)}",
+                )
+            )
+        if r.events:
+            evidence.append(
+                Evidence(
+                    kind="event",
+                    title="service events",
+                    text="\n".join(f"{e.get('createdAt')}: {e.get('message')}" for e in r.events),
+                )
+            )
+        if deps:
+            evidence.append(
+                Evidence(
+                    kind="text",
+                    title="deployments",
+                    text="\n".join(
+                        f"{d.get('status')} {d.get('taskDefinition', '').rsplit('/', 1)[-1]} "
+                        f"desired {d.get('desiredCount')} running {d.get('runningCount')} "
+                        f"rollout {d.get('rolloutState', '-')}"
+                        for d in deps
+                    ),
+                )
+            )
+
+        parts = [f"{running}/{desired} tasks running"]
+        if pending:
+            parts.append(f"{pending} pending")
+        if rollout and rollout != "COMPLETED":
+            parts.append(f"rollout {rollout}")
+        if r.stopped:
+            parts.append(f"{len(r.stopped)} task(s) stopped in the last {window.minutes:g} min")
+        if ooms:
+            parts.append(
+                f"{len(ooms)} OOM-killed (exit {OOM_EXIT}: {ooms[0].reason or 'OOM'}) "
+                f"with task memory {memory} MiB"
+            )
+        elif crashed:
+            parts.append(f"exit code {crashed[0].exit_code}: {crashed[0].reason}")
+        onset = min((t.stopped_at for t in crashed if t.stopped_at), default=None)
+        if onset is None:
+            onset = min((m.onset for m in r.metrics if m.onset), default=None)
+        return self.finding(
+            node,
+            status,
+            f"{s.service}: " + ", ".join(parts),
+            signals=signals,
+            evidence=evidence,
+            anomaly_started_at=_aware(onset),
+        )
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
