@@ -1,0 +1,347 @@
+"""The code-fix agent in a real git repository with a real failing pytest test.
+
+The model is pydantic-ai's ``FunctionModel``, scripted like a careful engineer: it
+reads the stack trace in its prompt, opens the file the trace points at with the
+read tool, edits the failing line with the edit tool, runs the repository's own
+tests with the test tool and finishes. Everything else is real: files, git, pytest
+in a subprocess.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from rootloop.actions.gates import Gatekeeper
+from rootloop.actions.types import ApplyPatch
+from rootloop.models import Diagnosis, Evidence, Finding, Status
+from rootloop.reasoning.base import Proposal
+from rootloop.reasoning.codefix import CodeFixAgent, apply_edits, run_command
+from rootloop.reasoning.hybrid import HybridReasoner
+from rootloop.reasoning.model import ModelConfig, ModelReasoner
+from rootloop.reasoning.usage import UsageLedger
+from tests.unit.test_model_support import (
+    FixedReasoner,
+    final,
+    make_input,
+    no_model_requests,
+    user_text,
+)
+
+pytestmark = pytest.mark.usefixtures("no_model_requests")
+__all__ = ["no_model_requests"]
+
+STATS = '''\
+"""Order statistics for the pricing page."""
+
+
+def average_order_value(totals: list[float]) -> float:
+    return sum(totals) / len(totals)
+'''
+TEST = """\
+from pricing.stats import average_order_value
+
+
+def test_average_of_no_orders_is_zero():
+    assert average_order_value([]) == 0
+
+
+def test_average():
+    assert average_order_value([10.0, 20.0]) == 15.0
+"""
+TRACE = """\
+Traceback (most recent call last):
+  File "/srv/app/pricing/api.py", line 41, in pricing_page
+    aov = average_order_value(day_totals)
+  File "/srv/app/pricing/stats.py", line 5, in average_order_value
+    return sum(totals) / len(totals)
+ZeroDivisionError: division by zero"""
+TEST_CMD = f"{sys.executable} -m pytest -q -p no:cacheprovider -p no:randomly tests"
+SECRET = "top-secret-do-not-read"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "payments-api"
+    (root / "pricing").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pricing" / "__init__.py").write_text("")
+    (root / "pricing" / "stats.py").write_text(STATS)
+    (root / "tests" / "test_stats.py").write_text(TEST)
+    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    (tmp_path / "secret.txt").write_text(SECRET)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def findings() -> list[Finding]:
+    return [
+        Finding(
+            node="payments-api/health",
+            skill="http-health",
+            status=Status.CRITICAL,
+            summary="HTTP 500 on /pricing",
+            evidence=[Evidence(kind="stack", title="pricing_page 500", text=TRACE)],
+        )
+    ]
+
+
+DIAG = Diagnosis(
+    root_cause="payments-api",
+    category="code-bug",
+    confidence=0.8,
+    summary="average_order_value divides by zero when a day has no orders",
+)
+
+
+def last_return(messages: list[ModelMessage]) -> str:
+    req = messages[-1]
+    assert isinstance(req, ModelRequest)
+    return "\n".join(str(p.content) for p in req.parts if isinstance(p, ToolReturnPart))
+
+
+def engineer(log: list[str]):
+    """The scripted code-fix model: trace -> read -> edit -> test -> done."""
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        step = sum(isinstance(m, ModelResponse) for m in messages)
+        if step == 0:
+            prompt = user_text(messages)
+            frames = re.findall(r'File "([^"]+)", line (\d+)', prompt)
+            path, line = frames[-1]  # the innermost frame
+            log.append(f"{path}:{line}")
+            return ModelResponse(
+                parts=[
+                    ToolCallPart("read_file", {"path": "../secret.txt"}),
+                    ToolCallPart("read_file", {"path": "/etc/hostname"}),
+                    ToolCallPart(
+                        "read_file",
+                        {
+                            "path": path.split("/app/", 1)[1],
+                            "start_line": int(line) - 1,
+                            "end_line": int(line),
+                        },
+                    ),
+                ]
+            )
+        if step == 1:
+            text = last_return(messages)
+            log.append(text)
+            m = re.search(r"^\s*5  (.*)$", text, re.M)
+            assert m, text
+            bad = m.group(1)
+            return ModelResponse(
+                parts=[
+                    ToolCallPart(
+                        "edit_file",
+                        {
+                            "path": "pricing/stats.py",
+                            "search": bad,
+                            "replace": "    if not totals:\n        return 0.0\n" + bad,
+                        },
+                    )
+                ]
+            )
+        if step == 2:
+            log.append(last_return(messages))
+            return ModelResponse(parts=[ToolCallPart("run_tests", {})])
+        log.append(last_return(messages))
+        assert "PASSED" in log[-1]
+        return final(
+            info,
+            {
+                "title": "Return 0 for the average of no orders",
+                "summary": "average_order_value([]) divided by zero",
+            },
+        )
+
+    return FunctionModel(fn)
+
+
+async def test_agent_fixes_the_bug_and_returns_a_patch(repo: Path) -> None:
+    log: list[str] = []
+    ledger = UsageLedger()
+    agent = CodeFixAgent(engineer(log), ledger=ledger, test_timeout=120)
+    before = await run_command(TEST_CMD, repo, 120)
+    assert not before.passed and "ZeroDivisionError" in before.output
+
+    result = await agent.fix(repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api")
+
+    assert log[0] == "/srv/app/pricing/stats.py:5"
+    # outside the worktree: refused, and nothing of the file reached the model
+    assert len(result.refusals) == 2
+    assert "outside the worktree" in log[1] and SECRET not in "".join(log)
+    assert "return sum(totals) / len(totals)" in log[1]  # the read tool's answer
+    assert log[2].startswith("edited pricing/stats.py")
+    assert "PASSED" in log[3]
+    assert result.tests_passed is True and result.error is None
+    assert isinstance(result.action, ApplyPatch)
+    assert result.action.title == "Return 0 for the average of no orders"
+    assert [e.path for e in result.action.edits] == ["pricing/stats.py"]
+    assert "+    if not totals:" in result.diff and "--- a/pricing/stats.py" in result.diff
+    assert result.schema_change is False
+    assert ledger.calls[0].purpose == "code-fix" and ledger.calls[0].requests == 4
+
+    # the worktree is as it was: the change goes through the gates, then is applied
+    assert (repo / "pricing" / "stats.py").read_text() == STATS
+    assert git(repo, "status", "--porcelain") == ""
+    inp = make_input(repo.parent)
+    gate = Gatekeeper(inp.topology).check(result.action, inp.context, DIAG.key)
+    assert gate.decision == "allow"
+    assert apply_edits(repo, result.action.edits) == ["pricing/stats.py"]
+    after = await run_command(TEST_CMD, repo, 120)
+    assert after.passed, after.output
+    assert "pricing/stats.py" in git(repo, "diff", "--stat")
+
+
+async def test_a_migration_edit_is_a_schema_change(repo: Path) -> None:
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        step = sum(isinstance(m, ModelResponse) for m in messages)
+        if step == 0:
+            return ModelResponse(
+                parts=[
+                    ToolCallPart(
+                        "edit_file",
+                        {
+                            "path": "migrations/0002_orders_day.sql",
+                            "search": "",
+                            "replace": "ALTER TABLE orders ADD COLUMN day date;\n",
+                        },
+                    )
+                ]
+            )
+        return final(info, {"title": "Add orders.day", "summary": "index by day"})
+
+    result = await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, findings(), test_command=None, target="payments-api"
+    )
+    assert result.schema_change is True
+    assert result.tests_passed is None
+    assert result.action.touches_schema
+    assert not (repo / "migrations" / "0002_orders_day.sql").exists()  # restored
+    inp = make_input(repo.parent)
+    gate = Gatekeeper(inp.topology).check(result.action, inp.context, DIAG.key)
+    assert gate.decision == "approval" and gate.gate == "schema"
+
+
+async def test_step_budget_ends_a_wandering_agent(repo: Path) -> None:
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart("list_files", {"path": "."})])
+
+    cfg = ModelConfig(provider="openai", model="s", code_fix_steps=3)
+    result = await CodeFixAgent(FunctionModel(fn), config=cfg).fix(
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
+    )
+    assert result.action.edits == ()
+    assert result.error and "UsageLimitExceeded" in result.error
+    assert result.usage is not None and result.usage.requests == 3
+
+
+async def test_an_edit_that_breaks_tests_is_not_proposed(repo: Path) -> None:
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        step = sum(isinstance(m, ModelResponse) for m in messages)
+        if step == 0:
+            return ModelResponse(
+                parts=[
+                    ToolCallPart(
+                        "edit_file",
+                        {
+                            "path": "pricing/stats.py",
+                            "search": "sum(totals) / len(totals)",
+                            "replace": "sum(totals) / (len(totals) + 1)",
+                        },
+                    )
+                ]
+            )
+        return final(info, {"title": "Avoid the division by zero", "summary": "off by one"})
+
+    result = await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
+    )
+    assert result.tests_passed is False and result.action.edits == ()
+    assert "tests still fail" in result.summary
+
+
+async def test_hybrid_routes_a_code_fix_to_the_agent(repo: Path) -> None:
+    """Rules: no signature. Model: a code change. Agent: the edits. One proposal out."""
+    rules = FixedReasoner(
+        Proposal(
+            diagnosis=DIAG.model_copy(update={"category": "unknown"}),
+            escalate_reason="no signature matches these findings",
+        )
+    )
+
+    def diagnose(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return final(
+            info,
+            {
+                "diagnosis": DIAG.model_dump(),
+                "action": {
+                    "kind": "apply-patch",
+                    "target": "payments-api",
+                    "title": "Guard the average against no orders",
+                },
+            },
+        )
+
+    log: list[str] = []
+    h = HybridReasoner(rules, ModelReasoner(FunctionModel(diagnose)), CodeFixAgent(engineer(log)))
+    inp = make_input(
+        repo.parent, findings=findings(), extra={"worktree": str(repo), "test_command": TEST_CMD}
+    )
+    p = await h.propose(inp)
+    assert isinstance(p.action, ApplyPatch) and len(p.action.edits) == 1
+    assert h.last_code_fix is not None and h.last_code_fix.tests_passed
+    assert "code fix: Return 0 for the average of no orders" in p.rationale
+
+
+async def test_test_command_timeout_kills_it(tmp_path: Path) -> None:
+    cmd = f"{sys.executable} -c 'import time; time.sleep(30)'"
+    run = await run_command(cmd, tmp_path, 0.5)
+    assert run.timed_out and not run.passed and run.exit_code is None
+
+
+async def test_rules_code_change_goes_straight_to_the_agent(repo: Path) -> None:
+    """The rules already chose a code change: no diagnosis call, the agent writes it."""
+    patch = {"kind": "apply-patch", "target": "payments-api", "title": "fix the average"}
+    rules = FixedReasoner(
+        Proposal.model_validate({"diagnosis": DIAG.model_dump(), "action": patch})
+    )
+    asked: list[int] = []
+
+    def diagnose(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(1)
+        return final(info, {"diagnosis": DIAG.model_dump(), "action": None})
+
+    h = HybridReasoner(rules, ModelReasoner(FunctionModel(diagnose)), CodeFixAgent(engineer([])))
+    inp = make_input(
+        repo.parent, findings=findings(), extra={"worktree": str(repo), "test_command": TEST_CMD}
+    )
+    p = await h.propose(inp)
+    assert asked == [] and h.last_route.startswith("code-fix agent")
+    assert isinstance(p.action, ApplyPatch) and p.action.edits
+    assert p.diagnosis.reasoner == "rules"
