@@ -77,6 +77,7 @@ class RunState:
     ui_test: UiTestResult | None = None
     prior: PriorContext = field(default_factory=PriorContext)
     first_findings: list[Finding] = field(default_factory=list)
+    verify_findings: list[Finding] = field(default_factory=list)
 
 
 TestRunner = Callable[[Topology], Awaitable[tuple[LoadTestResult | None, UiTestResult | None]]]
@@ -380,7 +381,7 @@ class Loop:
             root,
             on_progress=lambda m: self.emit("progress", m),
         )
-        st.verification, st.findings = result, findings
+        st.verification, st.verify_findings = result, findings
         entry.verification = result.model_dump(mode="json")
         self.emit(
             "verify", "passed" if result.passed else "failed", **result.model_dump(mode="json")

@@ -53,17 +53,21 @@ class CodeFix:
         self.ctx, self.entry, self.progress = ctx, entry, progress
 
     def workspace(self) -> RunWorkspace:
+        return self.workspace_for(self.topology, self.ctx, self.d.state_root)
+
+    @staticmethod
+    def workspace_for(topology: Topology, ctx: DebugContext, state_root: Path) -> RunWorkspace:
         from rootloop.code.editor import RunWorkspace
 
-        repo = self.topology.repo
+        repo = topology.repo
         if repo is None or not repo.path:
             raise UserError("code fixes need self.repo.path in the map (a local clone)")
         return RunWorkspace(
             Path(repo.path),
-            service=self.topology.service,
-            run_id=self.ctx.run_id,
+            service=topology.service,
+            run_id=ctx.run_id,
             base_ref=repo.default_branch,
-            root=self.d.state_root / "worktrees",
+            root=state_root / "worktrees",
         )
 
     async def committed(self) -> bool:

@@ -109,6 +109,27 @@ def _live_sweep(nodes: list[Node], ctx: CheckContext, limit: int, title: str) ->
     return findings
 
 
+def _wire() -> None:
+    """Commands that live in their own modules; imported here so --help lists them."""
+    from . import demo as demo_cmds
+    from . import history as history_cmds
+    from . import lab as lab_cmds
+    from . import run as run_cmds
+
+    app.command("run")(run_cmds.run)
+    app.command("status")(run_cmds.status)
+    app.command("approve")(run_cmds.approve)
+    app.command("resume")(run_cmds.resume)
+    app.command("demo")(demo_cmds.demo)
+    app.command("bench")(demo_cmds.bench)
+    app.add_typer(lab_cmds.app, name="lab")
+    app.add_typer(history_cmds.app, name="history")
+    app.command("note")(history_cmds.note_command)
+
+
+_wire()
+
+
 def main() -> None:
     try:
         app()

@@ -247,17 +247,10 @@ def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
     if f.skill == "cloudwatch-logs" and f.status is not Status.OK:
         lines = _lines(f, SCHEMA_TEXT)
         if lines:
-            db = next(
-                (
-                    n
-                    for n in topo.graph.nodes
-                    if any(c.skill == "postgres" for c in topo.checks_of(n))
-                ),
-                None,
-            )
+            # the service's code and the database disagree: the service shipped the change
             return [
                 Hit(
-                    db or component_of(f, topo),
+                    component_of(f, topo),
                     cat.SCHEMA_DRIFT,
                     0.8,
                     "queries fail on a column or table the database lacks",

@@ -1,0 +1,161 @@
+"""``rootloop run | status | approve | resume``: investigations on persisted state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rootloop import runner
+from rootloop.actions.gates import approval_key
+from rootloop.context import ContextStore, DebugContext
+from rootloop.errors import StateError, UserError
+from rootloop.report import TerminalView
+from rootloop.state import state_dir
+
+console = Console()
+
+MapOption = Annotated[Path, typer.Option("--topology", "-t", help="The service map.")]
+ReasonerOption = Annotated[
+    str,
+    typer.Option(
+        "--reasoner",
+        help="rules | model | hybrid | auto (hybrid when a model is configured, else rules).",
+    ),
+]
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where runs are kept (default: .rootloop/ of the project, or $ROOTLOOP_STATE_DIR).",
+    ),
+]
+
+EXIT = {"healthy": 0, "paused": 3, "escalated": 4, "refused": 5, "failed": 1, "running": 1}
+
+
+def _store(state: Path | None) -> ContextStore:
+    return ContextStore(state or state_dir())
+
+
+def investigate(
+    topology_file: Path, reasoner: str, state: Path | None, ctx: DebugContext | None = None
+) -> DebugContext:
+    session = runner.Session.open(topology_file, state)
+    ctx = ctx or session.new_context(topology_file)
+    chosen = session.reasoner(reasoner, topology_file)  # type: ignore[arg-type]
+    view = TerminalView(console)
+    ctx = runner.run(session, ctx, [view], chosen)
+    run_dir = session.store.run_dir(ctx.run_id)
+    console.print()
+    console.print(
+        f"[bold]run[/] {ctx.run_id} · status [bold]{ctx.status}[/] · "
+        f"{ctx.iteration} iteration(s) · {ctx.status_reason}"
+    )
+    if (run_dir / "report.html").exists():
+        console.print(f"report  {run_dir / 'report.html'}")
+    if ctx.pr:
+        console.print(f"PR      {ctx.pr}" + (f"  (branch {ctx.branch})" if ctx.branch else ""))
+    if ctx.status == "paused" and ctx.pending_gate:
+        console.print(
+            f"[yellow]paused[/] at gate '{ctx.pending_gate.gate}': approve with "
+            f"[bold]rootloop approve {ctx.run_id} --gate {ctx.pending_gate.gate}[/]"
+        )
+    return ctx
+
+
+def run(
+    topology_file: MapOption = Path("rootloop.yaml"),
+    reasoner: ReasonerOption = "auto",
+    state: StateOption = None,
+) -> None:
+    """Investigate until healthy: sweep → reason → gate → act → verify → test → PR."""
+    ctx = investigate(topology_file, reasoner, state)
+    raise typer.Exit(EXIT.get(ctx.status, 1))
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue.")],
+    reasoner: ReasonerOption = "auto",
+    state: StateOption = None,
+) -> None:
+    """Continue a run that was killed, or that a human approved. No action runs twice."""
+    store = _store(state)
+    ctx = store.load(run_id)
+    if ctx.status == "healthy":
+        console.print(f"run {run_id} already ended healthy")
+        return
+    if ctx.status == "paused" and ctx.pending_gate is not None:
+        entry = ctx.current
+        if (
+            entry is None
+            or entry.action_detail is None
+            or approval_key(ctx.pending_gate.gate, entry.action_detail) not in ctx.approvals
+        ):
+            raise UserError(
+                f"run {run_id} waits at gate '{ctx.pending_gate.gate}': {ctx.pending_gate.reason}"
+            )
+    if not ctx.topology_file:
+        raise StateError(f"run {run_id} does not record its map; cannot resume it")
+    ctx.status = "running"
+    store.save(ctx)
+    ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx)
+    raise typer.Exit(EXIT.get(ctx.status, 1))
+
+
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The paused run.")],
+    gate: Annotated[str, typer.Option("--gate", help="The gate to approve, e.g. schema.")],
+    no_resume: Annotated[
+        bool, typer.Option("--no-resume", help="Record the approval only.")
+    ] = False,
+    state: StateOption = None,
+) -> None:
+    """Approve the action a run is paused on (e.g. a schema migration), then resume it."""
+    store = _store(state)
+    ctx = store.load(run_id)
+    if ctx.pending_gate is None or ctx.pending_gate.gate != gate:
+        waiting = ctx.pending_gate.gate if ctx.pending_gate else "nothing"
+        raise UserError(f"run {run_id} is not waiting at gate '{gate}' (it waits for {waiting}).")
+    if gate == "production":
+        raise UserError("production changes are made by humans; rootloop never acts there")
+    entry = ctx.current
+    assert entry is not None and entry.action_detail is not None
+    ctx.approvals.append(approval_key(gate, entry.action_detail))
+    ctx.notes.append(f"approved gate '{gate}' for: {entry.action}")
+    store.save(ctx)
+    console.print(f"[green]approved[/] {entry.action}")
+    if not no_resume:
+        resume(run_id, "auto", store.root)
+
+
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="A run (default: all).")] = None,
+    state: StateOption = None,
+) -> None:
+    """Show runs, or one run's debug history."""
+    store = _store(state)
+    if run_id is None:
+        table = Table("run", "service", "env", "status", "iterations", "reason")
+        for c in store.list()[:20]:
+            table.add_row(
+                c.run_id, c.service, c.environment, c.status, str(c.iteration), c.status_reason[:70]
+            )
+        console.print(table)
+        return
+    ctx = store.load(run_id)
+    console.print(
+        f"[bold]{ctx.run_id}[/] {ctx.service} ({ctx.environment}) · "
+        f"[bold]{ctx.status}[/] · {ctx.status_reason}"
+    )
+    table = Table("#", "diagnosis", "action", "commit", "CI", "result", "phase")
+    for h in ctx.history:
+        table.add_row(
+            str(h.iteration), h.diagnosis, h.action, h.commit or "", h.gha or "", h.result, h.phase
+        )
+    console.print(table)
+    if ctx.pr:
+        console.print(f"PR {ctx.pr}")

@@ -1,0 +1,93 @@
+"""Publishing a run: the HTML report, the PR body, and the pull request itself.
+
+Every run that reaches an end (healthy, paused at a gate, escalated, refused)
+publishes: the run's branch always carries a commit — the fix, or at least the
+incident record — so the PR is a reviewable change with the whole debug
+history in its body. Nothing here merges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from rootloop.actions.code import make_forge
+from rootloop.loop import RunState
+from rootloop.report import build_report, pr_title, render_pr_body, write_html
+
+LABELS = ["rootloop", "needs-review"]
+
+
+class Publisher:
+    def __init__(self, state_root: Path, run_dir: Path) -> None:
+        self.state_root = state_root
+        self.run_dir = run_dir
+        self.html_path = run_dir / "report.html"
+        self.body_path = run_dir / "pr.md"
+
+    def report(self, run: RunState):
+        diagnosis_findings = run.findings or run.first_findings
+        return build_report(
+            run.context,
+            run.topology,
+            diagnosis_findings,
+            diagnosis=run.diagnosis,
+            verify=run.verification,
+            load_test=run.load_test,
+            ui_test=run.ui_test,
+            prior=run.prior,
+            redactor=run.topology.redactor,
+        )
+
+    def publish(self, run: RunState) -> str | None:
+        report = self.report(run)
+        redactor = run.topology.redactor
+        body = render_pr_body(report, redactor)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.body_path.write_text(body, encoding="utf-8")
+        write_html(report, self.html_path, redactor)
+        if run.topology.repo is None or not run.context.history:
+            return str(self.body_path)  # nothing was tried: a report, no pull request
+        return (
+            asyncio.run(self._open_pr(run, pr_title(report), body))
+            if not _in_loop()
+            else _run_in_thread(self._open_pr(run, pr_title(report), body))
+        )
+
+    async def _open_pr(self, run: RunState, title: str, body: str) -> str:
+        from rootloop.actions.code import CodeFix  # the run's worktree, shared with fixes
+
+        ctx = run.context
+        ws = CodeFix.workspace_for(run.topology, ctx, self.state_root)
+        await asyncio.to_thread(ws.open)
+        ctx.branch = ws.branch
+        record = ws.path / "incidents" / f"{ctx.run_id}.md"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(body, encoding="utf-8")
+        dirty = await asyncio.to_thread(ws.git.out, "status", "--porcelain", cwd=ws.path)
+        if dirty.strip():
+            await asyncio.to_thread(
+                ws.commit,
+                f"Incident record {ctx.run_id}",
+                f"rootloop's debug history for {ctx.service}: {ctx.status}",
+            )
+        forge = make_forge(run.topology, self.state_root)
+        await forge.push(ws.branch)
+        pr = await forge.open_or_update_pr(ws.branch, title, body, LABELS)
+        return pr.url
+
+
+def _in_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _run_in_thread(coro):
+    """The loop calls publish from inside its event loop: run the PR coroutine on a thread."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
