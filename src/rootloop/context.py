@@ -48,6 +48,7 @@ class HistoryEntry(BaseModel):
     diagnosis_detail: Diagnosis | None = None
     action_detail: Action | None = None
     action_fingerprint: str | None = None
+    rung: str | None = None
     changed: str | None = None
     undo: str | None = None
     verification: dict[str, Any] | None = None
@@ -104,6 +105,27 @@ class DebugContext(BaseModel):
                 diagnosis_key is None
                 or (h.diagnosis_detail and h.diagnosis_detail.key == diagnosis_key)
             )
+        }
+
+    def failed_rungs(self, diagnosis_key: str) -> set[str]:
+        """Runbook rungs already climbed in vain for this diagnosis (``memory x2`` is one
+        rung whatever the memory it computes to)."""
+        return {
+            h.rung
+            for h in self.history
+            if h.failed
+            and h.rung
+            and h.diagnosis_detail is not None
+            and h.diagnosis_detail.key == diagnosis_key
+        }
+
+    def broken_fingerprints(self) -> set[str]:
+        """Actions whose execution itself failed (tests red, CI red): never again, whatever
+        the diagnosis."""
+        return {
+            h.action_fingerprint
+            for h in self.history
+            if h.failed and h.action_fingerprint and not h.changed
         }
 
     @property

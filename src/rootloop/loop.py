@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from rootloop.actions.gates import Gatekeeper, approval_key
@@ -161,7 +161,12 @@ class Loop:
 
         since = self.last_action_time()
         self.phase("sweep")
-        findings = await self.sweep(since)
+        if st.verify_findings and entry is not None and entry.failed:
+            # the failed verify's last sweep is fresh, and it saw the fault come back; a
+            # sweep now could catch the service mid-restart and see only "unreachable"
+            findings, st.verify_findings = st.verify_findings, []
+        else:
+            findings = await self.sweep(since)
         st.findings = findings
         if not st.first_findings:
             st.first_findings = findings
@@ -210,6 +215,7 @@ class Loop:
             diagnosis_detail=proposal.diagnosis,
             action_detail=proposal.action,
             action_fingerprint=proposal.action.fingerprint(),
+            rung=proposal.rung,
         )
         ctx.history.append(entry)
         self.save()
@@ -237,6 +243,13 @@ class Loop:
             if h.phase in ("applied", "verified", "done", "failed")
         ]
         return max(done) if done else None
+
+    def settle_window_start(self, since: datetime | None) -> datetime | None:
+        """Verify judges the recent past only: errors logged while the old tasks drained
+        must not fail a fix forever, only errors that keep coming."""
+        window = timedelta(seconds=max(10.0, 3 * self.topology.policy.settle_seconds))
+        recent = utcnow() - window
+        return recent if since is None or recent > since else since
 
     def no_progress(self, proposal: Proposal) -> bool:
         ctx = self.state.context  # type: ignore[union-attr]
@@ -375,11 +388,21 @@ class Loop:
             entry.diagnosis_detail.root_cause if entry.diagnosis_detail else self.topology.service
         )
         since = entry.finished_at
+        category = entry.diagnosis_detail.category if entry.diagnosis_detail else ""
+
+        def relapsed(fs: list[Finding]) -> bool:
+            return any(
+                h.component == root and h.category == category
+                for h in match(fs, self.topology)
+                if h.specificity >= 0.6
+            )
+
         result, findings = await verify(
             self.topology,
-            lambda: self.sweep(since),
+            lambda: self.sweep(self.settle_window_start(since)),
             root,
             on_progress=lambda m: self.emit("progress", m),
+            still_failing=relapsed,
         )
         st.verification, st.verify_findings = result, findings
         entry.verification = result.model_dump(mode="json")
@@ -392,7 +415,15 @@ class Loop:
             return
         if self.tests is not None:
             self.phase("test")
-            st.load_test, st.ui_test = await self.tests(self.topology)
+            try:
+                st.load_test, st.ui_test = await self.tests(self.topology)
+            except Exception as exc:  # a broken test setup is a failed test, said plainly
+                self.emit("note", f"tests could not run: {type(exc).__name__}: {exc}")
+                entry.result = f"fail - tests could not run: {exc}"[:300]
+                entry.phase = "failed"
+                entry.finished_at = utcnow()
+                self.save()
+                return
             entry.tests = {
                 k: v.model_dump(mode="json")
                 for k, v in (("load", st.load_test), ("ui", st.ui_test))

@@ -25,8 +25,11 @@ def judge(topo: Topology, findings: list[Finding], root: str) -> VerifyResult:
         by_component.setdefault(node.component if node else f.node, []).append(f)
 
     def healthy(component: str) -> tuple[bool, str]:
-        bad = [f for f in by_component.get(component, []) if f.status is not Status.OK
-               and f.status is not Status.UNKNOWN]
+        bad = [
+            f
+            for f in by_component.get(component, [])
+            if f.status is not Status.OK and f.status is not Status.UNKNOWN
+        ]
         return (not bad, "; ".join(f"{f.node}: {f.summary}" for f in bad) or "all checks ok")
 
     checks = []
@@ -37,39 +40,67 @@ def judge(topo: Topology, findings: list[Finding], root: str) -> VerifyResult:
         checks.append(Check(name=f"{topo.service} healthy", passed=ok, detail=detail))
     for f in findings:
         if f.skill == "aws-ecs":
-            checks.append(Check(name=f"tasks stable ({f.node})", passed=f.status is Status.OK,
-                                detail=f.summary))
+            checks.append(
+                Check(
+                    name=f"tasks stable ({f.node})", passed=f.status is Status.OK, detail=f.summary
+                )
+            )
         if f.skill == "cloudwatch-logs":
             rate = f.value("error_rate")
             th = topo.policy.error_rate_threshold
             passed = f.status is Status.OK or (isinstance(rate, int | float) and rate <= th)
-            checks.append(Check(name="error rate under threshold", passed=passed,
-                                detail=f"{rate} (threshold {th})" if rate is not None
-                                else f.summary))
+            checks.append(
+                Check(
+                    name="error rate under threshold",
+                    passed=passed,
+                    detail=f"{rate} (threshold {th})" if rate is not None else f.summary,
+                )
+            )
         if f.skill == "postgres":
             blocked = f.value("blocked_sessions") or 0
-            checks.append(Check(name="no blocking queries", passed=not blocked,
-                                detail=f"{blocked} blocked session(s)"))
+            checks.append(
+                Check(
+                    name="no blocking queries",
+                    passed=not blocked,
+                    detail=f"{blocked} blocked session(s)",
+                )
+            )
     critical = [f for f in findings if f.status is Status.CRITICAL]
-    checks.append(Check(name="nothing critical on the map", passed=not critical,
-                        detail=", ".join(f.node for f in critical) or "none"))
+    checks.append(
+        Check(
+            name="nothing critical on the map",
+            passed=not critical,
+            detail=", ".join(f.node for f in critical) or "none",
+        )
+    )
     return VerifyResult(passed=all(c.passed for c in checks), checks=checks)
 
 
-async def verify(topo: Topology, sweeper: Sweeper, root: str, *,
-                 on_progress: Callable[[str], None] | None = None) -> tuple[VerifyResult,
-                                                                             list[Finding]]:
-    """Sweep until the verdict passes twice in a row, or the verify timeout runs out."""
+async def verify(
+    topo: Topology,
+    sweeper: Sweeper,
+    root: str,
+    *,
+    on_progress: Callable[[str], None] | None = None,
+    still_failing: Callable[[list[Finding]], bool] | None = None,
+) -> tuple[VerifyResult, list[Finding]]:
+    """Sweep until the verdict passes twice in a row, or the verify timeout runs out.
+
+    ``still_failing`` ends the wait early: when the very fault the action was meant to
+    fix shows again in two sweeps in a row, waiting longer cannot turn it into a pass.
+    """
     deadline = time.monotonic() + topo.policy.verify_timeout
-    passes = 0
+    passes = relapses = 0
     while True:
         findings = await sweeper()
         result = judge(topo, findings, root)
         passes = passes + 1 if result.passed else 0
-        if passes >= 2 or time.monotonic() >= deadline:
+        relapses = relapses + 1 if still_failing and still_failing(findings) else 0
+        if passes >= 2 or relapses >= 2 or time.monotonic() >= deadline:
             return result, findings
         if on_progress:
             failing = [c.name for c in result.checks if not c.passed]
-            on_progress("verified once, settling" if result.passed
-                        else f"waiting for: {', '.join(failing)}")
+            on_progress(
+                "verified once, settling" if result.passed else f"waiting for: {', '.join(failing)}"
+            )
         await asyncio.sleep(topo.policy.settle_seconds)

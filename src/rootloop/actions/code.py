@@ -216,9 +216,11 @@ class CodeFix:
         self.progress(f"waiting for the deploy of {short}")
         while time.monotonic() < deadline:
             if await asyncio.to_thread(running_commit):
+                # the commit is what runs now; whether it runs *well* is verify's question
                 result = await self.d.wait_stable(
                     clients, cluster, service, self.progress, since=since
                 )
-                return bool(result.stable)
+                self.progress(f"deploy of {short}: {result.reason}")
+                return True
             await asyncio.sleep(1.0)
         return False

@@ -95,6 +95,10 @@ class Gatekeeper:
                 f"'{action.describe()}' changes the database schema; "
                 f"approve with: rootloop approve {context.run_id} --gate schema",
             )
+        if action.fingerprint() in context.broken_fingerprints():
+            return GateDecision(
+                "refuse", "repeat", f"'{action.describe()}' already failed to apply in this run"
+            )
         failed = context.failed_before(action)
         if failed is not None and (
             diagnosis_key is None

@@ -50,6 +50,9 @@ def demo(
     console.print(f"fault injected: {', '.join(f'{k}={v}' for k, v in facts.items()) or 'ok'}")
     os.environ.update(lab.env())
     map_path = lab.map_for(scenario)
+    with console.status("waiting for the fault to show (the page to the on-call engineer)…"):
+        waited = wait_for_symptoms(map_path)
+    console.print(f"symptoms visible after {waited:.0f}s; rootloop takes over")
     session = runner.Session.open(map_path, state_dir())
     ctx = session.new_context(map_path)
     ctx = runner.run(session, ctx, [TerminalView(console)], session.reasoner(reasoner, map_path))  # type: ignore[arg-type]
@@ -83,6 +86,28 @@ def _summary(session: runner.Session, ctx: DebugContext, seconds: float) -> None
             f"[yellow]waiting for a human:[/] rootloop approve {ctx.run_id} "
             f"--gate {ctx.pending_gate.gate}"
         )
+
+
+def wait_for_symptoms(map_path: Path, timeout: float = 120.0) -> float:
+    """Sweep until the injected fault shows on the map: the moment an on-call engineer is
+    paged. Returns the seconds it took (the timeout if nothing showed)."""
+    import asyncio
+
+    from rootloop import topology
+    from rootloop.models import Status
+    from rootloop.skills.base import CheckContext
+    from rootloop.sweep import sweep
+
+    topo = topology.load(map_path)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        findings = asyncio.run(sweep(topo.nodes.values(), CheckContext(redactor=topo.redactor)))
+        if any(
+            f.status in (Status.CRITICAL, Status.DEGRADED, Status.UNREACHABLE) for f in findings
+        ):
+            break
+        time.sleep(2.0)
+    return time.monotonic() - start
 
 
 class _Clock:
@@ -121,6 +146,7 @@ def bench(
         lab.inject(name)
         os.environ.update(lab.env())
         map_path = lab.map_for(name)
+        wait_for_symptoms(map_path)
         state = Path(state_dir()) / "bench" / name
         session = runner.Session.open(map_path, state, with_memory=False)
         clock = _Clock()

@@ -29,6 +29,7 @@ class Proposal(BaseModel):
     action: Action | None = None
     rationale: str = ""
     escalate_reason: str | None = None
+    rung: str | None = None  # the runbook rung it comes from, e.g. "payments-api#oom[0]"
 
 
 class Reasoner(Protocol):

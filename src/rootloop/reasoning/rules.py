@@ -64,7 +64,7 @@ class RulesReasoner:
             reasoner=self.name,
         )
         facts = gather_facts(topo, findings, best.component, group)
-        action, skipped, rationale = self.next_rung(inp, diagnosis, facts)
+        action, skipped, rationale, rung = self.next_rung(inp, diagnosis, facts)
         if action is None:
             return Proposal(
                 diagnosis=diagnosis,
@@ -72,13 +72,15 @@ class RulesReasoner:
                 escalate_reason=f"runbook ladder exhausted for {diagnosis.key}"
                 + (f" ({'; '.join(skipped)})" if skipped else ""),
             )
-        return Proposal(diagnosis=diagnosis, action=action, rationale=rationale)
+        return Proposal(diagnosis=diagnosis, action=action, rationale=rationale, rung=rung)
 
     def next_rung(
         self, inp: ReasoningInput, diagnosis: Diagnosis, facts: dict[str, Any]
-    ) -> tuple[BaseAction | None, list[str], str]:
+    ) -> tuple[BaseAction | None, list[str], str, str | None]:
         topo = inp.topology
         failed = inp.context.failed_fingerprints(diagnosis.key)
+        failed |= inp.context.broken_fingerprints()
+        failed_rungs = inp.context.failed_rungs(diagnosis.key)
         failed |= {
             fa.fingerprint for fa in inp.prior.failed_actions if fa.diagnosis_key == diagnosis.key
         }
@@ -95,11 +97,11 @@ class RulesReasoner:
             if rung.action is None:
                 skipped.append(f"{rung.source} needs {', '.join(rung.missing)}")
                 continue
-            if rung.action.fingerprint() in failed:
+            if rung.action.fingerprint() in failed or rung.source in failed_rungs:
                 skipped.append(f"{rung.source} already failed")
                 continue
-            return rung.action, skipped, f"runbook {rung.source}"
-        return None, skipped, "no runbook rung left"
+            return rung.action, skipped, f"runbook {rung.source}", rung.source
+        return None, skipped, "no runbook rung left", None
 
     def _no_signature(self, inp: ReasoningInput) -> Proposal:
         topo = inp.topology

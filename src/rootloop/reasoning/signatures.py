@@ -155,7 +155,7 @@ def connection_exhaustion(f: Finding, topo: Topology) -> list[Hit]:
         Hit(
             root,
             cat.CONNECTION_EXHAUSTION,
-            0.85 if holder else 0.6,
+            0.85 if holder else 0.45,
             summary,
             {"app": holder.node if holder else None},
             [f.summary],

@@ -1,0 +1,1 @@
+"""The lab's small services besides payments-api. Each runs as its own process."""

@@ -1,0 +1,1 @@
+"""payments-api: takes payments, settles them in batches."""

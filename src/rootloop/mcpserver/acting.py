@@ -1,0 +1,151 @@
+"""The acting tools behind ``--allow-actions``: every action still passes every gate.
+
+``apply_gated`` asks the gatekeeper first; a refusal or an approval request is
+the tool's answer, and nothing runs. An allowed action is recorded in a debug
+context before and after it runs (a new run, or the one named), so it is
+audited, shows in ``rootloop status``, and is never repeated after it failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rootloop.actions.gates import Gatekeeper
+from rootloop.actions.types import BaseAction
+from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
+from rootloop.errors import RootloopError, UserError
+from rootloop.mcpserver.toolbox import ActionOutcome, InvestigationResult
+from rootloop.models import utcnow
+from rootloop.topology import Topology
+
+VIA = "manual action through the MCP server"
+
+
+async def apply_gated(
+    action: BaseAction,
+    topo: Topology,
+    map_path: Path,
+    store: ContextStore,
+    state_root: Path,
+    run_id: str | None,
+) -> ActionOutcome:
+    if run_id:
+        ctx = store.load(run_id)
+        if ctx.service != topo.service:
+            raise UserError(f"run {run_id} is for '{ctx.service}', not '{topo.service}'")
+    else:
+        ctx = DebugContext(
+            service=topo.service,
+            environment=topo.environment,
+            topology_file=str(map_path),
+            status="paused",
+            status_reason=VIA,
+        )
+    described = action.describe()
+    decision = Gatekeeper(topo).check(action, ctx)
+    if decision.decision == "refuse":
+        return ActionOutcome(
+            decision="refuse",
+            applied=False,
+            gate=decision.gate,
+            reason=decision.reason,
+            action=described,
+            run_id=run_id,
+        )
+    if decision.decision == "approval":
+        _record_pending(ctx, action, decision.gate, decision.reason)
+        store.save(ctx)
+        return ActionOutcome(
+            decision="approval",
+            applied=False,
+            gate=decision.gate,
+            reason=decision.reason,
+            action=described,
+            run_id=ctx.run_id,
+            next_step=(
+                f"a human approves with: rootloop approve {ctx.run_id} --gate {decision.gate} "
+                f"--no-resume; then call apply_action again with run_id={ctx.run_id}"
+            ),
+        )
+    entry = _entry_for(ctx, action)
+    entry.phase = "applying"
+    ctx.pending_gate = None
+    store.save(ctx)
+    from rootloop.actions.dispatch import Dispatcher
+
+    try:
+        result = await Dispatcher(topo, state_root).apply(action, ctx, entry, lambda _m: None)
+    except RootloopError as exc:
+        text = topo.redactor.text(str(exc))
+        entry.phase, entry.result, entry.finished_at = "failed", f"failed: {text}", utcnow()
+        store.save(ctx)
+        return ActionOutcome(
+            decision="allow",
+            applied=False,
+            action=described,
+            run_id=ctx.run_id,
+            error=text,
+        )
+    entry.phase = "applied" if result.ok else "failed"
+    entry.result = "applied (not verified)" if result.ok else f"failed: {result.changed}"
+    entry.changed, entry.undo, entry.commit = result.changed, result.undo, result.commit
+    entry.finished_at = utcnow()
+    store.save(ctx)
+    return ActionOutcome(
+        decision="allow",
+        applied=result.ok,
+        action=described,
+        run_id=ctx.run_id,
+        changed=topo.redactor.text(result.changed),
+        undo=topo.redactor.text(result.undo),
+    )
+
+
+def _entry_for(ctx: DebugContext, action: BaseAction) -> HistoryEntry:
+    """The entry waiting for this action (after an approval), or a new one."""
+    current = ctx.current
+    if (
+        current is not None
+        and current.action_fingerprint == action.fingerprint()
+        and current.phase in ("awaiting-approval", "diagnosed", "approved")
+    ):
+        return current
+    ctx.iteration += 1
+    entry = HistoryEntry(
+        iteration=ctx.iteration,
+        diagnosis=VIA,
+        action=action.describe(),
+        action_detail=action,  # type: ignore[arg-type]
+        action_fingerprint=action.fingerprint(),
+    )
+    ctx.history.append(entry)
+    return entry
+
+
+def _record_pending(ctx: DebugContext, action: BaseAction, gate: str, reason: str) -> None:
+    entry = _entry_for(ctx, action)
+    entry.phase = "awaiting-approval"
+    entry.result = f"waiting for approval at gate '{gate}'"
+    ctx.pending_gate = PendingGate(gate=gate, reason=reason, iteration=entry.iteration)
+    ctx.status, ctx.status_reason = "paused", f"{VIA}: awaiting approval ({gate})"
+
+
+def investigate(map_path: Path, state_root: Path, reasoner: str) -> InvestigationResult:
+    """A whole investigation (the loop with its own gates), on this worker thread."""
+    from rootloop import runner
+
+    session = runner.Session.open(map_path, state_root)
+    chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
+    ctx = runner.run(session, session.new_context(map_path), [], chosen)
+    run_dir = session.store.run_dir(ctx.run_id)
+    html = run_dir / "report.html"
+    redactor = session.topology.redactor
+    return InvestigationResult(
+        run_id=ctx.run_id,
+        status=ctx.status,
+        status_reason=redactor.text(ctx.status_reason),
+        iterations=ctx.iteration,
+        pr=ctx.pr,
+        report=str(html) if html.exists() else None,
+        history=redactor.data(ctx.seed_view()["history"]),
+    )
