@@ -388,14 +388,10 @@ class Loop:
             entry.diagnosis_detail.root_cause if entry.diagnosis_detail else self.topology.service
         )
         since = entry.finished_at
-        category = entry.diagnosis_detail.category if entry.diagnosis_detail else ""
 
         def relapsed(fs: list[Finding]) -> bool:
-            return any(
-                h.component == root and h.category == category
-                for h in match(fs, self.topology)
-                if h.specificity >= 0.6
-            )
+            """A specific fault signature (the old one or a new one) is showing."""
+            return any(h.specificity >= 0.6 for h in match(fs, self.topology))
 
         result, findings = await verify(
             self.topology,

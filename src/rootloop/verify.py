@@ -86,8 +86,9 @@ async def verify(
 ) -> tuple[VerifyResult, list[Finding]]:
     """Sweep until the verdict passes twice in a row, or the verify timeout runs out.
 
-    ``still_failing`` ends the wait early: when the very fault the action was meant to
-    fix shows again in two sweeps in a row, waiting longer cannot turn it into a pass.
+    ``still_failing`` ends the wait early: when a specific fault (the one the action was
+    meant to fix, or one it exposed) shows in three sweeps in a row, waiting longer will
+    not turn it into a pass.
     """
     deadline = time.monotonic() + topo.policy.verify_timeout
     passes = relapses = 0
@@ -96,7 +97,7 @@ async def verify(
         result = judge(topo, findings, root)
         passes = passes + 1 if result.passed else 0
         relapses = relapses + 1 if still_failing and still_failing(findings) else 0
-        if passes >= 2 or relapses >= 2 or time.monotonic() >= deadline:
+        if passes >= 2 or relapses >= 3 or time.monotonic() >= deadline:
             return result, findings
         if on_progress:
             failing = [c.name for c in result.checks if not c.passed]

@@ -114,6 +114,7 @@ def _wire() -> None:
     from . import demo as demo_cmds
     from . import history as history_cmds
     from . import lab as lab_cmds
+    from . import mcp as mcp_cmds
     from . import run as run_cmds
 
     app.command("run")(run_cmds.run)
@@ -125,6 +126,7 @@ def _wire() -> None:
     app.add_typer(lab_cmds.app, name="lab")
     app.add_typer(history_cmds.app, name="history")
     app.command("note")(history_cmds.note_command)
+    app.command("mcp")(mcp_cmds.mcp_command)
 
 
 _wire()
