@@ -33,6 +33,8 @@ from rootloop.sweep import sweep
 SERVER = textwrap.dedent("""
     import asyncio, sys
 
+    OK = b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok"
+
     async def handle(reader, writer):
         try:
             line = await reader.readline()
@@ -43,7 +45,7 @@ SERVER = textwrap.dedent("""
                 await asyncio.sleep(3600)
             ms = int(path.rsplit("/", 1)[-1]) if path.startswith("/delay/") else 0
             await asyncio.sleep(ms / 1000)
-            writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+            writer.write(OK)
             await writer.drain()
         finally:
             writer.close()

@@ -42,9 +42,10 @@ class Session:
         root = state_root or state_dir(map_path.resolve().parent)
         memory = None
         if with_memory:
-            from rootloop.memory import Memory
+            from rootloop.memory import Memory, MemoryConfig
 
-            memory = Memory(root / "memory")
+            config = MemoryConfig.model_validate(topo.memory or {})
+            memory = Memory(config.root or root / "memory", config)
         return cls(topo, root, ContextStore(root), memory)
 
     def reasoner(self, kind: ReasonerKind = "auto", map_path: Path | None = None) -> Reasoner:

@@ -133,6 +133,9 @@ class RawMap(BaseModel):
     runbooks: str | None = None
     load_test: LoadTestSpec | None = None
     ui_test: UiTestSpec | None = None
+    # validated by their own subsystems (rootloop.reasoning.model, rootloop.memory)
+    model: dict[str, Any] | str | None = None
+    memory: dict[str, Any] | None = None
 
 
 @dataclass
@@ -150,6 +153,7 @@ class Topology:
     load_test: LoadTestSpec | None = None
     ui_test: UiTestSpec | None = None
     redactor: Redactor = field(default_factory=Redactor)
+    memory: dict[str, Any] | None = None
 
     @property
     def file(self) -> Path:
@@ -460,6 +464,7 @@ class _Loader:
             load_test=root.load_test,
             ui_test=root.ui_test,
             redactor=self.redactor,
+            memory=root.memory,
         )
 
 

@@ -2,24 +2,37 @@ import asyncio
 import time
 
 import pytest
+from tests.unit import skills_for_tests
+from tests.unit.skills_for_tests import SleepSettings
 
 from rootloop.models import Status
 from rootloop.skills import registry
 from rootloop.skills.base import CheckContext, Node
 from rootloop.sweep import sweep
-from tests.unit import skills_for_tests
-from tests.unit.skills_for_tests import SleepSettings
 
 registry.register("test-sleep", "tests.unit.skills_for_tests:SleepSkill")
 registry.register("test-crash", "tests.unit.skills_for_tests:CrashSkill")
 
 
-def node(name: str, seconds: float = 0.01, timeout: float = 2.0, skill: str = "test-sleep",
-         status: Status = Status.OK) -> Node:
+def node(
+    name: str,
+    seconds: float = 0.01,
+    timeout: float = 2.0,
+    skill: str = "test-sleep",
+    status: Status = Status.OK,
+) -> Node:
     settings = SleepSettings(seconds=seconds, status=status) if skill == "test-sleep" else None
     kw = {"settings": settings} if settings else {}
-    return Node(name=name, type="t", skill=skill, role="downstream", component=name,
-                service="svc", timeout=timeout, **kw)
+    return Node(
+        name=name,
+        type="t",
+        skill=skill,
+        role="downstream",
+        component=name,
+        service="svc",
+        timeout=timeout,
+        **kw,
+    )
 
 
 async def test_findings_come_back_in_node_order_with_their_status():
@@ -77,13 +90,20 @@ async def test_cancelling_a_sweep_leaves_no_check_running():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert skills_for_tests.OPEN == set()
+    assert not skills_for_tests.OPEN
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("check:")] == []
 
 
 async def test_unknown_skill_is_a_finding_not_a_crash():
-    n = Node(name="z", type="t", skill="no-such-skill", role="downstream", component="z",
-             service="svc", timeout=1)
+    n = Node(
+        name="z",
+        type="t",
+        skill="no-such-skill",
+        role="downstream",
+        component="z",
+        service="svc",
+        timeout=1,
+    )
     [f] = await sweep([n])
     assert f.status is Status.UNKNOWN
     assert "no-such-skill" in f.summary

@@ -26,7 +26,12 @@ def test_the_seed_json_loads_as_it_is():
     topo = topology.load(EXAMPLES / "seed-topology.json", env={})
     assert topo.service == "payments-api"
     assert set(topo.graph.successors("payments-api")) == {
-        "postgresql", "redis", "sqs-payments", "lambda-worker", "notification-svc"}
+        "postgresql",
+        "redis",
+        "sqs-payments",
+        "lambda-worker",
+        "notification-svc",
+    }
     assert set(topo.graph.predecessors("payments-api")) == {"api-gateway", "frontend-app"}
     gw = topo.nodes["api-gateway"]
     assert (gw.role, gw.skill) == ("upstream", "http-health")
@@ -64,16 +69,22 @@ def test_missing_service(tmp_path):
 
 
 def test_unknown_skill_suggests_the_closest(tmp_path):
-    err = error_of(write(tmp_path, "service: a\ndownstream:\n"
-                                   "  - {name: db, type: db, skill: postgress}\n"))
+    err = error_of(
+        write(tmp_path, "service: a\ndownstream:\n  - {name: db, type: db, skill: postgress}\n")
+    )
     assert err.field == "downstream[0] (db).skill"
     assert "did you mean 'postgres'" in str(err)
 
 
 def test_typo_in_node_setting_is_named_with_a_suggestion(tmp_path):
-    err = error_of(write(tmp_path, "service: a\ndownstream:\n"
-                                   "  - {name: n, type: http, skill: http-health,\n"
-                                   "     url: 'http://127.0.0.1:1', pathh: /h}\n"))
+    err = error_of(
+        write(
+            tmp_path,
+            "service: a\ndownstream:\n"
+            "  - {name: n, type: http, skill: http-health,\n"
+            "     url: 'http://127.0.0.1:1', pathh: /h}\n",
+        )
+    )
     assert err.field == "downstream[0] (n).pathh"
     assert "did you mean 'path'" in str(err)
 
@@ -91,59 +102,100 @@ def test_wrong_type_says_what_was_expected(tmp_path):
 
 
 def test_literal_password_in_url_is_refused(tmp_path):
-    err = error_of(write(tmp_path, "service: a\ndownstream:\n"
-                                   "  - {name: db, type: db, skill: postgres,\n"
-                                   "     dsn: 'postgresql://u:hunter2@h/db'}\n"))
+    err = error_of(
+        write(
+            tmp_path,
+            "service: a\ndownstream:\n"
+            "  - {name: db, type: db, skill: postgres,\n"
+            "     dsn: 'postgresql://u:hunter2@h/db'}\n",
+        )
+    )
     assert err.field == "downstream[0].dsn"
     assert "literal password" in str(err)
     assert "hunter2" not in str(err)
 
 
 def test_literal_secret_key_is_refused(tmp_path):
-    err = error_of(write(tmp_path, "service: a\ndownstream:\n"
-                                   "  - {name: n, type: http, skill: http-health,\n"
-                                   "     url: 'http://127.0.0.1:1', token: abc123}\n"))
+    err = error_of(
+        write(
+            tmp_path,
+            "service: a\ndownstream:\n"
+            "  - {name: n, type: http, skill: http-health,\n"
+            "     url: 'http://127.0.0.1:1', token: abc123}\n",
+        )
+    )
     assert "token" in err.field and "secrets must not be written" in str(err)
 
 
 def test_bad_node_name(tmp_path):
-    err = error_of(write(tmp_path, "service: a\nupstream:\n"
-                                   "  - {name: 'bad name!', type: http, skill: http-health}\n"))
+    err = error_of(
+        write(
+            tmp_path,
+            "service: a\nupstream:\n  - {name: 'bad name!', type: http, skill: http-health}\n",
+        )
+    )
     assert err.field.startswith("upstream[0]") and "valid name" in str(err)
 
 
 def test_maps_that_include_each_other_are_a_cycle(tmp_path):
-    write(tmp_path, "service: a\ndownstream:\n  - {name: b, type: svc, skill: http-health,"
-                    " url: 'http://127.0.0.1:1', map: b.yaml}\n", "a.yaml")
-    write(tmp_path, "service: b\ndownstream:\n  - {name: a, type: svc, skill: http-health,"
-                    " url: 'http://127.0.0.1:1', map: a.yaml}\n", "b.yaml")
+    write(
+        tmp_path,
+        "service: a\ndownstream:\n  - {name: b, type: svc, skill: http-health,"
+        " url: 'http://127.0.0.1:1', map: b.yaml}\n",
+        "a.yaml",
+    )
+    write(
+        tmp_path,
+        "service: b\ndownstream:\n  - {name: a, type: svc, skill: http-health,"
+        " url: 'http://127.0.0.1:1', map: a.yaml}\n",
+        "b.yaml",
+    )
     err = error_of(tmp_path / "a.yaml")
     assert "cycle" in str(err)
 
 
 def test_call_graph_cycle_without_map_recursion(tmp_path):
-    write(tmp_path, "service: a\ndownstream:\n  - {name: b, type: svc, skill: http-health,"
-                    " url: 'http://127.0.0.1:1', map: b.yaml}\n", "a.yaml")
-    write(tmp_path, "service: b\ndownstream:\n  - {name: c, type: svc, skill: http-health,"
-                    " url: 'http://127.0.0.1:1'}\n"
-                    "upstream: []\n", "b.yaml")
+    write(
+        tmp_path,
+        "service: a\ndownstream:\n  - {name: b, type: svc, skill: http-health,"
+        " url: 'http://127.0.0.1:1', map: b.yaml}\n",
+        "a.yaml",
+    )
+    write(
+        tmp_path,
+        "service: b\ndownstream:\n  - {name: c, type: svc, skill: http-health,"
+        " url: 'http://127.0.0.1:1'}\n"
+        "upstream: []\n",
+        "b.yaml",
+    )
     write(tmp_path, "service: c\n", "c.yaml")
     topo = topology.load(tmp_path / "a.yaml", env={})
     assert list(topo.graph.edges) == [("a", "b"), ("b", "c")]
-    write(tmp_path, "service: b\ndownstream:\n  - {name: a, type: svc, skill: http-health,"
-                    " url: 'http://127.0.0.1:1'}\n", "b.yaml")
+    write(
+        tmp_path,
+        "service: b\ndownstream:\n  - {name: a, type: svc, skill: http-health,"
+        " url: 'http://127.0.0.1:1'}\n",
+        "b.yaml",
+    )
     err = error_of(tmp_path / "a.yaml", env={})
     assert "has a cycle: a -> b -> a" in str(err)
 
 
 def test_multi_hop_map_spans_services(tmp_path):
-    write(tmp_path, "service: api\ndownstream:\n"
-                    "  - {name: worker, type: compute, skill: http-health,"
-                    " url: 'http://127.0.0.1:1', map: worker.yaml}\n", "api.yaml")
-    write(tmp_path, "service: worker\ndownstream:\n"
-                    "  - {name: db, type: db, skill: postgres, dsn: '${PG_DSN}'}\n"
-                    "self:\n  health: {skill: http-health, url: 'http://127.0.0.1:2'}\n",
-          "worker.yaml")
+    write(
+        tmp_path,
+        "service: api\ndownstream:\n"
+        "  - {name: worker, type: compute, skill: http-health,"
+        " url: 'http://127.0.0.1:1', map: worker.yaml}\n",
+        "api.yaml",
+    )
+    write(
+        tmp_path,
+        "service: worker\ndownstream:\n"
+        "  - {name: db, type: db, skill: postgres, dsn: '${PG_DSN}'}\n"
+        "self:\n  health: {skill: http-health, url: 'http://127.0.0.1:2'}\n",
+        "worker.yaml",
+    )
     topo = topology.load(tmp_path / "api.yaml", env=ENV)
     assert topo.graph.has_edge("api", "worker") and topo.graph.has_edge("worker", "db")
     assert topo.nodes["db"].service == "worker"
@@ -152,9 +204,13 @@ def test_multi_hop_map_spans_services(tmp_path):
 
 
 def test_map_pointing_at_another_service_is_an_error(tmp_path):
-    write(tmp_path, "service: api\ndownstream:\n"
-                    "  - {name: worker, type: compute, skill: http-health,"
-                    " url: 'http://127.0.0.1:1', map: other.yaml}\n", "api.yaml")
+    write(
+        tmp_path,
+        "service: api\ndownstream:\n"
+        "  - {name: worker, type: compute, skill: http-health,"
+        " url: 'http://127.0.0.1:1', map: other.yaml}\n",
+        "api.yaml",
+    )
     write(tmp_path, "service: other\n", "other.yaml")
     err = error_of(tmp_path / "api.yaml")
     assert err.field == "downstream[0].map" and "'other'" in str(err)

@@ -49,8 +49,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """rootloop: sweep → reason → fix → verify → PR."""
 
@@ -59,10 +63,12 @@ def _root(
 def validate(topology_file: MapOption = Path("rootloop.yaml")) -> None:
     """Check a map: schema, skills, env vars, cycles. Prints the graph it understood."""
     topo = topology.load(topology_file)
-    console.print(f"[green]✓[/] {topology_file}: service [bold]{topo.service}[/] "
-                  f"({topo.environment}), {len(topo.nodes)} checks over "
-                  f"{topo.graph.number_of_nodes()} components, "
-                  f"{len(topo.files)} map file(s)")
+    console.print(
+        f"[green]✓[/] {topology_file}: service [bold]{topo.service}[/] "
+        f"({topo.environment}), {len(topo.nodes)} checks over "
+        f"{topo.graph.number_of_nodes()} components, "
+        f"{len(topo.files)} map file(s)"
+    )
     for caller, callee in sorted(topo.graph.edges):
         console.print(f"  {caller} → {callee}", style="dim")
 
@@ -96,8 +102,12 @@ def sweep(
 
 def _live_sweep(nodes: list[Node], ctx: CheckContext, limit: int, title: str) -> list[Finding]:
     done: dict[str, Finding] = {}
-    with Live(sweep_table(nodes, done, title), console=console, refresh_per_second=12,
-              transient=not console.is_terminal) as live:
+    with Live(
+        sweep_table(nodes, done, title),
+        console=console,
+        refresh_per_second=12,
+        transient=not console.is_terminal,
+    ) as live:
 
         def on_done(node: Node, finding: Finding) -> None:
             done[node.name] = finding

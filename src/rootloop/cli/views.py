@@ -40,9 +40,16 @@ def sweep_table(nodes: list[Node], done: dict[str, Finding], title: str = "") ->
     for node in nodes:
         f = done.get(node.name)
         if f is None:
-            table.add_row(node.name, node.role, node.skill, Spinner("dots", text="checking"),
-                          "", "")
+            table.add_row(
+                node.name, node.role, node.skill, Spinner("dots", text="checking"), "", ""
+            )
         else:
-            table.add_row(node.name, node.role, node.skill, status_text(f.status), f.summary,
-                          f"{f.duration_ms:,.0f} ms")
+            table.add_row(
+                node.name,
+                node.role,
+                node.skill,
+                status_text(f.status),
+                f.summary,
+                f"{f.duration_ms:,.0f} ms",
+            )
     return table
