@@ -58,7 +58,17 @@ class HistoryEntry(BaseModel):
 
     @property
     def failed(self) -> bool:
+        """The iteration did not end healthy."""
         return self.result.startswith("fail")
+
+    @property
+    def did_not_help(self) -> bool:
+        """The action did not fix its diagnosis: never propose it again for that diagnosis.
+
+        An action whose result is a *new* error did help — it moved the investigation on
+        (the seed's batch-size fix that exposed pool exhaustion) — so it is not one.
+        """
+        return self.failed and not self.result.startswith("fail - new error")
 
 
 class PendingGate(BaseModel):
@@ -93,13 +103,13 @@ class DebugContext(BaseModel):
 
     def failed_before(self, action: BaseAction) -> HistoryEntry | None:
         entry = self.attempt_of(action)
-        return entry if entry is not None and entry.failed else None
+        return entry if entry is not None and entry.did_not_help else None
 
     def failed_fingerprints(self, diagnosis_key: str | None = None) -> set[str]:
         return {
             h.action_fingerprint
             for h in self.history
-            if h.failed
+            if h.did_not_help
             and h.action_fingerprint
             and (
                 diagnosis_key is None
@@ -113,7 +123,7 @@ class DebugContext(BaseModel):
         return {
             h.rung
             for h in self.history
-            if h.failed
+            if h.did_not_help
             and h.rung
             and h.diagnosis_detail is not None
             and h.diagnosis_detail.key == diagnosis_key

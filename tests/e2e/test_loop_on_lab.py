@@ -107,6 +107,7 @@ def test_second_run_remembers_the_first(lab: Lab, memory_dir: Path) -> None:
         for fa in prior.data["failed_actions"]
     )
     kinds = [h.action_detail.kind for h in ctx.history if h.action_detail]
+    assert kinds, f"{ctx.status}: {ctx.status_reason}"
     assert "set-task-resources" not in kinds  # the fix that failed before is not retried
     assert kinds[0] == "apply-patch"
 

@@ -42,7 +42,7 @@ def fixes(ctx: DebugContext) -> list[HistoryEntry]:
 
 
 def failures(ctx: DebugContext) -> list[HistoryEntry]:
-    return [h for h in ctx.history if h.failed and h.action]
+    return [h for h in ctx.history if h.did_not_help and h.action]
 
 
 def unhealthy(findings: list[Finding]) -> list[Finding]:

@@ -416,7 +416,7 @@ def _actions(ctx: DebugContext) -> list[ActionRow]:
             fingerprint=h.action_fingerprint,
             description=h.action,
             result=h.result,
-            failed=h.failed,
+            failed=h.did_not_help,
         )
         for h in ctx.history
         if h.action
