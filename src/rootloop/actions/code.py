@@ -44,6 +44,19 @@ def make_forge(topology: Topology, state_root: Path) -> Forge:
     return LocalForge(Path(repo.path), state_root)  # type: ignore[arg-type]
 
 
+def base_ref(topology: Topology) -> str:
+    """What a run branch starts from: the remote's default branch, freshly fetched (the
+    local clone's own ``main`` may be days behind what is deployed)."""
+    from rootloop.platforms.local.git import Git
+
+    repo = topology.repo
+    assert repo is not None and repo.path
+    remote = repo.remote or "origin"
+    if Git(Path(repo.path)).fetch(remote):
+        return f"{remote}/{repo.default_branch}"
+    return repo.default_branch
+
+
 class CodeFix:
     def __init__(
         self, dispatcher: Dispatcher, ctx: DebugContext, entry: HistoryEntry, progress: Progress
@@ -66,7 +79,7 @@ class CodeFix:
             Path(repo.path),
             service=topology.service,
             run_id=ctx.run_id,
-            base_ref=repo.default_branch,
+            base_ref=base_ref(topology),
             root=state_root / "worktrees",
         )
 

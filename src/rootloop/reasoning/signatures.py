@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rootloop.models import Finding, Status
@@ -263,33 +264,6 @@ def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
     return []
 
 
-def bad_deploy(f: Finding, topo: Topology) -> list[Hit]:
-    if f.skill != "cloudwatch-logs" or f.status is Status.OK:
-        return []
-    deployed_at = f.value("deployed_at")
-    commit = f.value("deployed_commit")
-    after = f.value("errors_began_after_deploy")
-    if not after:
-        return []
-    facts: dict[str, Any] = {"bad_commit": commit} if commit else {}
-    return (
-        [
-            Hit(
-                component_of(f, topo),
-                cat.BAD_DEPLOY,
-                0.8,
-                f"errors began right after the deploy of {str(commit)[:7] or 'a new commit'}",
-                facts,
-                [e.text[:240] for e in f.evidence if e.kind == "stack"][:2] or [f.summary],
-                f.anomaly_started_at,
-                f.node,
-            )
-        ]
-        if deployed_at or commit
-        else []
-    )
-
-
 def dependency_down(f: Finding, topo: Topology) -> list[Hit]:
     node = topo.nodes.get(f.node)
     if (
@@ -348,6 +322,76 @@ def ci_failure(f: Finding, topo: Topology) -> list[Hit]:
     ]
 
 
+FRAME_FILE = re.compile(r"([\w./-]+\.(?:py|java|kt|js|ts|go|rb))(?::\d+|\b)")
+
+
+def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
+    """Errors with stack frames in a file that the deployed commit changed.
+
+    The deployed commit comes from CI (the latest run on the default branch) or from the
+    task definition (a ``GIT_SHA``-like value); the changed files come from the
+    service's repository. Frames in a changed file make it a bad deploy, not a bug
+    that was always there.
+    """
+    svc = topo.service
+    mine = [f for f in findings if component_of(f, topo) == svc]
+    logs = next(
+        (
+            f
+            for f in mine
+            if f.skill == "cloudwatch-logs"
+            and f.status is not Status.OK
+            and any(e.kind == "stack" for e in f.evidence)
+        ),
+        None,
+    )
+    if logs is None or topo.repo is None or not topo.repo.path:
+        return []
+    commit = None
+    for f in mine:
+        v = f.value("head_sha")
+        if isinstance(v, str) and SHA.fullmatch(v):
+            commit = v
+            break
+        m = re.search(r"GIT_SHA=([0-9a-f]{7,40})", text_of(f))
+        if m:
+            commit = m.group(1)
+    if commit is None:
+        return []
+    from rootloop.platforms.local.git import Git, GitError
+
+    git = Git(Path(topo.repo.path))
+    try:
+        if not git.has_commit(commit):
+            git.fetch(topo.repo.remote or "origin")
+        changed = git.out("show", "--name-only", "--format=", commit)
+    except (GitError, OSError):
+        return []
+    files = [c.strip() for c in changed.splitlines() if c.strip()]
+    frames = [
+        m.group(1) for e in logs.evidence if e.kind == "stack" for m in FRAME_FILE.finditer(e.text)
+    ]
+    hit_files = sorted({f for f in files for fr in frames if fr.endswith("/" + f) or fr == f})
+    if not hit_files:
+        return []
+    return [
+        Hit(
+            svc,
+            cat.BAD_DEPLOY,
+            0.9,
+            f"errors began with the deploy of {commit[:7]}, in {', '.join(hit_files)} "
+            "which it changed",
+            {"bad_commit": commit},
+            [e.text.strip()[:240] for e in logs.evidence if e.kind == "stack"][:2],
+            logs.anomaly_started_at,
+            logs.node,
+        )
+    ]
+
+
+CrossSignature = Callable[[list[Finding], Topology], list[Hit]]
+CROSS_SIGNATURES: list[CrossSignature] = [bad_deploy]
+
 SIGNATURES: list[Signature] = [
     oom,
     blocking_lock,
@@ -356,7 +400,6 @@ SIGNATURES: list[Signature] = [
     cache_full,
     consumer_down,
     schema_drift,
-    bad_deploy,
     dependency_down,
     throttling,
     ci_failure,
@@ -368,4 +411,6 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
     for f in findings:
         for sig in SIGNATURES:
             hits.extend(sig(f, topo))
+    for cross in CROSS_SIGNATURES:
+        hits.extend(cross(findings, topo))
     return hits

@@ -186,6 +186,13 @@ class Git:
         self.run("worktree", "add", str(path), branch)
         return self.rev_parse("HEAD", cwd=path)
 
+    def fetch(self, remote: str = "origin") -> bool:
+        """Bring the remote's branches up to date (read-only for the remote)."""
+        return self.run("fetch", "--quiet", remote, check=False).returncode == 0
+
+    def has_commit(self, sha: str) -> bool:
+        return self.run("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+
     def worktree_remove(self, path: Path) -> None:
         self.run("worktree", "remove", "--force", str(path), check=False)
         self.run("worktree", "prune", check=False)
