@@ -25,8 +25,9 @@ from pathlib import Path
 import yaml
 
 from rootloop import topology
-from rootloop.models import Status
-from rootloop.skills.base import CheckContext
+from rootloop.models import Finding, Status
+from rootloop.skills import registry
+from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
 from rootloop.sweep import sweep
 
 # A tiny asyncio HTTP server: /delay/<ms> answers after <ms>, /hang never answers.
@@ -107,6 +108,42 @@ async def run_one(path: Path) -> tuple[float, float, int, int]:
     return wall, slowest, len(findings), unreachable
 
 
+class SleepSettings(SkillSettings):
+    ms: int = 10
+
+
+class SleepSkill(BaseSkill):
+    """A check that only waits: measures the sweep machinery without any client's CPU."""
+
+    name = "bench-sleep"
+    Settings = SleepSettings
+    default_timeout = 5.0
+
+    async def check(self, node: Node, ctx: CheckContext) -> Finding:
+        await asyncio.sleep(node.settings.ms / 1000)  # type: ignore[attr-defined]
+        return self.finding(node, Status.OK, "slept")
+
+
+async def run_sleep(n: int, rng: random.Random) -> tuple[float, float]:
+    nodes = [
+        Node(
+            name=f"n{i}",
+            type="t",
+            skill="bench-sleep",
+            role="downstream",
+            component=f"n{i}",
+            service="bench",
+            timeout=5.0,
+            settings=SleepSettings(ms=rng.randint(10, 200)),
+        )
+        for i in range(n)
+    ]
+    start = time.perf_counter()
+    findings = await sweep(nodes, CheckContext(), concurrency=max(256, n))
+    wall = time.perf_counter() - start
+    return wall, max(f.duration_ms for f in findings) / 1000
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
@@ -141,6 +178,12 @@ def main() -> int:
     finally:
         server.kill()
         server.wait()
+    registry.register("bench-sleep", "__main__:SleepSkill")
+    print("\nthe sweep machinery alone (checks that only wait 10-200 ms, no HTTP client):")
+    print(f"{'nodes':>6} {'wall s':>8} {'slowest check s':>16} {'ratio':>6}")
+    for n in args.sizes:
+        wall, slowest = asyncio.run(run_sleep(n, rng))
+        print(f"{n:>6} {wall:>8.3f} {slowest:>16.3f} {wall / slowest:>6.2f}")
     return 0
 
 
