@@ -175,9 +175,16 @@ class Loop:
 
         self.phase("reason")
         proposal = await self.reasoner.propose(
-            ReasoningInput(topology=self.topology, findings=findings, context=ctx, prior=st.prior)
+            ReasoningInput(
+                topology=self.topology,
+                findings=findings,
+                context=ctx,
+                prior=st.prior,
+                extra=await self.reasoning_extra(),
+            )
         )
         st.diagnosis = proposal.diagnosis
+        self.record_usage()
         self.emit(
             "diagnosis",
             proposal.diagnosis.summary,
@@ -222,6 +229,31 @@ class Loop:
         if not self.gate(entry):
             return
         await self.act_and_check(entry)
+
+    def record_usage(self) -> None:
+        """Model tokens and cost, per call and per run, into the debug context."""
+        ledger = getattr(self.reasoner, "ledger", None)
+        if ledger is None or not getattr(ledger, "calls", None):
+            return
+        totals = ledger.store(self.state.context)  # type: ignore[union-attr]
+        self.emit(
+            "usage", f"{totals.total_tokens} tokens so far", totals=totals.model_dump(mode="json")
+        )
+
+    async def reasoning_extra(self) -> dict[str, Any]:
+        """A model that writes code reads the run's worktree (the deployed code), not
+        whatever the local clone has checked out."""
+        repo = self.topology.repo
+        if getattr(self.reasoner, "name", "rules") == "rules" or repo is None or not repo.path:
+            return {}
+        state_root = getattr(self.executor, "state_root", None)
+        if state_root is None:
+            return {}
+        from rootloop.actions.code import CodeFix
+
+        ws = CodeFix.workspace_for(self.topology, self.state.context, state_root)  # type: ignore[union-attr]
+        await asyncio.to_thread(ws.open)
+        return {"worktree": str(ws.path), "test_command": repo.test_command}
 
     def phase(self, name: str, state: str = "start", **data: Any) -> None:
         self.emit("phase", f"{name} {state}", phase=name, state=state, **data)

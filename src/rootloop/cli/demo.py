@@ -216,6 +216,7 @@ def _yes(flag: bool) -> str:
 
 
 def _tokens(ctx: DebugContext) -> str:
-    totals = (ctx.usage or {}).get("totals") or {}
-    total = totals.get("total_tokens") or totals.get("total") or 0
+    from rootloop.reasoning.usage import UsageLedger
+
+    total = UsageLedger.from_context(ctx).totals().total_tokens
     return str(total) if total else "-"
