@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
-from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
-from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, node_default
+from rootloop.platforms.aws.session import AwsClients, AwsConfig
+from rootloop.skills.aws_base import AwsSkill
+from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
 _BAD = {"incompatible-network", "restore-failed", "deleted", "deleting", "create-failed"}
@@ -139,21 +139,11 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> CacheState:
     return st
 
 
-class ElastiCacheSkill(BaseSkill):
+class ElastiCacheSkill(AwsSkill):
     name: ClassVar[str] = "aws-elasticache"
     Settings: ClassVar[type[SkillSettings]] = Settings
+    inspect = staticmethod(inspect)
     default_timeout: ClassVar[float] = 15.0
-
-    async def check(self, node: Node, ctx: CheckContext) -> Finding:
-        s: Any = node.settings
-        window = Window.around(
-            ctx.window_start, ctx.window_end, s.window_minutes, s.baseline_minutes
-        )
-        try:
-            st = await ctx.run_blocking(inspect, clients_for(s), s, window)
-        except AWS_ERRORS as exc:
-            return failure_finding(node.name, self.name, exc)
-        return self.judge(node, s, st)
 
     def judge(self, node: Node, s: Any, st: CacheState) -> Finding:
         if st.status == "available":

@@ -17,11 +17,11 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
-from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.logs import filter_events
 from rootloop.platforms.aws.metrics import Window
-from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, node_default
+from rootloop.platforms.aws.session import AwsClients, AwsConfig
+from rootloop.skills.aws_base import AwsSkill
+from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
 AWS_DEFAULT_ACCOUNT_CONCURRENCY = 1000
@@ -139,21 +139,11 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
     return st
 
 
-class LambdaSkill(BaseSkill):
+class LambdaSkill(AwsSkill):
     name: ClassVar[str] = "aws-lambda"
     Settings: ClassVar[type[SkillSettings]] = Settings
+    inspect = staticmethod(inspect)
     default_timeout: ClassVar[float] = 20.0
-
-    async def check(self, node: Node, ctx: CheckContext) -> Finding:
-        s: Any = node.settings
-        window = Window.around(
-            ctx.window_start, ctx.window_end, s.window_minutes, s.baseline_minutes
-        )
-        try:
-            st = await ctx.run_blocking(inspect, clients_for(s), s, window)
-        except AWS_ERRORS as exc:
-            return failure_finding(node.name, self.name, exc)
-        return self.judge(node, s, st)
 
     def judge(self, node: Node, s: Any, st: LambdaState) -> Finding:
         m = st.metrics
