@@ -64,7 +64,7 @@ class Runbooks:
         svc, ladder = self.ladder(services, category)
         out = []
         for i, raw in enumerate(ladder):
-            source = f"{svc or 'default'}#{category}[{i}]"
+            source = f"{'default' if svc in ('', '*') else svc}#{category}[{i}]"
             accepted = fields_of(str(raw.get("kind", "")))
             base = {k: v for k, v in defaults.items() if k in accepted}
             filled, missing = fill({**base, **raw}, facts)
