@@ -17,6 +17,10 @@ from rootloop.topology import Topology
 
 Sweeper = Callable[[], Awaitable[list[Finding]]]
 
+#: a fault seen in the first seconds after a deploy may be the old tasks draining: the
+#: early end of a verify for a persisting fault only counts sweeps after this grace
+GRACE_SECONDS = 15.0
+
 
 def judge(topo: Topology, findings: list[Finding], root: str) -> VerifyResult:
     by_component: dict[str, list[Finding]] = {}
@@ -90,13 +94,15 @@ async def verify(
     meant to fix, or one it exposed) shows in three sweeps in a row, waiting longer will
     not turn it into a pass.
     """
-    deadline = time.monotonic() + topo.policy.verify_timeout
+    started = time.monotonic()
+    deadline = started + topo.policy.verify_timeout
     passes = relapses = 0
     while True:
         findings = await sweeper()
         result = judge(topo, findings, root)
         passes = passes + 1 if result.passed else 0
-        relapses = relapses + 1 if still_failing and still_failing(findings) else 0
+        settled = time.monotonic() - started >= GRACE_SECONDS
+        relapses = relapses + 1 if settled and still_failing and still_failing(findings) else 0
         if passes >= 2 or relapses >= 3 or time.monotonic() >= deadline:
             return result, findings
         if on_progress:

@@ -215,16 +215,34 @@ class CodeFix:
         short = sha[:7]
 
         def running_commit() -> bool:
+            """The service's task definition names the commit, and every running task
+            runs that task definition (the old tasks are gone)."""
             svc = clients.ecs.describe_services(cluster=cluster, services=[service])
             arn = svc["services"][0]["taskDefinition"]
             td = clients.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            for c in td.get("containerDefinitions", []):
-                values = [c.get("image", "")] + [
-                    e.get("value", "") for e in c.get("environment", [])
+            named = any(
+                short in v
+                for c in td.get("containerDefinitions", [])
+                for v in [
+                    c.get("image", ""),
+                    *(e.get("value", "") for e in c.get("environment", [])),
                 ]
-                if any(short in v for v in values):
-                    return True
-            return False
+            )
+            if not named:
+                return False
+            tasks = clients.ecs.list_tasks(
+                cluster=cluster, serviceName=service, desiredStatus="RUNNING"
+            ).get("taskArns", [])
+            if not tasks:
+                return False
+            described = clients.ecs.describe_tasks(cluster=cluster, tasks=tasks)["tasks"]
+            mine = [
+                t
+                for t in described
+                if t.get("group", f"service:{service}") == f"service:{service}"
+                and t.get("desiredStatus") == "RUNNING"  # lastStatus: emulators cycle it
+            ]
+            return bool(mine) and all(t.get("taskDefinitionArn") == arn for t in mine)
 
         self.progress(f"waiting for the deploy of {short}")
         while time.monotonic() < deadline:

@@ -100,11 +100,14 @@ def wait_for_symptoms(map_path: Path, timeout: float = 120.0) -> float:
 
     topo = topology.load(map_path)
     start = time.monotonic()
+    seen = 0
     while time.monotonic() - start < timeout:
         findings = asyncio.run(sweep(topo.nodes.values(), CheckContext(redactor=topo.redactor)))
-        if any(
+        bad = any(
             f.status in (Status.CRITICAL, Status.DEGRADED, Status.UNREACHABLE) for f in findings
-        ):
+        )
+        seen = seen + 1 if bad else 0
+        if seen >= 2:  # a symptom that holds, not a blip while the fault sets in
             break
         time.sleep(2.0)
     return time.monotonic() - start
