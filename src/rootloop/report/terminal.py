@@ -189,8 +189,14 @@ class TerminalView:
             t.append("path        ", style="dim")
             t.append(" → ".join(d.path) + "\n")
         t.append(d.summary)
+        action = e.data.get("action")
         rationale = e.data.get("rationale") or e.data.get("proposal")
-        if rationale:
+        if isinstance(action, str) and action:
+            t.append("\nproposal    ", style="dim")
+            t.append(action, style="bold")
+            if rationale:
+                t.append(f"  ({rationale})", style="italic dim")
+        elif rationale:
             t.append(f"\nproposal    {rationale}", style="italic")
         self._print(
             Panel(
