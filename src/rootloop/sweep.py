@@ -64,7 +64,7 @@ async def sweep(
     nodes: Iterable[Node],
     ctx: CheckContext | None = None,
     *,
-    concurrency: int = 256,
+    concurrency: int = 512,
     on_start: Callback | None = None,
     on_done: DoneCallback | None = None,
 ) -> list[Finding]:

@@ -92,7 +92,7 @@ class Policy(BaseModel):
     verify_timeout: float = Field(default=120.0, gt=0)
     ci_timeout: float = Field(default=300.0, gt=0)
     deploy_timeout: float = Field(default=180.0, gt=0)
-    concurrency: int = Field(default=256, ge=1, le=4096)
+    concurrency: int = Field(default=512, ge=1, le=4096)
     default_timeout: float = Field(default=5.0, gt=0, le=600)
     production_environments: list[str] = ["production", "prod", "prd"]
     production_name_pattern: str = r"(^|[-_./:])(prod|production|prd)($|[-_./:])"
