@@ -99,10 +99,33 @@ class Session:
         )
 
     def archive(self, ctx: DebugContext, loop: Loop) -> None:
+        """Into memory: the context and both summaries — the model's when a model reasons."""
         if self.memory is None or loop.state is None:
             return
         findings = loop.state.findings or loop.state.first_findings
-        self.memory.archive(ctx, findings, self.topology.redactor)  # type: ignore[attr-defined]
+        summarizer = model_summarizer(loop.reasoner)
+        if summarizer is None:
+            self.memory.archive(ctx, findings, self.topology.redactor)  # type: ignore[attr-defined]
+            return
+        asyncio.run(
+            self.memory.archive_async(  # type: ignore[attr-defined]
+                ctx, findings, self.topology.redactor, summarizer
+            )
+        )
+        summarizer.ledger.store(ctx)
+        self.store.save(ctx)
+
+
+def model_summarizer(reasoner: Reasoner):
+    """The model behind a model/hybrid reasoner writes the summaries too."""
+    from rootloop.reasoning.model import ModelReasoner
+
+    model = getattr(reasoner, "model", None)
+    if not isinstance(model, ModelReasoner):
+        return None
+    from rootloop.reasoning.summarize import ModelSummarizer
+
+    return ModelSummarizer(model.model, ledger=model.ledger, label=model.config.label)
 
 
 def make_tests(run_dir: Path):

@@ -22,7 +22,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from rootloop.context import DebugContext
 from rootloop.models import utcnow
 
-Purpose = Literal["diagnose", "code-fix"]
+Purpose = Literal["diagnose", "code-fix", "summary"]
 
 
 class Price(BaseModel):
