@@ -141,12 +141,29 @@ def test_schema_change_pauses_until_approved(lab: Lab, tmp_path: Path) -> None:
             return row.fetchone()[0] == 1  # type: ignore[index]
 
     assert not has_column()  # paused means nothing ran
-    ctx.approvals.append(approval_key("schema", entry.action_detail))
-    ctx.status = "running"
-    ContextStore(tmp_path).save(ctx)
-    ctx, _ = investigate(map_path, tmp_path, ContextStore(tmp_path).load(ctx.run_id))
+    # a human approves from the command line; the run resumes and finishes
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rootloop.cli.main",
+            "approve",
+            ctx.run_id,
+            "--gate",
+            "schema",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+    )
+    ctx = ContextStore(tmp_path).load(ctx.run_id)
     assert has_column()
-    assert ctx.status == "healthy", ctx.status_reason
+    assert ctx.status == "healthy", done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == 0
+    assert approval_key("schema", entry.action_detail) in ctx.approvals
 
 
 def test_production_is_diagnosed_and_refused(lab: Lab, tmp_path: Path) -> None:
