@@ -159,6 +159,11 @@ class Loop:
             await self.act_and_check(entry)
             return
 
+        if entry is not None and entry.phase == "diagnosed":
+            # killed between reasoning and the gate: nothing ran; reason afresh
+            entry.phase, entry.result = "failed", "interrupted before the gate; not run"
+            entry.finished_at = utcnow()
+            self.save()
         since = self.last_action_time()
         self.phase("sweep")
         if st.verify_findings and entry is not None and entry.failed:
