@@ -152,13 +152,15 @@ def render_svg(view: TopologyView) -> str:
     first = keys[0]
     tallest = max(len(c) for c in cols.values())
     inner_h = tallest * H + (tallest - 1) * ROW_GAP
-    width = PAD_X * 2 + len(keys) * W + (len(keys) - 1) * COL_GAP
+    graph_w = PAD_X * 2 + len(keys) * W + (len(keys) - 1) * COL_GAP
+    width = max(graph_w, LEGEND_WIDTH)
+    shift = (width - graph_w) / 2  # centre the graph when the legend is the wider
     height = PAD_TOP + inner_h + PAD_BOTTOM
     pos: dict[str, tuple[float, float]] = {}
     for k, names in cols.items():
         col_h = len(names) * H + (len(names) - 1) * ROW_GAP
         y0 = PAD_TOP + (inner_h - col_h) / 2
-        x = PAD_X + (k - first) * (W + COL_GAP)
+        x = shift + PAD_X + (k - first) * (W + COL_GAP)
         for i, name in enumerate(names):
             pos[name] = (x, y0 + i * (H + ROW_GAP))
 
@@ -173,7 +175,7 @@ def render_svg(view: TopologyView) -> str:
         "</defs>",
     ]
     for k, title in _column_titles(view, cols).items():
-        x = PAD_X + (k - first) * (W + COL_GAP)
+        x = shift + PAD_X + (k - first) * (W + COL_GAP)
         parts.append(
             f'<text x="{x + W / 2}" y="26" font-size="11" font-weight="700" fill="#80868b" '
             f'text-anchor="middle" letter-spacing="1.2">{title}</text>'
@@ -200,6 +202,13 @@ def _marker(mid: str, colour: str) -> str:
     )
 
 
+LEGEND_ITEMS = ("ok", "degraded", "critical / unreachable", "unknown", "not checked")
+LEGEND_PATH = "path from the symptom to the root cause"
+LEGEND_WIDTH = (
+    PAD_X * 2 + sum(36 + 6.3 * len(label) for label in LEGEND_ITEMS) + 40 + 6.3 * len(LEGEND_PATH)
+)
+
+
 def _legend(y: float) -> str:
     items = [
         ("ok", "ok"),
@@ -221,6 +230,6 @@ def _legend(y: float) -> str:
         f'<path d="M{x},{y - 3} L{x + 30},{y - 3}" stroke="{PATH_COLOUR}" stroke-width="3.5" '
         f'marker-end="url(#arrow-path)"/>'
         f'<text x="{x + 40}" y="{y + 1}" font-size="11.5" fill="#5f6368">'
-        "path from the symptom to the root cause</text>"
+        f"{LEGEND_PATH}</text>"
     )
     return "".join(out)
