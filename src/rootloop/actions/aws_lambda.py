@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rootloop.actions.gates import refuse_production_resources
 from rootloop.actions.types import (
     ActionResult,
     BaseAction,
     SetEventSourceMapping,
     SetFunctionEnv,
 )
-from rootloop.errors import ActionRefused, UserError
+from rootloop.errors import UserError
 from rootloop.platforms.aws.errors import AWS_ERRORS, translate
 from rootloop.platforms.aws.session import AwsClients
 from rootloop.redact import MASK, SENSITIVE_NAME
@@ -42,27 +43,11 @@ def apply(action: BaseAction, clients: AwsClients, topology: Topology) -> Action
 def refuse_production(
     clients: AwsClients, topology: Topology, action: BaseAction, fn: dict[str, Any]
 ) -> None:
-    """Raise ActionRefused when the node or the function is production."""
-    node = topology.nodes.get(action.target)
-    if node is not None and topology.node_is_production(node):
-        raise ActionRefused(
-            "production",
-            f"node '{node.name}' is production by the map's policy; production changes are "
-            "for humans",
-        )
+    """Refuse when the node or the function is production."""
     tags = clients.lambda_.list_tags(Resource=fn["FunctionArn"]).get("Tags", {})
-    if topology.is_production_resource(fn["FunctionName"], tags):
-        marked = [
-            f"{k}={v}"
-            for k, v in tags.items()
-            if topology.policy.production_tags.get(k, "").lower() == str(v).lower()
-        ]
-        why = f"tagged {', '.join(marked)}" if marked else "production"
-        raise ActionRefused(
-            "production",
-            f"Lambda function '{fn['FunctionName']}' is {why} by the map's policy; "
-            "production changes are for humans",
-        )
+    refuse_production_resources(
+        topology, action.target, [("Lambda function", fn["FunctionName"], tags)]
+    )
 
 
 def _shown(name: str, value: str | None) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rootloop.actions.gates import refuse_production_resources
 from rootloop.actions.types import (
     ActionResult,
     BaseAction,
@@ -25,7 +26,7 @@ from rootloop.actions.types import (
     SetEnvVar,
     SetTaskResources,
 )
-from rootloop.errors import ActionRefused, UserError
+from rootloop.errors import UserError
 from rootloop.platforms.aws.errors import AWS_ERRORS, translate
 from rootloop.platforms.aws.session import AwsClients
 from rootloop.redact import MASK, SENSITIVE_NAME
@@ -78,38 +79,19 @@ def _tags(clients: AwsClients, arn: str) -> dict[str, str]:
 def refuse_production(
     clients: AwsClients, topology: Topology, action: BaseAction, svc: dict[str, Any]
 ) -> None:
-    """Raise ActionRefused when the node, service, cluster or task definition is production."""
-    node = topology.nodes.get(action.target)
-    if node is not None and topology.node_is_production(node):
-        raise ActionRefused(
-            "production",
-            f"node '{node.name}' is production by the map's "
-            "policy; production changes are for humans",
-        )
+    """Refuse when the node, service, cluster or task definition is production."""
     cluster_arn = svc.get("clusterArn", "")
+    td_arn = svc.get("taskDefinition", "")
     resources = [
-        ("service", svc["serviceName"], svc["serviceArn"]),
-        ("cluster", cluster_arn.rsplit("/", 1)[-1], cluster_arn),
-        (
-            "task definition",
-            svc.get("taskDefinition", "").rsplit("/", 1)[-1],
-            svc.get("taskDefinition", ""),
-        ),
+        ("ECS service", svc["serviceName"], svc["serviceArn"]),
+        ("ECS cluster", cluster_arn.rsplit("/", 1)[-1], cluster_arn),
+        ("ECS task definition", td_arn.rsplit("/", 1)[-1], td_arn),
     ]
-    for kind, name, arn in resources:
-        tags = _tags(clients, arn) if arn else {}
-        if topology.is_production_resource(name, tags):
-            marked = [
-                f"{k}={v}"
-                for k, v in tags.items()
-                if topology.policy.production_tags.get(k, "").lower() == str(v).lower()
-            ]
-            why = f"tagged {', '.join(marked)}" if marked else "named as production"
-            raise ActionRefused(
-                "production",
-                f"ECS {kind} '{name}' is {why} by the map's "
-                "policy; production changes are for humans",
-            )
+    refuse_production_resources(
+        topology,
+        action.target,
+        [(kind, name, _tags(clients, arn) if arn else {}) for kind, name, arn in resources],
+    )
 
 
 # -- executors ------------------------------------------------------------------------------

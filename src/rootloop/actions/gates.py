@@ -141,3 +141,33 @@ class Gatekeeper:
             raise ApprovalRequired(d.gate, d.reason)
         if d.decision == "refuse":
             raise ActionRefused(d.gate, d.reason)
+
+
+def refuse_production_resources(
+    topology: Topology, target: str, resources: list[tuple[str, str, dict[str, str]]]
+) -> None:
+    """The executors' last word, on the real resources they are about to change.
+
+    The gatekeeper judged the action from the map; an executor also sees the cloud's
+    own tags, so it asks again with them: the target node, then each resource as
+    (kind, name, tags). Raises ``ActionRefused`` for anything production.
+    """
+    node = topology.nodes.get(target)
+    if node is not None and topology.node_is_production(node):
+        raise ActionRefused(
+            "production",
+            f"node '{node.name}' is production by the map's "
+            "policy; production changes are for humans",
+        )
+    for kind, name, tags in resources:
+        if topology.is_production_resource(name, tags):
+            marked = [
+                f"{k}={v}"
+                for k, v in tags.items()
+                if topology.policy.production_tags.get(k, "").lower() == str(v).lower()
+            ]
+            why = f"tagged {', '.join(marked)}" if marked else "named as production"
+            raise ActionRefused(
+                "production",
+                f"{kind} '{name}' is {why} by the map's policy; production changes are for humans",
+            )
