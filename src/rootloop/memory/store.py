@@ -103,15 +103,13 @@ class Memory:
     ) -> ArchivedRun:
         """Write the context, both summaries and the index rows. Safe to call again at a pause."""
         inp = self._input(ctx, findings, redactor or Redactor())
-        summaries, source = TemplateSummarizer().summarize(inp), "template"
+        written: Summaries | BaseException | None = None
         if summarizer is not None:
             try:
-                summaries, source = self._checked(
-                    summarizer.summarize(inp), summarizer.name, summaries, redactor
-                )
+                written = summarizer.summarize(inp)
             except Exception as exc:  # a broken summarizer must not lose the archive
-                source = f"template ({summarizer.name} failed: {type(exc).__name__})"
-        return self._write(inp, summaries, source)
+                written = exc
+        return self._archive(inp, redactor, summarizer, written)
 
     async def archive_async(
         self,
@@ -122,14 +120,27 @@ class Memory:
     ) -> ArchivedRun:
         """``archive`` for a model summarizer that is async (pydantic-ai agents are)."""
         inp = self._input(ctx, findings, redactor or Redactor())
-        summaries, source = TemplateSummarizer().summarize(inp), "template"
+        written: Summaries | BaseException | None = None
         if summarizer is not None:
             try:
-                summaries, source = self._checked(
-                    await summarizer.summarize(inp), summarizer.name, summaries, redactor
-                )
+                written = await summarizer.summarize(inp)
             except Exception as exc:
-                source = f"template ({summarizer.name} failed: {type(exc).__name__})"
+                written = exc
+        return self._archive(inp, redactor, summarizer, written)
+
+    def _archive(
+        self,
+        inp: SummaryInput,
+        redactor: Redactor | None,
+        summarizer: Summarizer | AsyncSummarizer | None,
+        written: Summaries | BaseException | None,
+    ) -> ArchivedRun:
+        """The template's summaries, unless the summarizer's kept every section."""
+        summaries, source = TemplateSummarizer().summarize(inp), "template"
+        if summarizer is not None and isinstance(written, BaseException):
+            source = f"template ({summarizer.name} failed: {type(written).__name__})"
+        elif summarizer is not None and written is not None:
+            summaries, source = self._checked(written, summarizer.name, summaries, redactor)
         return self._write(inp, summaries, source)
 
     def _input(

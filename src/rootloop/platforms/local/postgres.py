@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from rootloop.errors import PlatformError
+from rootloop.platforms.local.process import stop_escalating
 
 DEBIAN_PACKAGE = "postgresql-15"
 DEFAULT_USER = "postgres"  # the database superuser created by initdb
@@ -69,20 +70,9 @@ class PostgresServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            for sig, wait in (
-                (signal.SIGINT, timeout),
-                (signal.SIGQUIT, 5.0),
-                (signal.SIGKILL, 5.0),
-            ):
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(sig)
-                try:
-                    proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        stop_escalating(
+            self.process, ((signal.SIGINT, timeout), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0))
+        )
         self.process = None
         if self._remove_on_stop is not None:
             shutil.rmtree(self._remove_on_stop, ignore_errors=True)

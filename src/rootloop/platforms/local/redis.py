@@ -19,6 +19,7 @@ from pathlib import Path
 import redis
 
 from rootloop.errors import PlatformError
+from rootloop.platforms.local.process import stop_escalating
 
 DEBIAN_PACKAGE = "redis-server"
 
@@ -58,16 +59,7 @@ class RedisServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(sig)
-                try:
-                    proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        stop_escalating(self.process, ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)))
         self.process = None
 
     def __enter__(self) -> RedisServer:
