@@ -123,8 +123,8 @@ COMPONENTS = [
 ]
 
 
-def _variable(rng: random.Random) -> str:
-    kind = rng.randrange(7)
+def _variable(rng: random.Random, kind: int) -> str:
+    """A value of one of seven shapes; a template's slot keeps its shape, as in real logs."""
     if kind == 0:
         return str(rng.randrange(100_000))
     if kind == 1:
@@ -150,14 +150,14 @@ class SyntheticSource:
     template_ids: list[int]
 
 
-def _templates(rng: random.Random, n: int) -> list[list[str | None]]:
-    """Message templates: words, with None where a variable goes; all different."""
-    seen: set[tuple[str | None, ...]] = set()
-    out: list[list[str | None]] = []
+def _templates(rng: random.Random, n: int) -> list[list[str | int]]:
+    """Message templates: words, with a shape number where a variable goes; all different."""
+    seen: set[tuple[str | int, ...]] = set()
+    out: list[list[str | int]] = []
     while len(out) < n:
-        words: list[str | None] = [rng.choice(WORDS).capitalize(), rng.choice(VERBS)]
+        words: list[str | int] = [rng.choice(WORDS).capitalize(), rng.choice(VERBS)]
         for _ in range(rng.randint(1, 6)):
-            words.append(None if rng.random() < 0.35 else rng.choice(WORDS + VERBS))
+            words.append(rng.randrange(7) if rng.random() < 0.35 else rng.choice(WORDS + VERBS))
         key = tuple(words)
         if key not in seen:
             seen.add(key)
@@ -174,6 +174,8 @@ def make_source(seed: int, n_lines: int = 600, n_templates: int = 25) -> Synthet
     layout = rng.choice(["syslog", "log4j", "pid_tid", "pipe", "bracket_level", "component"])
     host = rng.choice(HOSTS)
     thread_names = ["main", "worker-1", "IPC Server handler 3 on 8020", "pool-2-thread-7"]
+    label = rng.random() < 0.25  # a leading alert-label column, "-" on most lines
+    continuation = rng.choice([0.0, 0.0, 0.08])  # share of header-less continuation lines
     templates = _templates(rng, n_templates)
     weights = [rng.paretovariate(1.2) for _ in templates]
     t = datetime(2026, rng.randint(1, 12), rng.randint(1, 28), tzinfo=UTC)
@@ -181,12 +183,18 @@ def make_source(seed: int, n_lines: int = 600, n_templates: int = 25) -> Synthet
     for _ in range(n_lines):
         t += timedelta(milliseconds=rng.randint(1, 90_000))
         k = rng.choices(range(len(templates)), weights)[0]
-        msg = " ".join(w if w is not None else _variable(rng) for w in templates[k])
+        msg = " ".join(w if isinstance(w, str) else _variable(rng, w) for w in templates[k])
         lvl = levels[0] if rng.random() < 0.7 else rng.choice(levels)
         pid = rng.randint(100, 40_000)
         ts = stamp(t)
+        if rng.random() < continuation:
+            cont = f"at org.acme.{rng.choice(WORDS)}.Worker.run(Worker.java:{rng.randint(1, 900)})"
+            lines.append("    " + cont)
+            messages.append(cont)
+            ids.append(-1)
+            continue
         if layout == "syslog":
-            prog = rng.choice(PROGS)
+            prog = rng.choice(PROGS) if rng.random() > 0.03 else "Google Chrome Helper"
             prog = f"{prog}(pam_unix)[{pid}]:" if rng.random() < 0.3 else f"{prog}[{pid}]:"
             head = f"{ts} {host} {prog}"
         elif layout == "log4j":
@@ -199,6 +207,8 @@ def make_source(seed: int, n_lines: int = 600, n_templates: int = 25) -> Synthet
             head = f"{ts} [{lvl.strip('[]<> ')}] [pid {pid}]"
         else:
             head = f"{ts} {lvl} {rng.choice(COMPONENTS)} -"
+        if label:
+            head = ("-" if rng.random() < 0.93 else rng.choice(["KERNDTLB", "APPSEV"])) + " " + head
         lines.append(head + ("" if head.endswith("|") else " ") + msg)
         messages.append(msg)
         ids.append(k)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 # --- token classes ----------------------------------------------------------------------
@@ -62,87 +62,23 @@ CLASS_NAMES = {
 # Most specific first: a tie in coverage goes to the class that says more.
 _PREFERENCE = (TIME, LEVEL, CALENDAR, SEPARATOR, BRACKETED, DELIMITED, FIELD, DOTTED, DIGITS)
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Severity words of the common logging conventions (syslog, log4j/logback, java.util.logging,
 # Python, Android/Windows spellings); case is ignored, single letters are Android/glog style.
-_LEVELS = frozenset(
-    [
-        "trace",
-        "debug",
-        "dbg",
-        "fine",
-        "finer",
-        "finest",
-        "config",
-        "info",
-        "information",
-        "informational",
-        "notice",
-        "note",
-        "warn",
-        "warning",
-        "error",
-        "err",
-        "severe",
-        "fatal",
-        "critical",
-        "crit",
-        "alert",
-        "emerg",
-        "emergency",
-        "panic",
-        "verbose",
-        "v",
-        "d",
-        "i",
-        "w",
-        "e",
-        "f",
-    ]
+_LEVELS = _words(
+    "trace debug dbg fine finer finest config info information informational notice note "
+    "warn warning error err severe fatal critical crit alert emerg emergency panic verbose "
+    "v d i w e f"
 )
-_CALENDAR = frozenset(
-    [
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "may",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "mon",
-        "tue",
-        "tues",
-        "wed",
-        "thu",
-        "thur",
-        "thurs",
-        "fri",
-        "sat",
-        "sun",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ]
+# Calendar and time-of-day words that timestamps spell out (``Jun 14``, ``Sun Dec 04``, ``PM``).
+_CALENDAR = _words(
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april "
+    "june july august september october november december mon tue tues wed thu thur thurs "
+    "fri sat sun monday tuesday wednesday thursday friday saturday sunday am pm utc gmt"
 )
 _OPENERS = {"[": "]", "(": ")", "{": "}", "<": ">"}
 _DELIMS = "|\t"
@@ -256,23 +192,47 @@ class HeaderModel:
     columns: tuple[Column, ...] = ()
     field_span: int = 3
     """A ``prog[pid]:`` field may hold spaces (``syslogd 1.4.1:``): up to this many tokens."""
+    indented_continues: bool = True
+    """An indented line continues the record above (a stack frame) and has no header; false
+    for a source whose lines are mostly indented."""
 
     def split(self, line: str) -> tuple[str, str]:
-        """``(header, message)``; the header is the longest prefix that fits the columns."""
-        pos = 0
-        for col in self.columns:
+        """``(header, message)``; the header is the longest prefix that fits the columns.
+
+        One column may mismatch when the two fields after it fit the next columns: an
+        occasional value of another shape (an alert tag where ``-`` usually stands) does
+        not make the rest of the header message.
+        """
+        if self.indented_continues and line[:1] in (" ", "\t"):
+            return "", line.strip()
+        line = line.strip()
+        pos, forgiven, cols = 0, False, self.columns
+        for j, col in enumerate(cols):
             tok = next_token(line, pos)
             if tok is None:
                 break
-            if not col.matches(tok):
-                end = self._spanned_field(line, tok, col)
-                if end is None:
-                    break
-                pos = end
+            if col.matches(tok):
+                pos = tok.end
                 continue
-            pos = tok.end
+            end = self._spanned_field(line, tok, col)
+            if end is None and not forgiven and self._rest_fits(line, tok.end, cols[j + 1 : j + 3]):
+                end, forgiven = tok.end, True
+            if end is None:
+                break
+            pos = end
         message = line[pos:].lstrip(" \t|")
         return line[:pos].strip(), message
+
+    @staticmethod
+    def _rest_fits(line: str, pos: int, following: tuple[Column, ...]) -> bool:
+        if not following:
+            return False
+        for col in following:
+            tok = next_token(line, pos)
+            if tok is None or not col.matches(tok):
+                return False
+            pos = tok.end
+        return True
 
     def message(self, line: str) -> str:
         return self.split(line)[1]
@@ -301,7 +261,7 @@ class HeaderLearner:
     """How headers are learnt; every constant here was chosen on half of Loghub-2k and
     checked on the other half (docs/analysis.md)."""
 
-    consistency: float = 0.9
+    consistency: float = 0.8
     """Share of the still-matching lines a column's class must cover to be header."""
     support: float = 0.5
     """Share of all sampled lines that must still match for the scan to go on."""
@@ -310,10 +270,13 @@ class HeaderLearner:
     """Fewer sample lines than this say nothing about columns: no header is learnt."""
 
     def fit(self, lines: Sequence[str]) -> HeaderModel:
-        sample = [ln.strip() for ln in lines if ln.strip()]
+        lines = [ln for ln in lines if ln.strip()]
+        indented = sum(1 for ln in lines if ln[:1] in (" ", "\t"))
+        continues = indented < len(lines) / 2
+        sample = [ln.strip() for ln in lines if not (continues and ln[:1] in (" ", "\t"))]
         if len(sample) < self.min_lines:
-            return HeaderModel()
-        return self._fit(sample, constants=True)
+            return HeaderModel(indented_continues=continues)
+        return replace(self._fit(sample, constants=True), indented_continues=continues)
 
     def fit_line(self, line: str) -> HeaderModel:
         """The header of one line on its own, before a source has shown enough lines.
@@ -337,11 +300,7 @@ class HeaderLearner:
                 break
             columns.append(col)
             alive = [i for i in alive if len(rows[i]) > j + 1 and col.matches(rows[i][j])]
-        # A header ends on a typed field. Constant words at its end are more likely the
-        # first words of a template that dominates the sample; kept, they cost nothing.
-        while columns and columns[-1].value is not None:
-            columns.pop()
-        return HeaderModel(tuple(columns))
+        return HeaderModel(tuple(columns[: _constants_cut(columns)]))
 
     def _column(self, here: list[Token], constants: bool) -> Column | None:
         n = len(here)
@@ -356,6 +315,22 @@ class HeaderLearner:
         if count / n >= self.consistency and (best is None or count / n > best.coverage):
             best = Column(value=value, coverage=count / n)
         return best
+
+
+def _constants_cut(columns: list[Column]) -> int:
+    """Where the header ends if a constant word is not followed by a structural field.
+
+    A constant word in a header (one host, one thread) sits between typed fields; constant
+    words followed by nothing, another word or a mere number are more likely the first words
+    of a template that dominates the sample. Kept in the message, they cost nothing.
+    """
+    for j, col in enumerate(columns):
+        if col.value is None:
+            continue
+        nxt = columns[j + 1] if j + 1 < len(columns) else None
+        if nxt is None or nxt.value is not None or nxt.classes == DIGITS:
+            return j
+    return len(columns)
 
 
 def learn_header(lines: Sequence[str], learner: HeaderLearner | None = None) -> HeaderModel:

@@ -212,12 +212,12 @@ class TemplateDigester:
 
     def message(self, line: str) -> str:
         """The part of ``line`` that is clustered (header stripped, length capped)."""
-        line = line[: self.max_line_chars].strip()
+        line = line[: self.max_line_chars]
         if not self.strip_headers:
-            return line
+            return line.strip()
         if self.header is None:
             return strip_header(line)
-        return self.header.message(line) or line
+        return self.header.message(line) or line.strip()
 
     def learn_header(self, sample: Sequence[str] = ()) -> HeaderModel:
         """Learn the header from the lines held so far plus ``sample``; re-cluster the held ones."""
