@@ -188,10 +188,11 @@ def make_source(seed: int, n_lines: int = 600, n_templates: int = 25) -> Synthet
         pid = rng.randint(100, 40_000)
         ts = stamp(t)
         if rng.random() < continuation:
-            cont = f"at org.acme.{rng.choice(WORDS)}.Worker.run(Worker.java:{rng.randint(1, 900)})"
+            word = rng.choice(WORDS)
+            cont = f"at org.acme.{word}.Worker.run(Worker.java:{rng.randint(1, 900)})"
             lines.append("    " + cont)
             messages.append(cont)
-            ids.append(-1)
+            ids.append(-1 - WORDS.index(word))  # one stack frame, one template
             continue
         if layout == "syslog":
             prog = rng.choice(PROGS) if rng.random() > 0.03 else "Google Chrome Helper"

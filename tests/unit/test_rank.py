@@ -65,10 +65,35 @@ def test_abnormal_callee_but_normal_symptom_returns_nothing() -> None:
     assert rank_root_causes(g, "web", LAT, _baseline(nodes), inc) == []
 
 
-def test_symptom_with_healthy_dependencies_is_its_own_root_cause() -> None:
+def test_an_abnormal_symptom_alone_is_not_named_as_its_own_cause() -> None:
     g, nodes = _chain()
     ranked = rank_root_causes(g, "web", LAT, _baseline(nodes), _window(nodes, {"web": SLOW}))
+    assert ranked == []
+
+
+def test_symptom_is_its_own_cause_when_another_of_its_metrics_says_so() -> None:
+    g, nodes = _chain()
+    base, inc = _baseline(nodes), _window(nodes, {"web": SLOW})
+    cpu = "cpu:Average"
+    for n in nodes:
+        base[n][cpu] = 30 + RNG.normal(0, 1, 200)
+        inc[n][cpu] = 30 + RNG.normal(0, 1, 6)
+    assert rank_root_causes(g, "web", LAT, base, inc) == []  # normal cpu: still no evidence
+    inc["web"][cpu] = np.array([30, 31, 95, 97, 96, 98.0])
+    ranked = rank_root_causes(g, "web", LAT, base, inc)
     assert [c.node for c in ranked] == ["web"]
+
+
+def test_a_callee_abnormal_at_another_time_than_the_symptom_is_not_blamed() -> None:
+    g = nx.DiGraph([("web", "db"), ("web", "cache")])
+    nodes = list(g.nodes)
+    late = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.6, 0.6, 0.6, 0.6]
+    early = [0.6, 0.6, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+    inc = {n: {LAT: 0.1 + RNG.normal(0, 0.005, 12)} for n in nodes}
+    inc["web"][LAT], inc["db"][LAT] = np.array(late), np.array(early)
+    assert rank_root_causes(g, "web", LAT, _baseline(nodes), inc) == []
+    inc["db"][LAT] = np.array(late)  # the same steps: now it explains the symptom
+    assert rank_root_causes(g, "web", LAT, _baseline(nodes), inc)[0].node == "db"
 
 
 def test_node_without_data_is_passed_through_not_blamed() -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 # --- token classes ----------------------------------------------------------------------
@@ -192,9 +192,6 @@ class HeaderModel:
     columns: tuple[Column, ...] = ()
     field_span: int = 3
     """A ``prog[pid]:`` field may hold spaces (``syslogd 1.4.1:``): up to this many tokens."""
-    indented_continues: bool = True
-    """An indented line continues the record above (a stack frame) and has no header; false
-    for a source whose lines are mostly indented."""
 
     def split(self, line: str) -> tuple[str, str]:
         """``(header, message)``; the header is the longest prefix that fits the columns.
@@ -203,25 +200,26 @@ class HeaderModel:
         occasional value of another shape (an alert tag where ``-`` usually stands) does
         not make the rest of the header message.
         """
-        if self.indented_continues and line[:1] in (" ", "\t"):
-            return "", line.strip()
+        indented = line[:1] in (" ", "\t")
         line = line.strip()
         pos, forgiven, cols = 0, False, self.columns
         for j, col in enumerate(cols):
             tok = next_token(line, pos)
-            if tok is None:
-                break
-            if col.matches(tok):
-                pos = tok.end
-                continue
-            end = self._spanned_field(line, tok, col)
-            if end is None and not forgiven and self._rest_fits(line, tok.end, cols[j + 1 : j + 3]):
-                end, forgiven = tok.end, True
+            end = None if tok is None else tok.end if col.matches(tok) else None
+            if tok is not None and end is None:
+                end = self._spanned_field(line, tok, col)
+                if (
+                    end is None
+                    and not forgiven
+                    and self._rest_fits(line, tok.end, cols[j + 1 : j + 3])
+                ):
+                    end, forgiven = tok.end, True
             if end is None:
+                if indented:  # an indented line (a stack frame) has a header only if all fits
+                    return "", line
                 break
             pos = end
-        message = line[pos:].lstrip(" \t|")
-        return line[:pos].strip(), message
+        return line[:pos].strip(), line[pos:].lstrip(" \t|")
 
     @staticmethod
     def _rest_fits(line: str, pos: int, following: tuple[Column, ...]) -> bool:
@@ -270,13 +268,13 @@ class HeaderLearner:
     """Fewer sample lines than this say nothing about columns: no header is learnt."""
 
     def fit(self, lines: Sequence[str]) -> HeaderModel:
+        """Learn from ``lines``; indented ones (stack frames) only when little else is there."""
         lines = [ln for ln in lines if ln.strip()]
-        indented = sum(1 for ln in lines if ln[:1] in (" ", "\t"))
-        continues = indented < len(lines) / 2
-        sample = [ln.strip() for ln in lines if not (continues and ln[:1] in (" ", "\t"))]
+        flush = [ln for ln in lines if ln[:1] not in (" ", "\t")]
+        sample = [ln.strip() for ln in (flush if len(flush) >= self.min_lines else lines)]
         if len(sample) < self.min_lines:
-            return HeaderModel(indented_continues=continues)
-        return replace(self._fit(sample, constants=True), indented_continues=continues)
+            return HeaderModel()
+        return self._fit(sample, constants=True)
 
     def fit_line(self, line: str) -> HeaderModel:
         """The header of one line on its own, before a source has shown enough lines.
@@ -323,12 +321,13 @@ def _constants_cut(columns: list[Column]) -> int:
     A constant word in a header (one host, one thread) sits between typed fields; constant
     words followed by nothing, another word or a mere number are more likely the first words
     of a template that dominates the sample. Kept in the message, they cost nothing.
+    (A bare number after a constant is no structure either: ``payment 7``.)
     """
     for j, col in enumerate(columns):
         if col.value is None:
             continue
         nxt = columns[j + 1] if j + 1 < len(columns) else None
-        if nxt is None or nxt.value is not None or nxt.classes == DIGITS:
+        if nxt is None or nxt.value is not None or nxt.classes in (DIGITS, TIME):
             return j
     return len(columns)
 

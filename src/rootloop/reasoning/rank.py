@@ -161,19 +161,28 @@ def rank_root_causes(
     sym_onset = sym.onset_index if sym.abnormal else _first_at(sym.zscores, cfg.symptom_threshold)
     if sym_onset is None:
         return []
+    # The symptom's active steps: where it reaches the (weak) symptom level, widened by one
+    # step for sampling jitter. A cause is abnormal while the symptom is, not elsewhere.
+    active = _widen(np.nan_to_num(sym.zscores, nan=-np.inf) >= cfg.symptom_threshold)
     abnormal = {
         n
         for n, a in anomalies.items()
-        if a.abnormal and n != symptom and not _standing(a.score, sym_onset, cfg)
+        if a.abnormal
+        and n != symptom
+        and not _standing(a.score, sym_onset, cfg)
+        and _coincides(a.score, active, cfg.min_run)
     }
 
     def passable(n: str) -> bool:  # nodes without data neither block nor get blamed
         return n in abnormal or n not in anomalies
 
     below = _reach(graph, symptom, passable, forward=True) & abnormal
+    if not below and not _self_evidence(
+        symptom, symptom_metric, baseline, incident, sym_onset, cfg
+    ):
+        return []  # an abnormal symptom alone says "something is wrong", not "it is here"
     if not sym.abnormal:
-        if not _corroborated(sym, [anomalies[n].score for n in below], cfg):
-            return []
+        # a symptom that only peaked counts when something below it was abnormal right then
         sym = replace(sym, abnormal=True, onset_index=sym_onset)
         anomalies[symptom] = NodeAnomaly(symptom, symptom_metric, sym)
     abnormal.add(symptom)
@@ -185,6 +194,27 @@ def rank_root_causes(
     # on: a shared service is the likelier cause than an endpoint only one caller sees.
     scored.sort(key=lambda s: (-s.value, -s.reach, s.node))
     return [_candidate(s) for s in scored[: cfg.max_candidates]]
+
+
+def _self_evidence(
+    node: str,
+    symptom_metric: str,
+    baseline: NodeMetrics,
+    incident: NodeMetrics,
+    symptom_onset: int,
+    cfg: RankConfig,
+) -> bool:
+    """Another of the symptom node's own metrics is abnormal: evidence the fault is there.
+
+    The symptom metric cannot be its own evidence: on a busy system the watched metric
+    strays now and then with nothing broken, and a ranker that then names the symptom node
+    blames the one place it was told to look.
+    """
+    others = {m: v for m, v in incident.get(node, {}).items() if m != symptom_metric}
+    if not others:
+        return False
+    found = score_nodes({node: baseline.get(node, {})}, {node: others}, cfg).get(node)
+    return found is not None and found.abnormal and not _standing(found.score, symptom_onset, cfg)
 
 
 def _first_at(z: np.ndarray, level: float) -> int | None:
@@ -204,15 +234,21 @@ def _standing(a: AnomalyScore, symptom_onset: int, cfg: RankConfig) -> bool:
     return float(z[symptom_onset:].max()) < cfg.standing_rise * float(z[:symptom_onset].max())
 
 
-def _corroborated(sym: AnomalyScore, below: list[AnomalyScore], cfg: RankConfig) -> bool:
-    """A symptom peak (single point) backed by an abnormal run below it at the same time."""
-    z = sym.zscores
-    if z.size == 0 or not np.isfinite(z).any():
-        return False
-    peaks = np.flatnonzero(np.nan_to_num(z, nan=-np.inf) >= cfg.symptom_threshold)
-    for b in below:
-        bz = np.nan_to_num(b.zscores, nan=-np.inf)
-        if any(bz[max(0, p - 1) : p + 2].max(initial=-np.inf) >= b.threshold for p in peaks):
+def _widen(mask: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    return out
+
+
+def _coincides(a: AnomalyScore, active: np.ndarray, min_run: int) -> bool:
+    """Some run of ``min_run`` abnormal steps of ``a`` touches the symptom's active steps."""
+    z = np.nan_to_num(a.zscores, nan=-np.inf) >= a.threshold
+    n = min(z.size, active.size)
+    run = 0
+    for i in range(z.size):
+        run = run + 1 if z[i] else 0
+        if run >= min_run and active[max(0, i - run + 1) : min(i + 1, n)].any():
             return True
     return False
 
