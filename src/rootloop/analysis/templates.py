@@ -64,6 +64,8 @@ _MASKS: list[tuple[str, str]] = [
     (_B + r"[A-Za-z][\w-]*(?:\.[\w-]+)+:\d{1,5}" + _E, "HOST"),
     (r"(?<![\w.])/?" + _IP4 + r"(?:," + _IP4 + r")*(?![\w.])", "IP"),
     (_B + r"(?:[\w.-]*/)+[\w.@~+%-]+/?" + r"(?![\w/])", "PATH"),
+    # Windows paths: C:\Windows\winsxs\x.dll, \\host\share\dir
+    (r"(?:[A-Za-z]:|\\)?\\[^\s\\\"'<>|]+(?:\\[^\s\\\"'<>|]*)+", "PATH"),
     (_B + r"0[xX][0-9a-fA-F]+" + _E, "HEX"),
     (_B + r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}" + _E, "HEX"),
     # identifiers with digits: blk_-38865, appattempt_1445_0020, req-12ab, job_1445
@@ -76,8 +78,8 @@ class ShapeMask(AbstractMaskingInstruction):
     """Every mask of ``_MASKS`` in one pass: one alternation, first listed shape wins.
 
     Why one pass: drain3 applies its instructions one ``re.sub`` after another, and a dozen
-    passes over every line were most of the templating time. Only tokens with a digit, ``/``
-    or ``@`` go through it (every mask needs one of them).
+    passes over every line were most of the templating time. Only tokens with a digit, ``/``,
+    ``\\`` or ``@`` go through it (every mask needs one of them).
     """
 
     def __init__(self) -> None:
@@ -104,8 +106,8 @@ class ShapeMask(AbstractMaskingInstruction):
         return _MAYBE_VARIABLE.sub(token, content)
 
 
-# Only whitespace-separated tokens holding a digit, ``/`` or ``@`` can hold a variable.
-_MAYBE_VARIABLE = re.compile(r"(?<!\S)(?=[^\s\d/@]*[\d/@])\S+")
+# Only whitespace-separated tokens holding a digit, ``/``, ``\\`` or ``@`` can hold a variable.
+_MAYBE_VARIABLE = re.compile(r"(?<!\S)(?=[^\s\d/@\\]*[\d/@\\])\S+")
 
 
 def masking_instructions() -> list[AbstractMaskingInstruction]:
