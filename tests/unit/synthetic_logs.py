@@ -113,7 +113,7 @@ VERBS = [
     "scheduled",
 ]
 PROGS = ["sshd", "crond", "kernel", "su", "cupsd", "named", "ftpd", "gdm-binary", "dhclient"]
-HOSTS = ["alpha", "web-07", "ip-10-0-3-17", "dn228", "calvisitor-10-105-160-95", "node-246"]
+HOSTS = ["alpha", "web-07", "ip-10-0-3-17", "dn228", "calvisitor-10-105-160-95", "db-primary"]
 COMPONENTS = [
     "org.acme.store.OrderService",
     "net.example.io.Pipeline$Worker",
@@ -173,6 +173,7 @@ def make_source(seed: int, n_lines: int = 600, n_templates: int = 25) -> Synthet
     levels = rng.choice(LEVEL_SETS)
     layout = rng.choice(["syslog", "log4j", "pid_tid", "pipe", "bracket_level", "component"])
     host = rng.choice(HOSTS)
+    many_hosts = rng.random() < 0.3  # an aggregated syslog: host names of every spelling
     thread_names = ["main", "worker-1", "IPC Server handler 3 on 8020", "pool-2-thread-7"]
     label = rng.random() < 0.25  # a leading alert-label column, "-" on most lines
     continuation = rng.choice([0.0, 0.0, 0.08])  # share of header-less continuation lines
@@ -197,7 +198,7 @@ def make_source(seed: int, n_lines: int = 600, n_templates: int = 25) -> Synthet
         if layout == "syslog":
             prog = rng.choice(PROGS) if rng.random() > 0.03 else "Google Chrome Helper"
             prog = f"{prog}(pam_unix)[{pid}]:" if rng.random() < 0.3 else f"{prog}[{pid}]:"
-            head = f"{ts} {host} {prog}"
+            head = f"{ts} {rng.choice(HOSTS) if many_hosts else host} {prog}"
         elif layout == "log4j":
             head = f"{ts} {lvl} [{rng.choice(thread_names)}] {rng.choice(COMPONENTS)}:"
         elif layout == "pid_tid":

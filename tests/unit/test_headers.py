@@ -42,7 +42,8 @@ def test_digest_groups_synthetic_sources_by_template(seed: int) -> None:
 
 
 def _lines(fmt: str, n: int = 120, seed: int = 3) -> list[tuple[str, str]]:
-    """``(line, message)`` pairs from a header format with ``{ts}``, ``{lvl}``, ``{pid}``."""
+    """``(line, message)`` pairs from a header format with ``{ts}``, ``{lvl}``, ``{pid}``,
+    ``{host}``."""
     rng = random.Random(seed)
     t = datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)
     stamp = TIMESTAMPS[rng.choice(sorted(TIMESTAMPS))]
@@ -52,7 +53,8 @@ def _lines(fmt: str, n: int = 120, seed: int = 3) -> list[tuple[str, str]]:
         t += timedelta(seconds=rng.randint(1, 500))
         msg = rng.choice(msgs).format(rng.randint(1, 99999))
         lvl = rng.choice(["D", "I", "I", "I", "W", "E"])
-        head = fmt.format(ts=stamp(t), lvl=lvl, pid=rng.randint(2, 65000))
+        host = rng.choice(["web", "authorMacBook-Pro", "ip-10-0-3-17", "db-primary", "x9"])
+        head = fmt.format(ts=stamp(t), lvl=lvl, pid=rng.randint(2, 65000), host=host)
         out.append((f"{head} {msg}", msg))
     return out
 
@@ -65,6 +67,7 @@ def _lines(fmt: str, n: int = 120, seed: int = 3) -> list[tuple[str, str]]:
         "{ts} <{lvl}> [main] svc.pay.Ledger$Flusher:",  # angle-bracket level, thread, logger
         "{ts},{pid},{lvl},",  # comma-glued fields
         "{ts}\t{lvl}\treq-{pid}\t",  # tab-delimited (cloud functions' style)
+        "{ts} {host} launchd[{pid}]:",  # aggregated syslog: host names of every spelling
     ],
 )
 def test_header_layouts_not_in_the_dev_set(fmt: str) -> None:

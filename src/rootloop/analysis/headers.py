@@ -47,6 +47,8 @@ DOTTED = 1 << 7
 """A dotted (or ``$``-joined) identifier: a logger or component name."""
 DIGITS = 1 << 8
 """Has a digit somewhere: a host ``node-12``, an id, a versioned program."""
+ANY = 1 << 9
+"""A column of no shape, learnt only between typed fields (host names of every spelling)."""
 
 CLASS_NAMES = {
     TIME: "time",
@@ -58,9 +60,12 @@ CLASS_NAMES = {
     FIELD: "field",
     DOTTED: "dotted",
     DIGITS: "digits",
+    ANY: "any",
 }
 # Most specific first: a tie in coverage goes to the class that says more.
 _PREFERENCE = (TIME, LEVEL, CALENDAR, SEPARATOR, BRACKETED, DELIMITED, FIELD, DOTTED, DIGITS)
+# Shapes strong enough to vouch for a shapeless column just before them.
+_ANCHORS = TIME | LEVEL | CALENDAR | SEPARATOR | BRACKETED | DELIMITED | FIELD
 
 
 def _words(text: str) -> frozenset[str]:
@@ -177,7 +182,7 @@ class Column:
     def matches(self, tok: Token) -> bool:
         if self.value is not None:
             return tok.text == self.value
-        return bool(tok.classes & self.classes)
+        return self.classes == ANY or bool(tok.classes & self.classes)
 
     def describe(self) -> str:
         if self.value is not None:
@@ -294,11 +299,28 @@ class HeaderLearner:
             if len(here) < self.support * len(rows) or not here:
                 break
             col = self._column(here, constants)
+            if col is None and constants and columns and not any(c.classes == ANY for c in columns):
+                col = self._free_column(rows, alive, j)
             if col is None:
                 break
             columns.append(col)
             alive = [i for i in alive if len(rows[i]) > j + 1 and col.matches(rows[i][j])]
         return HeaderModel(tuple(columns[: _constants_cut(columns)]))
+
+    def _free_column(self, rows: list[list[Token]], alive: list[int], j: int) -> Column | None:
+        """A shapeless column between typed fields: the next column anchors it.
+
+        Host names of many spellings (``web``, ``authorMacBook-Pro``, ``ip-10-0-3-17``) have no
+        common shape, but a ``prog[pid]:`` or a level right after them does. Only one such
+        column, never the first, and only before a field of a strong shape.
+        """
+        after = [rows[i][j + 1] for i in alive if len(rows[i]) > j + 2]
+        if len(after) < self.support * len(rows) or not after:
+            return None
+        nxt = self._column(after, constants=False)
+        if nxt is None or not nxt.classes & _ANCHORS:
+            return None
+        return Column(classes=ANY, coverage=len(after) / len(alive))
 
     def _column(self, here: list[Token], constants: bool) -> Column | None:
         n = len(here)
