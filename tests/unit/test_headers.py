@@ -68,6 +68,7 @@ def _lines(fmt: str, n: int = 120, seed: int = 3) -> list[tuple[str, str]]:
         "{ts},{pid},{lvl},",  # comma-glued fields
         "{ts}\t{lvl}\treq-{pid}\t",  # tab-delimited (cloud functions' style)
         "{ts} {host} launchd[{pid}]:",  # aggregated syslog: host names of every spelling
+        "{ts} node-{pid} SYS CORE {lvl}",  # fixed facility and subsystem words, then a level
     ],
 )
 def test_header_layouts_not_in_the_dev_set(fmt: str) -> None:

@@ -338,19 +338,25 @@ class HeaderLearner:
 
 
 def _constants_cut(columns: list[Column]) -> int:
-    """Where the header ends if a constant word is not followed by a structural field.
+    """Where the header ends if a run of constant words is not followed by a typed field.
 
-    A constant word in a header (one host, one thread) sits between typed fields; constant
-    words followed by nothing, another word or a mere number are more likely the first words
-    of a template that dominates the sample. Kept in the message, they cost nothing.
-    (A bare number after a constant is no structure either: ``payment 7``.)
+    Constant words in a header (one host, one thread, a fixed facility and subsystem) sit
+    before a typed field; constant words followed by nothing or by a mere number are more
+    likely the first words of a template that dominates the sample (``payment 7 …``,
+    ``Connection opened from 10.0.0.1``). Kept in the message, they cost nothing.
     """
-    for j, col in enumerate(columns):
-        if col.value is None:
+    j = 0
+    while j < len(columns):
+        if columns[j].value is None:
+            j += 1
             continue
-        nxt = columns[j + 1] if j + 1 < len(columns) else None
-        if nxt is None or nxt.value is not None or nxt.classes in (DIGITS, TIME):
+        end = j
+        while end < len(columns) and columns[end].value is not None:
+            end += 1
+        nxt = columns[end] if end < len(columns) else None
+        if nxt is None or nxt.classes in (DIGITS, TIME):
             return j
+        j = end
     return len(columns)
 
 
