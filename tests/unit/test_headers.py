@@ -139,3 +139,14 @@ def test_digester_ids_from_add_match_add_many_once_the_header_is_learnt() -> Non
     many.add_many(src.lines)
     assert one.header == many.header
     assert [t.count for t in one.digest(0).templates] == [t.count for t in many.digest(0).templates]
+
+
+def test_a_source_of_one_template_keeps_its_words() -> None:
+    # every word of the message is constant here, and "connection:" looks like a field
+    lines = [
+        f"2031-02-03 04:05:{i:02d} ERROR payments.charge - could not obtain connection: "
+        f"pool exhausted (waiting {i})"
+        for i in range(30)
+    ]
+    model = learn_header(lines)
+    assert model.message(lines[4]) == "could not obtain connection: pool exhausted (waiting 4)"

@@ -178,6 +178,8 @@ class Column:
     classes: int = 0
     value: str | None = None
     coverage: float = 0.0
+    top_share: float = 0.0
+    """Share of the column's most frequent value: near 1 for a word that never changes."""
 
     def matches(self, tok: Token) -> bool:
         if self.value is not None:
@@ -324,26 +326,33 @@ class HeaderLearner:
 
     def _column(self, here: list[Token], constants: bool) -> Column | None:
         n = len(here)
+        value, count = Counter(t.text for t in here).most_common(1)[0]
         best: Column | None = None
         for bit in _PREFERENCE:
             cover = sum(1 for t in here if t.classes & bit) / n
             if cover >= self.consistency and (best is None or cover > best.coverage):
-                best = Column(classes=bit, coverage=cover)
+                best = Column(classes=bit, coverage=cover, top_share=count / n)
         if not constants:
             return best
-        value, count = Counter(t.text for t in here).most_common(1)[0]
         if count / n >= self.consistency and (best is None or count / n > best.coverage):
-            best = Column(value=value, coverage=count / n)
+            best = Column(value=value, coverage=count / n, top_share=count / n)
         return best
 
 
+_MAX_CONSTANT_RUN = 2
+"""Fixed words in a row a header may hold (a host; a facility and a subsystem)."""
+_FIXED = 0.95
+"""A column whose top value covers this share of lines never changes."""
+
+
 def _constants_cut(columns: list[Column]) -> int:
-    """Where the header ends if a run of constant words is not followed by a typed field.
+    """Where the header ends if a run of constant words is not followed by a varying field.
 
     Constant words in a header (one host, one thread, a fixed facility and subsystem) sit
-    before a typed field; constant words followed by nothing or by a mere number are more
-    likely the first words of a template that dominates the sample (``payment 7 …``,
-    ``Connection opened from 10.0.0.1``). Kept in the message, they cost nothing.
+    before a typed field whose value changes (``sshd[24200]:``, a level); constant words
+    followed by nothing, a mere number, a field that never changes or more than two in a row
+    are more likely the first words of a template that dominates the sample (``payment 7``,
+    ``could not obtain connection:``). Kept in the message, they cost nothing.
     """
     j = 0
     while j < len(columns):
@@ -354,7 +363,12 @@ def _constants_cut(columns: list[Column]) -> int:
         while end < len(columns) and columns[end].value is not None:
             end += 1
         nxt = columns[end] if end < len(columns) else None
-        if nxt is None or nxt.classes in (DIGITS, TIME):
+        if (
+            nxt is None
+            or nxt.classes in (DIGITS, TIME)
+            or nxt.top_share >= _FIXED  # a fixed word after fixed words: one template's text
+            or end - j > _MAX_CONSTANT_RUN
+        ):
             return j
         j = end
     return len(columns)
