@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 # --- token classes ----------------------------------------------------------------------
 
@@ -98,9 +99,10 @@ _TRIM = "[]()<>{}:,;"
 _MAX_BRACKET = 200
 
 
-@dataclass(frozen=True)
-class Token:
-    """One leading field of a line: its text, where the line continues, its classes."""
+class Token(NamedTuple):
+    """One leading field of a line: its text, where the line continues, its classes.
+
+    A named tuple, not a dataclass: a few are made for every line templated."""
 
     text: str
     end: int
@@ -212,8 +214,11 @@ class HeaderModel:
         pos, forgiven, cols = 0, False, self.columns
         for j, col in enumerate(cols):
             tok = next_token(line, pos)
-            end = None if tok is None else tok.end if col.matches(tok) else None
-            if tok is not None and end is None:
+            if tok is not None and col.matches(tok):
+                pos = tok.end
+                continue
+            end = None
+            if tok is not None:
                 end = self._spanned_field(line, tok, col)
                 if (
                     end is None

@@ -97,8 +97,12 @@ class ShapeMask(AbstractMaskingInstruction):
         def one(m: re.Match[str]) -> str:
             return mask_prefix + names[(m.lastindex or 1) - 1] + mask_suffix
 
+        num = mask_prefix + "NUM" + mask_suffix
+
         def token(m: re.Match[str]) -> str:
             tok = m.group(0)
+            if tok.isdigit():  # the commonest variable; only the number shape fits it
+                return num
             regex = full if "@" in tok or "://" in tok else lean
             whole = regex.fullmatch(tok)
             return one(whole) if whole is not None else regex.sub(one, tok)
@@ -250,11 +254,13 @@ class TemplateDigester:
         return [self._add(text, at) for at, text in items]
 
     def _add(self, line: str, at: datetime | None) -> int:
-        msg = self.message(line)
-        cid = int(self._miner.add_log_message(msg)["cluster_id"])
+        # drain3's masker and Drain directly: TemplateMiner.add_log_message would also build
+        # a result dict with the template string for every line, which nobody here reads.
+        masked = self._miner.masker.mask(self.message(line))
+        cluster, _ = self._miner.drain.add_log_message(masked)
+        cid = int(cluster.cluster_id)
         st = self._stats.get(cid)
         if st is None:
-            masked = self._miner.masker.mask(msg)
             st = self._stats[cid] = _Stats(example=line.strip()[:500], masked=masked)
         st.count += 1
         self._total += 1
