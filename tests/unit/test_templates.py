@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rootloop.analysis.headers import HeaderModel
 from rootloop.analysis.templates import TemplateDigester, digest_lines, strip_header
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -108,3 +109,24 @@ def test_strip_header(line: str, message: str) -> None:
 def test_bad_configuration_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="sim_th"):
         TemplateDigester(sim_th=0)
+
+
+def test_addresses_paths_and_times_are_masked_by_shape() -> None:
+    d = TemplateDigester(header=HeaderModel())  # bare messages: no header to learn
+    a = d.add(
+        r"peer fe80::1ff:fe23:4567:890a%eth0 via db-1.example.org:5432 wrote C:\data\x1.log "
+        "at 2031-02-03T04:05:06.789Z"
+    )
+    b = d.add(
+        r"peer 2001:db8:0:0:1:0:0:1 via cache.internal.net:6379 wrote D:\tmp\y\z.log "
+        "at 2031-02-04T00:00:00+02:00"
+    )
+    assert a == b
+    t = d.digest().templates[0].template
+    assert t == "peer <IP> via <HOST> wrote <PATH> at <TIME>"
+
+
+def test_the_masks_leave_words_and_plain_colons_alone() -> None:
+    d = TemplateDigester(header=HeaderModel())
+    d.add("std::vector resize failed: Foo :: bar")
+    assert d.digest().templates[0].template == "std::vector resize failed: Foo :: bar"
