@@ -150,7 +150,7 @@ _PEM = re.compile(
 
 def _kv_sub(m: re.Match[str]) -> str:
     value = m.group("qv") if m.group("q") is not None else m.group("bv")
-    if value is None or value == MASK or value.startswith("${"):
+    if value is None or value.startswith((MASK, "${")):
         return m.group(0)
     q = m.group("q") or ""
     return f"{m.group('pre')}{q}{MASK}{q}"
@@ -230,6 +230,15 @@ def secret_parts(value: str) -> set[str]:
             parts |= {user, unquote(user)}
     for m in re.finditer(r"\bpassword\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))", value, re.I):
         parts.add(m.group(1) if m.group(1) is not None else m.group(2))
+    scheme = re.fullmatch(r"\s*(bearer|token|basic)\s+(\S+)\s*", value, re.I)
+    if scheme:  # an Authorization header's value: the credential is the secret
+        parts.add(scheme.group(2))
+        if scheme.group(1).lower() == "basic":
+            try:
+                userinfo = base64.b64decode(scheme.group(2), validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                userinfo = ""
+            parts |= {userinfo, userinfo.partition(":")[2]}
     return {p for p in parts if _worth_registering(p)}
 
 

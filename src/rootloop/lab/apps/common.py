@@ -9,7 +9,7 @@ import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 #: in the lab's root (the services' working directory): secrets a careless service echoes
 LEAKED_SECRETS_FILE = "leaked-secrets.json"
@@ -76,12 +76,12 @@ def leak_dump(secrets: dict[str, str]) -> dict[str, object]:
     for value in secrets.values():
         parts = urlsplit(value) if "://" in value else None
         if parts is not None and parts.password:
-            out["conninfo"] = f"host={parts.hostname} user={parts.username} "
-            out["conninfo"] += f"password={parts.password}"
-            out["db"] = {"user": parts.username, "password": parts.password}
-            basic = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+            user, password = unquote(parts.username or ""), unquote(parts.password)
+            out["conninfo"] = f"host={parts.hostname} user={user} password={password}"
+            out["db"] = {"user": user, "password": password}
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
             out["upstream_headers"] = {"Authorization": f"Basic {basic}"}
-            out["free_text"] = f"auth failed with {parts.password} as {parts.username}"
+            out["free_text"] = f"auth failed with {password} as {user}"
     out["callback"] = "/cb?" + "&".join(
         f"{k.lower()}={quote(v, safe='')}" for k, v in secrets.items()
     )
