@@ -152,7 +152,7 @@ def test_seeded_secrets_leave_no_trace(lab: Lab, tmp_path: Path) -> None:
     ctx = runs[0]
     # the run did its work: diagnosed, fixed, and published a PR from its branch
     assert ctx.status == "healthy", ctx.status_reason + done.stderr[-2000:]
-    assert ctx.pr and ctx.branch
+    assert ctx.pr and ctx.branch, done.stdout[-2000:] + done.stderr[-2000:]
     assert (state / "runs" / ctx.run_id / "pr.md").is_file()
     assert (state / "memory" / "index.sqlite").is_file()
 

@@ -20,8 +20,8 @@ from rootloop.events import Event, Fanout
 from rootloop.platforms.local.git import seed_repository
 from rootloop.redact import (
     MASK,
-    Redactor,
     RedactingStream,
+    Redactor,
     boundary,
     carries_mask,
     install_log_redaction,

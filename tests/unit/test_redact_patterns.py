@@ -108,7 +108,8 @@ MASKED = [
         "after",
     ),
     (
-        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n"
+        "-----END OPENSSH PRIVATE KEY-----",
         "b3BlbnNzaC1rZXktdjE",
         "x",
     ),
@@ -157,7 +158,7 @@ KEPT = [
     f"deployed {SHA} to lab",
     "usage: input_tokens=1234 output_tokens=56 max_tokens=4096",
     '{"tokens": 12, "max_tokens": 4096}',
-    "FATAL: password authentication failed for user \"postgres\"",
+    'FATAL: password authentication failed for user "postgres"',
     "token budget exceeded",
     "password:\n  nested: 1",
     "redis://127.0.0.1:6379/0",
