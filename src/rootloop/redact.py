@@ -121,7 +121,7 @@ _QUERY = re.compile(
     re.I,
 )
 _AUTH_HEADER = re.compile(
-    r"(?P<pre>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?P<pre>\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(?:(?:bearer|token|basic|digest|negotiate|ntlm|aws4-hmac-sha256|apikey)\s+)?)"
     r"(?P<v>[^\s\"',;][^\"'\r\n]*)",
     re.I,
@@ -252,7 +252,7 @@ def encoded_forms(part: str) -> set[str]:
     forms |= {f.replace("%", "%%") for f in list(forms) if "%" in f}  # printf-escaped
     forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), f) for f in list(forms)}
     forms.add(json.dumps(part)[1:-1])
-    forms.add(json.dumps(part, ensure_ascii=True)[1:-1])
+    forms.add(json.dumps(part, ensure_ascii=False)[1:-1])
     raw = part.encode("utf-8")
     for offset in range(3):
         forms |= _base64_cores(raw, offset)

@@ -168,6 +168,7 @@ KEPT = [
     'FATAL: password authentication failed for user "postgres"',
     "token budget exceeded",
     "password:\n  nested: 1",
+    "Authorization:\n  roles: [admin]",
     "redis://127.0.0.1:6379/0",
     "http://127.0.0.1:8080/health?verbose=1",
     "ssh://git@github.com/o/r.git",
