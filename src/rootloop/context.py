@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from rootloop.actions.types import Action, BaseAction
 from rootloop.errors import StateError
 from rootloop.models import Diagnosis, utcnow
-from rootloop.state import atomic_write_json
+from rootloop.redact import write_json
 
 Phase = Literal[
     "diagnosed",
@@ -180,9 +180,12 @@ class ContextStore:
         return self.runs / run_id
 
     def save(self, ctx: DebugContext) -> Path:
+        """Persist the context, redacted: the file is an artefact like any other. An action
+        whose value was a secret reads back masked, and is then never applied (see
+        ``rootloop.redact.carries_mask``)."""
         ctx.updated_at = utcnow()
         path = self.run_dir(ctx.run_id) / "context.json"
-        atomic_write_json(path, ctx.model_dump(mode="json"))
+        write_json(path, ctx.model_dump(mode="json"))
         return path
 
     def load(self, run_id: str) -> DebugContext:

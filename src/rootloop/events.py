@@ -43,12 +43,26 @@ class Event(BaseModel):
     data: dict[str, Any] = {}
 
 
+def redacted_event(event: Event) -> Event:
+    """The event with every secret in its message and data masked."""
+    from rootloop.redact import boundary
+
+    red = boundary()
+    return event.model_copy(
+        update={"message": red.text(event.message), "data": red.data(event.data)}
+    )
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 
 
 class Fanout:
-    """Delivers each event to several sinks; a failing sink never stops the loop."""
+    """Delivers each event to several sinks; a failing sink never stops the loop.
+
+    The fan-out is where events leave the loop (terminal view, transcript, MCP, tests),
+    so each event is redacted here, once, before any sink sees it.
+    """
 
     def __init__(self, *sinks: EventSink | Callable[[Event], None]) -> None:
         self.sinks = list(sinks)
@@ -58,6 +72,7 @@ class Fanout:
         self.sinks.append(sink)
 
     def __call__(self, event: Event) -> None:
+        event = redacted_event(event)
         for sink in self.sinks:
             try:
                 sink(event)

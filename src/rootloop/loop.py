@@ -30,6 +30,7 @@ from rootloop.models import (
 )
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.signatures import match
+from rootloop.redact import carries_mask
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
 from rootloop.topology import Topology
@@ -365,6 +366,10 @@ class Loop:
         entry.phase = "applying"
         self.save()
         try:
+            if carries_mask(entry.action_detail.model_dump(mode="json")):
+                raise ValueError(
+                    "the action holds a secret that was redacted when the run was saved"
+                )
             result = await self.executor.apply(
                 entry.action_detail, st.context, entry, lambda m: self.emit("progress", m)
             )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rootloop.actions.code import make_forge
 from rootloop.loop import RunState
+from rootloop.redact import write_text
 from rootloop.report import build_report, pr_title, render_pr_body, write_html
 
 LABELS = ["rootloop", "needs-review"]
@@ -43,8 +44,7 @@ class Publisher:
         report = self.report(run)
         redactor = run.topology.redactor
         body = render_pr_body(report, redactor)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.body_path.write_text(body, encoding="utf-8")
+        write_text(self.body_path, body)
         write_html(report, self.html_path, redactor)
         if run.topology.repo is None or not run.context.history:
             return str(self.body_path)  # nothing was tried: a report, no pull request
@@ -62,8 +62,7 @@ class Publisher:
         await asyncio.to_thread(ws.open)
         ctx.branch = ws.branch
         record = ws.path / "incidents" / f"{ctx.run_id}.md"
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(body, encoding="utf-8")
+        write_text(record, body)  # committed and pushed: through the boundary like any artefact
         dirty = await asyncio.to_thread(ws.git.out, "status", "--porcelain", cwd=ws.path)
         if dirty.strip():
             await asyncio.to_thread(

@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rootloop.errors import TopologyError, UserError
-from rootloop.redact import Redactor
+from rootloop.redact import Redactor, is_sensitive_name
 from rootloop.skills import registry
 from rootloop.skills.base import Node
 
@@ -314,7 +314,10 @@ class _Loader:
                 f"export {var}=... or write '${{{var}:-default}}'.",
             )
 
-        return _ENV_REF.sub(sub, value)
+        expanded = _ENV_REF.sub(sub, value)
+        if expanded != value and is_sensitive_name(key):  # `token: ${ANY_NAME}` is a secret
+            self.redactor.add(expanded)
+        return expanded
 
     # -- nodes ------------------------------------------------------------
     def _add_service(self, raw: RawMap, path: Path, stack: list[Path]) -> None:

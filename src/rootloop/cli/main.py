@@ -143,6 +143,9 @@ _wire()
 
 
 def main() -> None:
+    from rootloop.redact import install_output_redaction
+
+    install_output_redaction()  # every line the CLI prints or logs passes the boundary
     try:
         app()
     except RootloopError as exc:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from rootloop.actions.types import FileEdit
 from rootloop.errors import PlatformError
 from rootloop.platforms.local.git import Git, GitError, run_branch
+from rootloop.redact import boundary
 
 
 class EditError(PlatformError):
@@ -54,7 +55,11 @@ class TestRun(BaseModel):
 def commit_message(
     title: str, why: str, *, service: str, run_id: str, iteration: int | None = None
 ) -> str:
-    """What changed (subject), why (body), and which investigation made it (trailers)."""
+    """What changed (subject), why (body), and which investigation made it (trailers).
+
+    Redacted: a commit message is pushed, and a pushed commit cannot be taken back."""
+    clean = boundary()
+    title, why = clean.text(title), clean.text(why)
     subject = " ".join(title.split())[:72] or "rootloop fix"
     lines = [subject, ""]
     if why.strip():
@@ -197,6 +202,7 @@ class RunWorkspace:
             title, why, service=self.service, run_id=self.run_id, iteration=iteration
         )
         sha = self.git.commit_all(self.path, message)
+        self._refuse_known_secrets(before, sha)
         return self._result(before, sha, message)
 
     def revert(self, commit: str) -> CommitResult:
@@ -211,6 +217,23 @@ class RunWorkspace:
         )
         sha = self.git.revert(self.path, commit, message)
         return self._result(before, sha, message)
+
+    def _refuse_known_secrets(self, before: str, sha: str) -> None:
+        """A commit that adds a registered secret (an edit that wrote a password into a file)
+        is undone before anything can push it. Only known values are checked: the shape
+        patterns would flag ordinary code such as ``password = os.environ[...]``."""
+        added = "\n".join(
+            line[1:]
+            for line in self.git.diff(before, sha, cwd=self.path).splitlines()
+            if line.startswith("+") and not line.startswith("+++")
+        )
+        if boundary().holds_known_secret(added):
+            self.git.run("reset", "--hard", before, cwd=self.path)
+            raise EditError(
+                "the change would commit a secret rootloop knows (a password or token from "
+                "the environment or the map); it was undone before any push",
+                "fix the code without writing the secret into it",
+            )
 
     def _result(self, before: str, sha: str, message: str) -> CommitResult:
         files = self.git.out("diff", "--name-only", f"{before}..{sha}", cwd=self.path)

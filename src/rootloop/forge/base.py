@@ -24,6 +24,7 @@ __all__ = [
     "PullRequest",
     "fit_body",
     "guard_branch",
+    "pr_title",
     "run_branch",
 ]
 
@@ -100,8 +101,19 @@ class Forge(Protocol):
     async def ci_runs(self, branch: str | None = None, sha: str | None = None) -> list[CiRun]: ...
 
 
+def pr_title(title: str) -> str:
+    """A PR title as it may leave: redacted like the body."""
+    from rootloop.redact import boundary
+
+    return boundary().text(title)
+
+
 def fit_body(body: str, limit: int = BODY_LIMIT) -> tuple[str, bool]:
-    """Trim a PR body to ``limit`` characters, saying so at the end; (body, trimmed?)."""
+    """Redact and trim a PR body to ``limit`` characters, saying so at the end; (body,
+    trimmed?). Every forge sends its bodies through here: the last step before they leave."""
+    from rootloop.redact import boundary
+
+    body = boundary().text(body)
     if len(body) <= limit:
         return body, False
     note = (

@@ -18,7 +18,7 @@ from typing import Any
 from githubkit import GitHub
 
 from rootloop.errors import PlatformError
-from rootloop.forge.base import CiRun, PullRequest, fit_body, guard_branch
+from rootloop.forge.base import CiRun, PullRequest, fit_body, guard_branch, pr_title
 from rootloop.platforms.github.actions import ActionsClient
 from rootloop.platforms.github.client import (
     DEFAULT_API_URL,
@@ -174,6 +174,7 @@ class GitHubForge:
         base = await self.default_branch()
         branch = guard_branch(branch, base)
         text, trimmed = fit_body(body)
+        title = pr_title(title)
         existing = await self.get_pr(branch)
         if existing is None:
             resp = await self._call(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rootloop.errors import PlatformError
-from rootloop.forge.base import CiRun, PullRequest, fit_body, guard_branch
+from rootloop.forge.base import CiRun, PullRequest, fit_body, guard_branch, pr_title
 from rootloop.models import utcnow
 from rootloop.platforms.local.git import Git
 from rootloop.state import atomic_write, atomic_write_json
@@ -66,6 +66,7 @@ class LocalForge:
     def _open_or_update(self, branch: str, title: str, body: str, labels: list[str]) -> PullRequest:
         base = self._default()
         branch = guard_branch(branch, base)
+        title = pr_title(title)
         head = self.git.remote_sha(branch, self.remote)
         if head is None:
             raise PlatformError(

@@ -12,6 +12,7 @@ outlives the command which started it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,7 +28,7 @@ from rootloop.errors import PlatformError, StateError
 from rootloop.lab import mapfile, procs
 from rootloop.lab.cloud import aws_env
 from rootloop.lab.layout import ECS_SERVICES, LabState, Layout
-from rootloop.state import state_dir
+from rootloop.state import atomic_write, state_dir
 
 UP_TIMEOUT = 120.0
 
@@ -194,6 +195,16 @@ class Lab:
 
     def write_map(self, *, production: bool = False) -> Path:
         return mapfile.write_all(self.root, self.state(), production_only=production)
+
+    def leak_secrets(self, secrets: dict[str, str]) -> Path:
+        """Make the lab's careless services (notification-svc) echo ``secrets`` into their
+        logs and error bodies, as a service that dumps its configuration would. For the
+        test that rootloop leaks none of them; nothing else uses it."""
+        from rootloop.lab.apps.common import LEAKED_SECRETS_FILE
+
+        path = self.root / LEAKED_SECRETS_FILE
+        atomic_write(path, json.dumps(secrets))
+        return path
 
     def inject(self, name: str, *, wait: bool = True) -> dict[str, Any]:
         """Apply a scenario's real fault; facts about it (bad commit, blocker pid…)."""

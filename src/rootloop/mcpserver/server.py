@@ -34,7 +34,7 @@ from rootloop.mcpserver.toolbox import (
     Toolbox,
 )
 from rootloop.models import Finding
-from rootloop.redact import Redactor
+from rootloop.redact import Redactor, install_log_redaction
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)
 ACT = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
@@ -75,6 +75,7 @@ def memory_search_available() -> bool:
 
 
 def build_server(config: ServerConfig) -> MCPServer:
+    install_log_redaction()  # the server's own logs go to stderr, redacted like the rest
     box = Toolbox(config)
     server = MCPServer(
         "rootloop",

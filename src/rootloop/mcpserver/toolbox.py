@@ -25,7 +25,7 @@ from rootloop.errors import StateError, UserError
 from rootloop.models import Diagnosis, Finding, Status, worst
 from rootloop.reasoning.base import ReasoningInput
 from rootloop.reasoning.rules import RulesReasoner
-from rootloop.redact import Redactor
+from rootloop.redact import Redactor, boundary
 from rootloop.skills.base import CheckContext
 from rootloop.state import state_dir
 from rootloop.sweep import check_node as run_check
@@ -131,6 +131,7 @@ class ServerConfig:
 
 
 def redacted(model: M, redactor: Redactor) -> M:
+    """Every MCP answer passes through here on its way to the client."""
     return type(model).model_validate(redactor.data(model.model_dump(mode="json")))
 
 
@@ -337,10 +338,12 @@ class Toolbox:
             where = ".".join(str(p) for p in err["loc"]) or "action"
             raise UserError(f"invalid action at '{where}': {err['msg']}") from None
         path, topo = self.load(name)
-        return await apply_gated(parsed, topo, path, self.store(), self.state_root, run_id)
+        outcome = await apply_gated(parsed, topo, path, self.store(), self.state_root, run_id)
+        return redacted(outcome, boundary())
 
     async def run_investigation(self, name: str | None, reasoner: str) -> InvestigationResult:
         from rootloop.mcpserver.acting import investigate
 
         path = self.resolve_map(name)
-        return await asyncio.to_thread(investigate, path, self.state_root, reasoner)
+        result = await asyncio.to_thread(investigate, path, self.state_root, reasoner)
+        return redacted(result, boundary())

@@ -40,8 +40,7 @@ from rootloop.memory.summary import (
     missing_sections,
 )
 from rootloop.models import FailedAction, Finding, PastIncident, PriorContext, utcnow
-from rootloop.redact import Redactor
-from rootloop.state import atomic_write, atomic_write_json
+from rootloop.redact import Redactor, write_json, write_text
 
 _ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _FINDINGS = TypeAdapter(list[Finding])
@@ -167,12 +166,13 @@ class Memory:
     def _write(self, inp: SummaryInput, s: Summaries, source: str) -> ArchivedRun:
         ctx, findings = inp.context, inp.findings
         d = self.run_dir(ctx.run_id)
-        atomic_write_json(d / "context.json", ctx.model_dump(mode="json"))
-        atomic_write_json(d / "findings.json", [f.model_dump(mode="json") for f in findings])
-        atomic_write(d / "summary-short.md", s.short)
-        atomic_write(d / "summary.md", s.detailed)
+        # redacted already (``_input``); written through the boundary all the same
+        write_json(d / "context.json", ctx.model_dump(mode="json"))
+        write_json(d / "findings.json", [f.model_dump(mode="json") for f in findings])
+        write_text(d / "summary-short.md", s.short)
+        write_text(d / "summary.md", s.detailed)
         if _ID.match(ctx.service):
-            atomic_write(self.root / "services" / ctx.service / "latest_summary_short.md", s.short)
+            write_text(self.root / "services" / ctx.service / "latest_summary_short.md", s.short)
         diag = dg.final_diagnosis(ctx)
         rec = RunRecord(
             run_id=ctx.run_id,

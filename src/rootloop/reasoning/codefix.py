@@ -464,7 +464,7 @@ class CodeFixAgent:
         error: str | None = None
         with capture_run_messages() as messages:
             try:
-                result = await self.agent.run(prompt, deps=ws, usage_limits=limits)
+                result = await self.agent.run(redactor.text(prompt), deps=ws, usage_limits=limits)
                 output = result.output
             except Exception as exc:  # budget spent, provider down: a result, never a crash
                 error = f"{type(exc).__name__}: {redactor.text(str(exc))}"[:500]

@@ -283,7 +283,9 @@ def build_prompt(
             trimmed.append(note or name)
         carry = max(0, cap - len(text))
         sections.append(f"## {titles[name]}\n{text}")
-    user = "\n\n".join(sections)
+    # one last pass over the whole text: the map section and the frames are not redacted
+    # piece by piece, and nothing reaches a model without crossing the boundary
+    user = redact.text("\n\n".join(sections))
     return BuiltPrompt(
         system=SYSTEM_PROMPT,
         user=user,

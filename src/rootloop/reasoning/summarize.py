@@ -16,6 +16,7 @@ from pydantic_ai.models import Model
 
 from rootloop.memory.summary import SECTIONS, Summaries, SummaryInput, TemplateSummarizer
 from rootloop.reasoning.usage import UsageLedger, call_from_messages
+from rootloop.redact import boundary
 
 INSTRUCTIONS = (
     "You write incident summaries for site reliability engineers. Rewrite the draft "
@@ -55,7 +56,7 @@ class ModelSummarizer:
             f"{draft.detailed}\n\n## History (the seed's debug context)\n{history}\n"
             "</data>"
         )
-        result = await self.agent.run(prompt)
+        result = await self.agent.run(boundary().text(prompt))
         self.ledger.add(
             call_from_messages(
                 result.all_messages(),

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+#: in the lab's root (the services' working directory): secrets a careless service echoes
+LEAKED_SECRETS_FILE = "leaked-secrets.json"
 
 
 class Server(ThreadingHTTPServer):
@@ -47,3 +53,38 @@ def setup_logging() -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def leaked_secrets() -> dict[str, str]:
+    """For the seeded-secrets test only: the ``{NAME: value}`` a careless service would
+    dump into its logs and error bodies. Written by ``Lab.leak_secrets``; absent (empty)
+    in every other use of the lab."""
+    try:
+        data = json.loads(Path(LEAKED_SECRETS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def leak_dump(secrets: dict[str, str]) -> dict[str, object]:
+    """How real services leak configuration: an env dump, the DSN's password in a
+    conninfo string and a JSON object, a Basic header, a query string, and the values
+    bare, URL-encoded and base64-encoded in free text."""
+    if not secrets:
+        return {}
+    out: dict[str, object] = {"env": " ".join(f"{k}={v}" for k, v in secrets.items())}
+    for value in secrets.values():
+        parts = urlsplit(value) if "://" in value else None
+        if parts is not None and parts.password:
+            user, password = unquote(parts.username or ""), unquote(parts.password)
+            out["conninfo"] = f"host={parts.hostname} user={user} password={password}"
+            out["db"] = {"user": user, "password": password}
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            out["upstream_headers"] = {"Authorization": f"Basic {basic}"}
+            out["free_text"] = f"auth failed with {password} as {user}"
+    out["callback"] = "/cb?" + "&".join(
+        f"{k.lower()}={quote(v, safe='')}" for k, v in secrets.items()
+    )
+    out["seen"] = " ".join(secrets.values())
+    out["seen_b64"] = " ".join(base64.b64encode(v.encode()).decode() for v in secrets.values())
+    return out

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 
-from rootloop.lab.apps.common import Handler, Server, setup_logging
+from rootloop.lab.apps.common import Handler, Server, leak_dump, leaked_secrets, setup_logging
 
 log = logging.getLogger("notification")
 SENDER = threading.Lock()
@@ -43,8 +43,9 @@ def main() -> None:
                 SENDER.release()
                 self.reply(200, {"status": "ok", "sent": sent})
             else:
-                log.error("health: sender stuck, cannot send notifications")
-                self.reply(503, {"status": "unavailable", "error": "sender stuck"})
+                dump = leak_dump(leaked_secrets())
+                log.error("health: sender stuck, cannot send notifications %s", dump or "")
+                self.reply(503, {"status": "unavailable", "error": "sender stuck", **dump})
 
         def do_POST(self) -> None:
             if self.path != "/notify":
@@ -55,8 +56,9 @@ def main() -> None:
                 send(msg.get("payment_id"), str(msg.get("template", "receipt")))
                 self.reply(202, {"status": "queued"})
             except TimeoutError as exc:
-                log.error("notify failed: %s", exc)
-                self.reply(503, {"error": str(exc)})
+                dump = leak_dump(leaked_secrets())
+                log.error("notify failed: %s %s", exc, dump or "")
+                self.reply(503, {"error": str(exc), **dump})
 
     log.info("notification-svc listening on 127.0.0.1:%d", port)
     Server(("127.0.0.1", port), Notification).serve_forever()

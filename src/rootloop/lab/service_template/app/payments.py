@@ -85,7 +85,8 @@ class Payments:
             with urllib.request.urlopen(req, timeout=3) as resp:
                 resp.read()
         except OSError as exc:
-            log.error("notification-svc failed for payment %s: %s", payment["id"], exc)
+            body = exc.read().decode(errors="replace")[:2000] if hasattr(exc, "read") else ""
+            log.error("notification-svc failed for payment %s: %s %s", payment["id"], exc, body)
             raise Rejected(502, f"notification-svc failed: {exc}") from exc
 
     def get(self, payment_id: int) -> dict | None:
