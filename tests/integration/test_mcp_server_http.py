@@ -17,9 +17,9 @@ from mcp import Client
 from rootloop import topology
 from rootloop.mcpserver.toolbox import SweepResult
 from rootloop.models import Status
-from rootloop.platforms.local.postgres import free_port
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
+from rootloop_lab.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import logging
 import os
 import urllib.parse
 
-from rootloop.lab.apps.common import Handler, Server, setup_logging
+from rootloop_lab.apps.common import Handler, Server, setup_logging
 
 log = logging.getLogger("gateway")
 

@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,8 @@ import psycopg
 from psycopg import sql
 
 from rootloop.errors import PlatformError
-from rootloop.platforms.local.process import stop_escalating
+from rootloop_lab.servers.ports import free_port
+from rootloop_lab.servers.process import stop_escalating
 
 DEBIAN_PACKAGE = "postgresql-15"
 DEFAULT_USER = "postgres"  # the database superuser created by initdb
@@ -119,12 +119,6 @@ def has_pg_stat_statements() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return (Path(share) / "extension" / "pg_stat_statements.control").is_file()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def start_postgres(

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 from rootloop.errors import PlatformError
-from rootloop.lab.layout import Layout
+from rootloop_lab.layout import Layout
 
 TEMPLATE = Path(__file__).parent / "service_template"
 AUTHOR = {

@@ -17,8 +17,8 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rootloop.lab.ci import JOB, WORKFLOW, WORKFLOW_PATH, CiStore, RunRecord
-from rootloop.lab.layout import GITHUB_REPO
+from rootloop_lab.ci import JOB, WORKFLOW, WORKFLOW_PATH, CiStore, RunRecord
+from rootloop_lab.layout import GITHUB_REPO
 
 _RUNS = re.compile(r"^/repos/([^/]+)/([^/]+)/actions(?:/workflows/[^/]+)?/runs$")
 _RUN = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs/(\d+)(/jobs|/logs)?$")

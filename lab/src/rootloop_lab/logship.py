@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rootloop.lab.cloud import client
+from rootloop_lab.cloud import client
 
-log = logging.getLogger("rootloop.lab.logs")
+log = logging.getLogger("rootloop_lab.logs")
 _START = re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
 MAX_BATCH = 500
 

@@ -21,15 +21,15 @@ import psycopg
 from pydantic import BaseModel
 
 from rootloop.errors import PlatformError, UserError
-from rootloop.lab import repo
-from rootloop.lab.cloud import client
-from rootloop.lab.deployer import deployed_sha
-from rootloop.lab.layout import FUNCTION
 from rootloop.reasoning import categories as cat
 from rootloop.state import atomic_write
+from rootloop_lab import repo
+from rootloop_lab.cloud import client
+from rootloop_lab.deployer import deployed_sha
+from rootloop_lab.layout import FUNCTION
 
 if TYPE_CHECKING:
-    from rootloop.lab.lab import Lab
+    from rootloop_lab.lab import Lab
 
 SETTLEMENT_ROWS = 50_000
 DEPLOY_TIMEOUT = 90.0
@@ -189,7 +189,7 @@ def _pg_blocking_lock(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
     log = lab.layout.logs / "reporting-job.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rootloop.lab.faults", "hold-lock", state.pg_dsn("payments")],
+            [sys.executable, "-m", "rootloop_lab.faults", "hold-lock", state.pg_dsn("payments")],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

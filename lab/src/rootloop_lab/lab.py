@@ -6,7 +6,7 @@
     lab.status()             # each component and whether it is up
     lab.down()               # stops everything, leaves no process behind
 
-The work happens in a supervisor daemon (``rootloop.lab.supervisor``) that
+The work happens in a supervisor daemon (``rootloop_lab.supervisor``) that
 outlives the command which started it.
 """
 
@@ -24,10 +24,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from rootloop.errors import PlatformError, StateError
-from rootloop.lab import mapfile, procs
-from rootloop.lab.cloud import aws_env
-from rootloop.lab.layout import ECS_SERVICES, LabState, Layout
 from rootloop.state import state_dir
+from rootloop_lab import mapfile, procs
+from rootloop_lab.cloud import aws_env
+from rootloop_lab.layout import ECS_SERVICES, LabState, Layout
 
 UP_TIMEOUT = 120.0
 
@@ -72,7 +72,7 @@ class Lab:
         self.layout.logs.mkdir(exist_ok=True)
         with open(self.layout.logs / "supervisor.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "rootloop.lab.supervisor", str(self.root)],
+                [sys.executable, "-m", "rootloop_lab.supervisor", str(self.root)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -188,7 +188,7 @@ class Lab:
 
     def map_for(self, scenario: str) -> Path:
         """The map rootloop should use for a scenario (the production one for 'production')."""
-        from rootloop.lab.scenarios import get
+        from rootloop_lab.scenarios import get
 
         return self.layout.production_map_file if get(scenario).production else self.layout.map_file
 
@@ -197,7 +197,7 @@ class Lab:
 
     def inject(self, name: str, *, wait: bool = True) -> dict[str, Any]:
         """Apply a scenario's real fault; facts about it (bad commit, blocker pid…)."""
-        from rootloop.lab.scenarios import inject
+        from rootloop_lab.scenarios import inject
 
         return inject(self, name, wait=wait)
 
@@ -207,7 +207,7 @@ def _is_supervisor(pid: int) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"rootloop.lab.supervisor" in cmd
+    return b"rootloop_lab.supervisor" in cmd
 
 
 def _pid_component(name: str, pid: int | None, detail: str) -> Component:

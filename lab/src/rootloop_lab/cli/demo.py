@@ -17,12 +17,13 @@ from rootloop.context import DebugContext
 from rootloop.events import Event
 from rootloop.report import TerminalView
 from rootloop.state import state_dir
+from rootloop_lab.symptoms import wait_for_symptoms
 
 console = Console()
 
 
 def _lab(root: Path | None):
-    from rootloop.lab import Lab
+    from rootloop_lab import Lab
 
     return Lab(root)
 
@@ -35,7 +36,7 @@ def demo(
     reasoner: Annotated[str, typer.Option("--reasoner")] = "auto",
 ) -> None:
     """Start the local lab, inject a real fault, and watch rootloop find and fix it."""
-    from rootloop.lab.scenarios import get
+    from rootloop_lab.scenarios import get
 
     truth = get(scenario)
     lab = _lab(None)
@@ -88,31 +89,6 @@ def _summary(session: runner.Session, ctx: DebugContext, seconds: float) -> None
         )
 
 
-def wait_for_symptoms(map_path: Path, timeout: float = 120.0) -> float:
-    """Sweep until the injected fault shows on the map: the moment an on-call engineer is
-    paged. Returns the seconds it took (the timeout if nothing showed)."""
-    import asyncio
-
-    from rootloop import topology
-    from rootloop.models import Status
-    from rootloop.skills.base import CheckContext
-    from rootloop.sweep import sweep
-
-    topo = topology.load(map_path)
-    start = time.monotonic()
-    seen = 0
-    while time.monotonic() - start < timeout:
-        findings = asyncio.run(sweep(topo.nodes.values(), CheckContext(redactor=topo.redactor)))
-        bad = any(
-            f.status in (Status.CRITICAL, Status.DEGRADED, Status.UNREACHABLE) for f in findings
-        )
-        seen = seen + 1 if bad else 0
-        if seen >= 2:  # a symptom that holds, not a blip while the fault sets in
-            break
-        time.sleep(2.0)
-    return time.monotonic() - start
-
-
 class _Clock:
     """Times the first diagnosis and the end of a run from the event stream."""
 
@@ -137,7 +113,7 @@ def bench(
     ] = None,
 ) -> None:
     """Run every lab scenario from a clean lab and print how rootloop did."""
-    from rootloop.lab.scenarios import SCENARIOS
+    from rootloop_lab.scenarios import SCENARIOS
 
     names = scenarios or list(SCENARIOS)
     rows = []

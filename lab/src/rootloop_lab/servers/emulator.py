@@ -2,8 +2,10 @@
 
 Tests, benchmarks and the local lab talk to it exactly as to AWS: boto3 with
 ``endpoint_url`` pointing here. It runs as its own process (``python -m
-moto.server``), so the lab can keep it as its AWS control plane and several
-clients (the CLI, the lab's services, tests) can share its state.
+rootloop_lab.servers.emulator``: moto's threaded server), so several clients (the
+CLI, the lab's services, tests) can share its state. Unless a port is asked for,
+the server binds port 0 itself and writes the port it got to a file the launcher
+reads back: no window in which another process can take a port chosen for it.
 
 ``reset`` wipes every resource (``POST /moto-api/reset``); ``enforce_iam``
 turns on moto's IAM checks so access-denied paths can be exercised.
@@ -11,8 +13,8 @@ turns on moto's IAM checks so access-denied paths can be exercised.
 
 from __future__ import annotations
 
+import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +27,7 @@ from pathlib import Path
 from rootloop.errors import PlatformError
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+MODULE = "rootloop_lab.servers.emulator"
 
 
 @dataclass
@@ -74,13 +71,7 @@ class MotoServer:
         self._post("/moto-api/reset-auth", b"inf")
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        _stop(self.process, timeout)
 
     def __enter__(self) -> MotoServer:
         return self
@@ -105,30 +96,29 @@ def start(
     ready_timeout: float = 30.0,
     ecs_running: int | None = None,
 ) -> MotoServer:
-    """Start ``moto.server`` on 127.0.0.1 and wait until it answers.
+    """Start moto's server on 127.0.0.1 (``port`` or any free one) and wait until it answers.
 
     ``ecs_running``: how many tasks moto reports running for a new ECS service
     (moto's ``MOTO_ECS_SERVICE_RUNNING``); services with at most that many
     desired tasks start with their rollout ``COMPLETED``.
     """
-    port = port or free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="rootloop-moto-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"moto-{port}.log"
+    fd, name = tempfile.mkstemp(prefix="moto-", suffix=".log", dir=log_dir)
+    os.close(fd)
+    log_path = Path(name)
+    port_file = log_path.with_suffix(".port")
     penv = dict(os.environ)
     penv.update(env or {})
     if ecs_running is not None:
         penv["MOTO_ECS_SERVICE_RUNNING"] = str(ecs_running)
+    cmd = [sys.executable, "-m", MODULE, "--port", str(port or 0), "--port-file", str(port_file)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=penv,
-            start_new_session=True,
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=penv, start_new_session=True
         )
-    server = MotoServer(port=port, process=proc, log_path=log_path, env=env or {})
     deadline = time.monotonic() + ready_timeout
+    server: MotoServer | None = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-800:]
@@ -136,10 +126,52 @@ def start(
                 f"moto server exited with {proc.returncode}: {tail}",
                 "is moto[server] installed? (pip install 'moto[server]')",
             )
-        if _ready(server.endpoint_url):
+        if server is None and port_file.is_file():
+            bound = int(port_file.read_text())
+            server = MotoServer(port=bound, process=proc, log_path=log_path, env=env or {})
+        if server is not None and _ready(server.endpoint_url):
             return server
         time.sleep(0.1)
-    server.stop()
-    raise PlatformError(
-        f"moto server did not answer on port {port} within {ready_timeout:g}s", f"see {log_path}"
+    _stop(proc)
+    raise PlatformError(f"moto server did not answer within {ready_timeout:g}s", f"see {log_path}")
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+def _serve(argv: list[str] | None = None) -> None:
+    """The server process: moto's app on werkzeug, its bound port written for the launcher.
+
+    Built from the same parts as moto's ``ThreadedMotoServer``, but in the foreground, so
+    a failure to bind ends the process (with the reason in its log) instead of a thread.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--port-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
     )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(HOST, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = int(server.server_address[1])
+    os.environ["MOTO_PORT"] = str(port)  # moto builds its own callback URLs from it
+    partial = args.port_file.with_suffix(".tmp")
+    partial.write_text(str(port))
+    partial.replace(args.port_file)  # the launcher never reads half a number
+    server.serve_forever()  # until SIGTERM (stop) ends the process
+
+
+if __name__ == "__main__":
+    _serve()

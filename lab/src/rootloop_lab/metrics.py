@@ -14,12 +14,12 @@ import threading
 import time
 from typing import Any
 
-from rootloop.lab import procs
-from rootloop.lab.agent import Agent
-from rootloop.lab.cloud import Emulator, client
-from rootloop.lab.layout import CLUSTER, DLQ, QUEUE
+from rootloop_lab import procs
+from rootloop_lab.agent import Agent
+from rootloop_lab.cloud import Emulator, client
+from rootloop_lab.layout import CLUSTER, DLQ, QUEUE
 
-log = logging.getLogger("rootloop.lab.metrics")
+log = logging.getLogger("rootloop_lab.metrics")
 PERIOD = 5.0
 
 

@@ -1,4 +1,4 @@
-"""Helper processes some faults need: ``python -m rootloop.lab.faults hold-lock DSN``.
+"""Helper processes some faults need: ``python -m rootloop_lab.faults hold-lock DSN``.
 
 ``hold-lock`` is a reporting job that opens a transaction, locks the merchants
 rows every payment updates, and then sits idle in that transaction — the
@@ -29,7 +29,7 @@ def hold_lock(dsn: str) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "hold-lock":
-        print("usage: python -m rootloop.lab.faults hold-lock DSN", file=sys.stderr)
+        print("usage: python -m rootloop_lab.faults hold-lock DSN", file=sys.stderr)
         return 2
     return hold_lock(argv[1])
 

@@ -24,20 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rootloop.lab import procs, repo
-from rootloop.lab.cloud import Emulator, aws_env, client
-from rootloop.lab.layout import CLUSTER, ECS_SERVICES, Layout
+from rootloop_lab import procs, repo
+from rootloop_lab.cloud import Emulator, aws_env, client
+from rootloop_lab.layout import CLUSTER, ECS_SERVICES, Layout
 
-log = logging.getLogger("rootloop.lab.agent")
+log = logging.getLogger("rootloop_lab.agent")
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 EXIT_REASON = "Essential container in task exited"
 RESTART_DELAY = 1.0
 KEEP_STOPPED = 40
 MODULES = {
-    "api-gateway": "rootloop.lab.apps.gateway",
-    "frontend-app": "rootloop.lab.apps.frontend",
-    "notification-svc": "rootloop.lab.apps.notification",
+    "api-gateway": "rootloop_lab.apps.gateway",
+    "frontend-app": "rootloop_lab.apps.frontend",
+    "notification-svc": "rootloop_lab.apps.notification",
 }
 
 

@@ -23,11 +23,11 @@ from pydantic import BaseModel
 
 from rootloop.forge.base import CiRun
 from rootloop.forge.local import branch_slug
-from rootloop.lab import repo
-from rootloop.lab.layout import Layout
 from rootloop.state import atomic_write, atomic_write_json
+from rootloop_lab import repo
+from rootloop_lab.layout import Layout
 
-log = logging.getLogger("rootloop.lab.ci")
+log = logging.getLogger("rootloop_lab.ci")
 WORKFLOW = "CI"
 WORKFLOW_PATH = ".github/workflows/ci.yml"
 JOB = "test"

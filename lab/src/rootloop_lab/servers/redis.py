@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from pathlib import Path
 import redis
 
 from rootloop.errors import PlatformError
-from rootloop.platforms.local.process import stop_escalating
+from rootloop_lab.servers.ports import free_port
+from rootloop_lab.servers.process import stop_escalating
 
 DEBIAN_PACKAGE = "redis-server"
 
@@ -78,12 +78,6 @@ def redis_binary() -> str:
             "redis-server not found", f"install it: apt-get install {DEBIAN_PACKAGE}"
         )
     return found
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def start_redis(

@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rootloop.lab.ci import RunRecord
-from rootloop.lab.cloud import client
-from rootloop.lab.layout import CLUSTER, SERVICE
+from rootloop_lab.ci import RunRecord
+from rootloop_lab.cloud import client
+from rootloop_lab.layout import CLUSTER, SERVICE
 
-log = logging.getLogger("rootloop.lab.deployer")
+log = logging.getLogger("rootloop_lab.deployer")
 _KEEP = (
     "family",
     "taskRoleArn",

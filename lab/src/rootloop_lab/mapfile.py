@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from rootloop.lab.layout import CLUSTER, FUNCTION, GITHUB_REPO, QUEUE, REGION, LabState
-from rootloop.lab.repo import TEST_COMMAND
 from rootloop.state import atomic_write
+from rootloop_lab.layout import CLUSTER, FUNCTION, GITHUB_REPO, QUEUE, REGION, LabState
+from rootloop_lab.repo import TEST_COMMAND
 
 BATCH_FILE = "app/batch.py"
 # a 2-core machine running the whole lab answers slower than production would

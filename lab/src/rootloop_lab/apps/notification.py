@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 
-from rootloop.lab.apps.common import Handler, Server, setup_logging
+from rootloop_lab.apps.common import Handler, Server, setup_logging
 
 log = logging.getLogger("notification")
 SENDER = threading.Lock()

@@ -1,4 +1,4 @@
-"""The lab's supervisor daemon: ``python -m rootloop.lab.supervisor <lab-dir>``.
+"""The lab's supervisor daemon: ``python -m rootloop_lab.supervisor <lab-dir>``.
 
 Owns every lab process and thread: moto's server, PostgreSQL, Redis, the ECS
 agent and its tasks, the lambda-worker, the CI runner and its GitHub-shaped
@@ -24,34 +24,21 @@ from typing import Any
 
 import psycopg
 
-from rootloop.lab import cloud, procs, repo
-from rootloop.lab.agent import Agent
-from rootloop.lab.ci import CiRunner, CiStore
-from rootloop.lab.deployer import Deployer
-from rootloop.lab.github_api import GitHubApi
-from rootloop.lab.layout import ECS_SERVICES, FUNCTION, PG_MAX_CONNECTIONS, LabState, Layout
-from rootloop.lab.logship import LogShipper
-from rootloop.lab.metrics import Metrics
-from rootloop.lab.traffic import Traffic
-from rootloop.platforms.local import postgres as local_pg
-from rootloop.platforms.local import redis as local_redis
+from rootloop_lab import cloud, procs, repo
+from rootloop_lab.agent import Agent
+from rootloop_lab.ci import CiRunner, CiStore
+from rootloop_lab.deployer import Deployer
+from rootloop_lab.github_api import GitHubApi
+from rootloop_lab.layout import ECS_SERVICES, FUNCTION, PG_MAX_CONNECTIONS, LabState, Layout
+from rootloop_lab.logship import LogShipper
+from rootloop_lab.metrics import Metrics
+from rootloop_lab.servers import postgres as local_pg
+from rootloop_lab.servers import redis as local_redis
+from rootloop_lab.servers.ports import free_or_new
+from rootloop_lab.traffic import Traffic
 
-log = logging.getLogger("rootloop.lab.supervisor")
+log = logging.getLogger("rootloop_lab.supervisor")
 READY_TIMEOUT = 60.0
-
-
-def _port(previous: int) -> int:
-    """The port the lab used last time if it is free, else a new one."""
-    if previous:
-        import socket
-
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", previous))
-                return previous
-            except OSError:
-                pass
-    return local_pg.free_port()
 
 
 class Supervisor:
@@ -74,12 +61,14 @@ class Supervisor:
     def start(self) -> None:
         p = self.state.ports
         for name in ("payments_api", "api_gateway", "frontend_app", "notification_svc", "ci"):
-            setattr(p, name, _port(getattr(p, name)))
-        self.emu = cloud.Emulator(_port(p.moto))
+            setattr(p, name, free_or_new(getattr(p, name)))
+        self.emu = cloud.Emulator(free_or_new(p.moto))
         p.moto = self.emu.port
         with ThreadPoolExecutor(4) as ex:
             pg = ex.submit(self._start_pg)
-            rd = ex.submit(local_redis.start_redis, self.layout.root / "redis", port=_port(p.redis))
+            rd = ex.submit(
+                local_redis.start_redis, self.layout.root / "redis", port=free_or_new(p.redis)
+            )
             sha_f = ex.submit(repo.create, self.layout)
             queues = ex.submit(cloud.create_queues, self.state)
             self.pg, self.redis, sha = pg.result(), rd.result(), sha_f.result()
@@ -117,7 +106,7 @@ class Supervisor:
     def _start_pg(self) -> local_pg.PostgresServer:
         return local_pg.start_postgres(
             self.layout.root / "pg",
-            port=_port(self.state.ports.postgres),
+            port=free_or_new(self.state.ports.postgres),
             max_connections=PG_MAX_CONNECTIONS,
         )
 
@@ -155,7 +144,7 @@ class Supervisor:
         }
         with open(out, "ab") as fh:
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "rootloop.lab.apps.lambda_worker"],
+                [sys.executable, "-m", "rootloop_lab.apps.lambda_worker"],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=fh,

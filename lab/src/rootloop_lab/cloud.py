@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from rootloop.lab.layout import (
+from rootloop_lab.layout import (
     ACCESS_KEY,
     ACCOUNT,
     CLUSTER,
@@ -205,7 +205,7 @@ def create_resources(state: LabState, sha: str) -> LabState:
     )["Role"]["Arn"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("worker.py", "# the lab runs rootloop.lab.apps.lambda_worker\n")
+        z.writestr("worker.py", "# the lab runs rootloop_lab.apps.lambda_worker\n")
     lam.create_function(
         FunctionName=FUNCTION,
         Runtime="python3.11",

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rootloop.errors import RootloopError
-from rootloop.lab import Lab
-from rootloop.lab.scenarios import SCENARIOS
+from rootloop_lab import Lab
+from rootloop_lab.scenarios import SCENARIOS
 
 app = typer.Typer(
     help="A real small microservice system on loopback, with faults to inject.",
