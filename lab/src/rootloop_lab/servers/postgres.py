@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -205,6 +206,12 @@ class _RunAs:
     def switch(self) -> bool:
         return self.uid != os.geteuid()
 
+    def process_user(self) -> dict[str, Any]:
+        """``subprocess`` arguments that run a child as this user (none when we are it)."""
+        if not self.switch:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
 
 class _PortTaken(Exception):
     pass
@@ -291,7 +298,7 @@ def _env() -> dict[str, str]:
 
 
 def _run(runas: _RunAs, cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    kw = {"user": runas.uid, "group": runas.gid, "extra_groups": []} if runas.switch else {}
+    kw = runas.process_user()
     return subprocess.run(
         cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False, **kw
     )
@@ -362,7 +369,7 @@ def _launch(
     for k, v in params.items():
         cmd += ["-c", f"{k}={v}"]
     log_file = data.parent / "postgres.log"
-    kw = {"user": runas.uid, "group": runas.gid, "extra_groups": []} if runas.switch else {}
+    kw = runas.process_user()
     with open(log_file, "ab") as log:
         if runas.switch:
             os.chown(log_file, runas.uid, runas.gid)
