@@ -18,7 +18,7 @@ test: check
 	.venv/bin/pytest -q
 
 test-fast: check
-	.venv/bin/pytest -q -m "not e2e and not lab"
+	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab"
 
 lint: setup
 	.venv/bin/ruff check src lab tests bench

@@ -36,6 +36,7 @@ def map_file(tmp_path: Path, redis_url: str, closed_port: int) -> Path:
                 type: cache
                 skill: redis
                 url: {redis_url}
+                ping_warn_ms: 10000  # the test is about the transport, not the box's speed
               - name: pricing
                 type: http
                 skill: http-health
