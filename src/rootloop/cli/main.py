@@ -138,7 +138,7 @@ def _wire() -> None:
 PLUGIN_GROUP = "rootloop.cli_plugins"
 
 
-def _load_plugins() -> None:
+def load_plugins(target: typer.Typer) -> None:
     """Commands that other distributions add (``rootloop-lab`` adds ``lab``, ``demo``,
     ``bench``): each entry point of ``PLUGIN_GROUP`` names a ``register(app)`` callable.
 
@@ -152,13 +152,13 @@ def _load_plugins() -> None:
             continue
         seen.add(ep.name)
         try:
-            ep.load()(app)
+            ep.load()(target)
         except Exception as exc:
             err.print(f"[yellow]warning[/]: CLI plugin {ep.name!r} ({ep.value}) not loaded: {exc}")
 
 
 _wire()
-_load_plugins()
+load_plugins(app)
 
 
 def main() -> None:
