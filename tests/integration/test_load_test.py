@@ -87,7 +87,8 @@ def _spec(url: str, **kw: object) -> LoadTestSpec:
 
 async def test_healthy_service_passes(http_server) -> None:
     url, methods = http_server(lambda n: (200, 0.0))
-    result = await run_load_test(_spec(url))
+    # healthy means no errors; the latency limits are far above what a busy box adds
+    result = await run_load_test(_spec(url, max_p50_ms=5000, max_p95_ms=5000))
     assert result.passed, result.reasons
     assert result.requests == 75  # 50/s x 1.5 s
     assert result.successes == 75
@@ -109,13 +110,15 @@ async def test_thirty_percent_errors_fail_the_success_ratio(http_server) -> None
 
 
 async def test_slow_tail_fails_p95(http_server) -> None:
-    # one request in six takes 400 ms: p50 stays fast, p95 does not
-    url, _ = http_server(lambda n: (200, 0.4 if n % 6 == 5 else 0.0))
-    result = await run_load_test(_spec(url, rate=40, duration=1.5))
+    # one request in six takes 2 s: p50 stays fast, p95 does not (limits far from both,
+    # so a slow machine cannot move either side across them)
+    url, _ = http_server(lambda n: (200, 2.0 if n % 6 == 5 else 0.0))
+    limits = {"max_p50_ms": 1500, "max_p95_ms": 1500}
+    result = await run_load_test(_spec(url, rate=40, duration=1.5, **limits))
     assert not result.passed
     assert result.success_ratio == 1.0
-    assert result.p50_ms < 150
-    assert result.p95_ms >= 400
+    assert result.p50_ms < 1500
+    assert result.p95_ms >= 2000
     assert any(r.startswith("p95") for r in result.reasons)
     assert not any(r.startswith("success") for r in result.reasons)
 
