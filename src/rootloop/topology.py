@@ -21,15 +21,38 @@ from typing import Any, Literal
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rootloop.errors import TopologyError, UserError
+from rootloop.production import (
+    DEFAULT_LOWER,
+    is_lower,
+    name_production_reason,
+    normalise,
+    tag_production_reason,
+)
 from rootloop.redact import Redactor
 from rootloop.skills import registry
 from rootloop.skills.base import Node
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-_NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags"}
+_NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags", "compute", "logs"}
+#: a node's own checks besides its main one (``compute``: the ECS service that runs it)
+NODE_ASPECTS = ("compute", "logs")
+#: how deep a map may nest: real maps are < 10; more is a mistake or an attack
+MAX_DEPTH = 64
+Level = Literal["observe", "propose", "act"]
+#: strictest first: where two rules or two maps disagree, the earlier level wins
+LEVELS: tuple[Level, ...] = ("observe", "propose", "act")
+FAMILIES = ("infra", "code", "data")
+UNDECLARED = "undeclared"
 _CHECK_KEYS = {"skill", "timeout"}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEYS = re.compile(r"^(password|passwd|token|secret|api_key|apikey|secret_key)$", re.I)
@@ -46,6 +69,8 @@ class RawNode(BaseModel):
     map: str | None = None
     production: bool = False
     tags: dict[str, str] = {}
+    compute: RawCheck | None = None
+    logs: RawCheck | None = None
 
 
 class RawCheck(BaseModel):
@@ -53,6 +78,9 @@ class RawCheck(BaseModel):
 
     skill: str
     timeout: float | None = Field(default=None, gt=0, le=600)
+
+
+RawNode.model_rebuild()
 
 
 class RepoSpec(BaseModel):
@@ -80,27 +108,118 @@ class SelfSpec(BaseModel):
     tags: dict[str, str] = {}
 
 
+def known_kinds() -> list[str]:
+    """Every action kind rootloop has an executor for (for did-you-mean in policy rules)."""
+    from rootloop.actions.types import BaseAction
+
+    return sorted(str(c.model_fields["kind"].default) for c in BaseAction.__subclasses__())
+
+
+class AutonomyRule(BaseModel):
+    """How far rootloop may go for one environment and/or one action kind or family."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environment: str = "*"
+    action: str = Field(default="*", description="an action kind, a family, or '*'")
+    level: Level
+
+    @field_validator("action")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        kinds = known_kinds()
+        if value in ("*", *FAMILIES) or value in kinds:
+            return value
+        close = difflib.get_close_matches(value, [*kinds, *FAMILIES], n=1)
+        hint = f" did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"'{value}' is not an action kind or family (infra, code, data).{hint}")
+
+
+class Autonomy(BaseModel):
+    """``observe`` (diagnose only), ``propose`` (each action waits for a human), ``act``.
+
+    The most specific rule decides (environment and action > action > environment);
+    between equally specific rules the stricter wins. Outside the lower environments the
+    level is ``observe`` whatever is written here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: Level = "act"
+    rules: list[AutonomyRule] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"default": data} if isinstance(data, str) else data
+
+    def level_for(self, environment: str, kind: str, family: str) -> tuple[Level, str]:
+        env = normalise(environment)
+        best: tuple[int, int, AutonomyRule] | None = None
+        for rule in self.rules:
+            env_hit = rule.environment == "*" or normalise(rule.environment) == env
+            act_hit = rule.action in ("*", kind, family)
+            if not (env_hit and act_hit):
+                continue
+            score = (2 if rule.action != "*" else 0) + (1 if rule.environment != "*" else 0)
+            rank = (score, -LEVELS.index(rule.level), rule)
+            if best is None or rank[:2] > best[:2]:
+                best = rank
+        if best is None:
+            return self.default, f"policy.autonomy.default is '{self.default}'"
+        rule = best[2]
+        return rule.level, (
+            f"policy.autonomy rule (environment {rule.environment}, action {rule.action}) "
+            f"says '{rule.level}'"
+        )
+
+
 class Policy(BaseModel):
     """What the loop may do and when it must stop."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_iterations: int = Field(default=5, ge=1, le=50)
-    no_progress_limit: int = Field(default=2, ge=1)
+    no_progress_limit: int = Field(default=2, ge=1, le=50)
     error_rate_threshold: float = Field(default=0.02, ge=0, le=1)
-    settle_seconds: float = Field(default=3.0, ge=0)
-    verify_timeout: float = Field(default=120.0, gt=0)
-    ci_timeout: float = Field(default=300.0, gt=0)
-    deploy_timeout: float = Field(default=180.0, gt=0)
+    settle_seconds: float = Field(default=3.0, ge=0, le=3600)
+    verify_timeout: float = Field(default=120.0, gt=0, le=86400)
+    ci_timeout: float = Field(default=300.0, gt=0, le=86400)
+    deploy_timeout: float = Field(default=180.0, gt=0, le=86400)
     concurrency: int = Field(default=512, ge=1, le=4096)
     default_timeout: float = Field(default=5.0, gt=0, le=600)
-    production_environments: list[str] = ["production", "prod", "prd"]
-    production_name_pattern: str = r"(^|[-_./:])(prod|production|prd)($|[-_./:])"
+    #: the lower environments rootloop may act in; anything else is diagnosed only
+    act_in: list[str] = Field(default=list(DEFAULT_LOWER), min_length=0)
+    #: AWS accounts that are lower; when set, every AWS action asks STS first
+    aws_accounts: list[str] = []
+    autonomy: Autonomy = Autonomy()
+    production_environments: list[str] = ["production", "prod", "prd", "live"]
+    #: an extra regex for production names, on top of the built-in word rule
+    production_name_pattern: str | None = None
     production_tags: dict[str, str] = {"environment": "production", "env": "production"}
+
+    @field_validator("aws_accounts")
+    @classmethod
+    def _account_ids(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not re.fullmatch(r"\d{12}", str(a).strip())]
+        if bad:
+            raise ValueError(f"AWS account ids are 12 digits, got {bad[0]!r}")
+        return [str(a).strip() for a in value]
+
+    @field_validator("production_name_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
 
 
 class LoadTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str
     method: Literal["GET", "POST"] = "GET"
@@ -113,7 +232,7 @@ class LoadTestSpec(BaseModel):
 
 
 class UiTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str
     steps: list[dict[str, str]] = []
@@ -125,7 +244,8 @@ class RawMap(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     service: str = Field(pattern=NAME_RE)
-    environment: str = "lower"
+    #: not declared means not lower: rootloop then diagnoses but never acts (default deny)
+    environment: str = Field(default=UNDECLARED, min_length=1, max_length=100)
     upstream: list[RawNode] = []
     downstream: list[RawNode] = []
     self_: SelfSpec | None = Field(default=None, alias="self")
@@ -136,6 +256,17 @@ class RawMap(BaseModel):
     # validated by their own subsystems (rootloop.reasoning.model, rootloop.memory)
     model: dict[str, Any] | str | None = None
     memory: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MapScope:
+    """One map file's say over the nodes it declares: its environment and policy."""
+
+    service: str
+    file: Path
+    environment: str
+    policy: Policy
+    parents: tuple[str, ...] = ()  # the maps that pulled this one in with ``map:``
 
 
 @dataclass
@@ -154,27 +285,109 @@ class Topology:
     ui_test: UiTestSpec | None = None
     redactor: Redactor = field(default_factory=Redactor)
     memory: dict[str, Any] | None = None
+    scopes: dict[str, MapScope] = field(default_factory=dict)
+    #: component -> the maps that declare a check of it
+    declared_by: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
         return self.files[self.service]
 
+    # -- environments and policy, strictest wins -------------------------------------------
+    def scopes_of(self, component: str | None = None) -> list[MapScope]:
+        """Every map with a say over ``component``: the root, the maps that declare it,
+        its own map, and the maps that pulled those in. Without a component: the root."""
+        names = {self.service}
+        if component is not None:
+            names |= self.declared_by.get(component, set())
+            if component in self.scopes:
+                names.add(component)
+        todo, seen = list(names), set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in self.scopes:
+                continue
+            seen.add(name)
+            todo.extend(self.scopes[name].parents)
+        scopes = [self.scopes[n] for n in sorted(seen)]
+        if not scopes:  # a Topology built by hand, without the loader
+            scopes = [MapScope(self.service, Path(), self.environment, self.policy)]
+        return scopes
+
+    def environment_refusal(self, component: str | None = None) -> str | None:
+        """Why ``component`` (default: the whole run) is not in a lower environment."""
+        scopes = self.scopes_of(component)
+        for scope in scopes:
+            env = scope.environment
+            where = "" if scope.service == self.service else f" (the map of '{scope.service}')"
+            if env == UNDECLARED:
+                return (
+                    f"the map{where} declares no environment, so it is not known to be lower "
+                    "(write 'environment:' with one of policy.act_in)"
+                )
+            named = name_production_reason(env)
+            if named or normalise(env) in {
+                normalise(e) for p in scopes for e in p.policy.production_environments
+            }:
+                return f"the environment '{env}'{where} is production"
+            for other in scopes:
+                if not is_lower(env, other.policy.act_in):
+                    owner = "" if other.service == self.service else f" of '{other.service}'"
+                    return (
+                        f"the environment '{env}'{where} is not one the policy{owner} "
+                        f"declares lower (policy.act_in: {', '.join(other.policy.act_in) or '[]'})"
+                    )
+        return None
+
     @property
     def is_production_env(self) -> bool:
-        envs = {e.lower() for e in self.policy.production_environments}
-        return self.environment.lower() in envs
+        """True when the run's own environment is not declared lower (default deny)."""
+        return self.environment_refusal() is not None
+
+    def aws_accounts_for(self, component: str | None = None) -> list[str] | None:
+        """The lower AWS accounts every map over ``component`` allows; None: none listed."""
+        lists = [set(s.policy.aws_accounts) for s in self.scopes_of(component)]
+        named = [acc for acc in lists if acc]
+        if not named:
+            return None
+        return sorted(set.intersection(*named))
+
+    def resource_refusal(
+        self, name: str, tags: dict[str, str] | None = None, component: str | None = None
+    ) -> str | None:
+        """Why a resource (by its name and its own tags) must not be changed, or None."""
+        scopes = self.scopes_of(component)
+        env = self.environment_refusal(component)
+        if env:
+            return env
+        for scope in scopes:
+            why = name_production_reason(name, scope.policy.production_name_pattern)
+            if why:
+                return why
+        for scope in scopes:
+            act_in = [
+                e
+                for e in scope.policy.act_in
+                if all(is_lower(e, other.policy.act_in) for other in scopes)
+            ]
+            why = tag_production_reason(tags or {}, act_in, scope.policy.production_tags)
+            if why:
+                return why
+        return None
 
     def is_production_resource(self, name: str, tags: dict[str, str] | None = None) -> bool:
         """Production by the map's policy: the environment, a tag, or the resource's name."""
-        if self.is_production_env:
-            return True
-        for k, v in (tags or {}).items():
-            if self.policy.production_tags.get(k, "").lower() == str(v).lower():
-                return True
-        return re.search(self.policy.production_name_pattern, name, re.I) is not None
+        return self.resource_refusal(name, tags) is not None
+
+    def node_refusal(self, node: Node) -> str | None:
+        if node.production:
+            return f"'{node.name}' is marked production in the map"
+        return self.resource_refusal(node.component, node.tags, node.component) or (
+            self.resource_refusal(node.name, {}, node.component)
+        )
 
     def node_is_production(self, node: Node) -> bool:
-        return node.production or self.is_production_resource(node.component, node.tags)
+        return self.node_refusal(node) is not None
 
     def checks_of(self, component: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.component == component]
@@ -209,9 +422,11 @@ class _Loader:
         self.graph = nx.DiGraph()
         self.files: dict[str, Path] = {}
         self.maps: dict[str, RawMap] = {}
+        self.parents: dict[str, set[str]] = {}
+        self.declared_by: dict[str, set[str]] = {}
 
     # -- files ------------------------------------------------------------
-    def load_file(self, path: Path, stack: list[Path]) -> RawMap:
+    def load_file(self, path: Path, stack: list[Path], parent: str | None = None) -> RawMap:
         path = path.resolve() if path.exists() else path
         shown = str(path)
         if path in stack:
@@ -236,6 +451,8 @@ class _Loader:
             raw = RawMap.model_validate(data)
         except ValidationError as exc:
             raise _topology_error(shown, exc, data) from None
+        if parent is not None and parent != raw.service:
+            self.parents.setdefault(raw.service, set()).add(parent)
         if raw.service in self.maps:
             return self.maps[raw.service]
         self.maps[raw.service] = raw
@@ -244,15 +461,35 @@ class _Loader:
         return raw
 
     def _parse(self, path: Path) -> dict[str, Any]:
-        text = path.read_text(encoding="utf-8")
+        shown = str(path)
+        if path.is_dir():
+            raise TopologyError(
+                shown, "(file)", "is a directory, not a map file.", "pass the YAML or JSON file."
+            )
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise TopologyError(
+                shown, "(file)", f"cannot be read: {exc.strerror or exc}.", "check the path."
+            ) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise TopologyError(
+                shown,
+                f"line {line}",
+                f"is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}).",
+                "save the map as UTF-8.",
+            ) from None
         try:
             if path.suffix.lower() == ".json":
-                data = json.loads(text)
+                data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
             else:
-                data = yaml.safe_load(text)
+                data = yaml.load(text, Loader=_StrictLoader)
         except json.JSONDecodeError as exc:
             raise TopologyError(
-                str(path),
+                shown,
                 f"line {exc.lineno} column {exc.colno}",
                 f"invalid JSON: {exc.msg}.",
                 "fix the syntax there.",
@@ -262,11 +499,32 @@ class _Loader:
             where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
             problem = getattr(exc, "problem", None) or str(exc)
             raise TopologyError(
-                str(path), where, f"invalid YAML: {problem}.", "fix the syntax there."
+                shown, where, f"invalid YAML: {problem}.", "fix the syntax there."
             ) from None
+        except _DuplicateKey as exc:
+            raise TopologyError(
+                shown,
+                exc.where,
+                f"the key '{exc.key}' is written twice in the same mapping.",
+                "keep one of them: a map with two values for one key is ambiguous.",
+            ) from None
+        except RecursionError:
+            raise TopologyError(
+                shown,
+                "(file)",
+                "is nested too deeply to be a map.",
+                f"keep it under {MAX_DEPTH} levels.",
+            ) from None
+        if _depth(data) > MAX_DEPTH:
+            raise TopologyError(
+                shown,
+                "(file)",
+                f"is nested more than {MAX_DEPTH} levels deep.",
+                "a map is a few levels deep; check the file is the map you meant.",
+            )
         if not isinstance(data, dict):
             raise TopologyError(
-                str(path),
+                shown,
                 "(top level)",
                 f"expected a mapping with 'service', got {type(data).__name__}.",
                 "start the file with 'service: <name>'.",
@@ -362,13 +620,32 @@ class _Loader:
                     settings=settings,
                     policy=raw.policy,
                 )
+                for aspect in NODE_ASPECTS:
+                    extra: RawCheck | None = getattr(rn, aspect)
+                    if extra is None:
+                        continue
+                    self._add_node(
+                        file,
+                        (*loc, aspect),
+                        name=f"{rn.name}/{aspect}",
+                        type=aspect,
+                        skill=extra.skill,
+                        role=role,
+                        component=rn.name,
+                        service=svc,
+                        timeout=extra.timeout,
+                        production=rn.production,
+                        tags=rn.tags,
+                        settings=dict(extra.model_extra or {}),
+                        policy=raw.policy,
+                    )
                 self.graph.add_node(rn.name, type=rn.type)
                 if role == "upstream":
                     self.graph.add_edge(rn.name, svc)
                 else:
                     self.graph.add_edge(svc, rn.name)
                 if rn.map:
-                    sub = self.load_file((path.parent / rn.map), stack)
+                    sub = self.load_file((path.parent / rn.map), stack, parent=svc)
                     if sub.service != rn.name:
                         raise TopologyError(
                             file,
@@ -416,6 +693,7 @@ class _Loader:
             timeout=timeout or getattr(skill, "default_timeout", None) or policy.default_timeout,
             **kw,
         )
+        self.declared_by.setdefault(node.component, set()).add(node.service)
         existing = self.nodes.get(node.name)
         if existing is not None:
             if existing.skill != node.skill:
@@ -452,6 +730,17 @@ class _Loader:
         repo = selfspec.repo
         if repo and repo.path and not Path(repo.path).is_absolute():
             repo = repo.model_copy(update={"path": str((base / repo.path).resolve())})
+        memory = _validated_memory(str(self.files[root.service]), root.memory)
+        scopes = {
+            name: MapScope(
+                service=name,
+                file=self.files[name],
+                environment=raw.environment,
+                policy=raw.policy,
+                parents=tuple(sorted(self.parents.get(name, ()))),
+            )
+            for name, raw in self.maps.items()
+        }
         return Topology(
             service=root.service,
             environment=root.environment,
@@ -464,8 +753,23 @@ class _Loader:
             load_test=root.load_test,
             ui_test=root.ui_test,
             redactor=self.redactor,
-            memory=root.memory,
+            memory=memory,
+            scopes=scopes,
+            declared_by=self.declared_by,
         )
+
+
+def _validated_memory(file: str, block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``memory:`` block checked here, so ``validate`` rejects what ``run`` would."""
+    if block is None:
+        return None
+    from rootloop.memory.config import MemoryConfig
+
+    try:
+        MemoryConfig.model_validate(block)
+    except ValidationError as exc:
+        raise _topology_error(file, exc, block, prefix="memory") from None
+    return block
 
 
 def _topology_error(
@@ -529,3 +833,56 @@ def _known_fields(loc: tuple[Any, ...]) -> set[str]:
             return set()
         model = nxt
     return {f.alias or n for n, f in model.model_fields.items()}
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, where: str) -> None:
+        self.key, self.where = key, where
+        super().__init__(f"duplicate key {key!r} at {where}")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k, "(a JSON object)")
+        out[k] = v
+    return out
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML reports it itself
+                continue
+            if duplicate:
+                mark = key_node.start_mark
+                raise _DuplicateKey(key, f"line {mark.line + 1} column {mark.column + 1}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest, without recursion (a hostile file must not crash us)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict):
+            items: Any = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        todo.extend((v, level + 1) for v in items)
+    return deepest

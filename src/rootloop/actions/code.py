@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rootloop.actions.gates import refuse_unless_lower
 from rootloop.actions.types import ActionResult, ApplyPatch, RevertCommit
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import PlatformError, UserError
@@ -92,6 +93,7 @@ class CodeFix:
         return f"Rootloop-Iteration: {self.entry.iteration}" in log
 
     async def apply(self, action: ApplyPatch | RevertCommit) -> ActionResult:
+        refuse_unless_lower(self.topology, action)
         repo = self.topology.repo
         assert repo is not None
         ws = self.workspace()
@@ -122,6 +124,7 @@ class CodeFix:
         self.entry.commit = sha[:7]
         self.progress(f"committed {sha[:7]} on {ws.branch}")
         forge = make_forge(self.topology, self.d.state_root)
+        refuse_unless_lower(self.topology, action)  # the push is the side effect others see
         await forge.push(ws.branch)
         self.progress(f"pushed {ws.branch}")
         gha = await self.watch_ci(ws.branch, sha)
