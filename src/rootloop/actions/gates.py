@@ -221,16 +221,16 @@ class Gatekeeper:
                 level="observe",
             )
         level, level_why = autonomy_level(topo, component or topo.service, action)
+        why = self._production_reason(action, component)
+        if why:
+            return GateDecision(
+                "refuse", "production", f"{why}: production changes are made by a human", "observe"
+            )
         try:
             component = target_component(topo, action)
             node = resolve(topo, action)
         except ActionRefused as exc:
             return GateDecision("refuse", exc.gate, exc.reason, level)
-        why = self._production_reason(action, component, node)
-        if why:
-            return GateDecision(
-                "refuse", "production", f"{why}: production changes are made by a human", "observe"
-            )
         level, level_why = autonomy_level(topo, component, action)
         if level == "observe":
             return GateDecision(
@@ -258,19 +258,16 @@ class Gatekeeper:
             )
         return GateDecision("allow", "", "", level, deferred)
 
-    def _production_reason(self, action: BaseAction, component: str, node: Node | None) -> str:
+    def _production_reason(self, action: BaseAction, component: str | None) -> str:
+        """The target's checks, the target's name, the resources the action names."""
         topo = self.topology
-        for check in topo.checks_of(component):
+        for check in topo.checks_of(component) if component else []:
             why = topo.node_refusal(check)
             if why:
                 return why
-        why = topo.resource_refusal(component, {}, component)
+        why = topo.resource_refusal(action.target, {}, component)
         if why:
             return why
-        if node is not None:
-            why = topo.node_refusal(node)
-            if why:
-                return why
         for name in RESOURCE_FIELDS:
             value = getattr(action, name, None)
             if isinstance(value, str):
