@@ -84,7 +84,7 @@ _PARAMS = re.compile(r"%\(\w+\)s|%s|(?<=[\s,(=])(?::\w+|\?)(?=[\s,);]|$)|\{[^{}]
 #: paths of migration and schema frameworks: any edit there is a schema change
 MIGRATION_PATH = re.compile(
     r"(^|/)("
-    r"migrations?|alembic|db/migrate|db/migration|migrate|schema|schemas|liquibase|flyway|"
+    r"migrations?|alembic|db/migrate|db/migration|db/schema|liquibase|flyway|"
     r"changelogs?|prisma|dbmate|sqitch|deploy/sql|sql/migrations"
     r")/"
     r"|(^|/)(schema\.rb|structure\.sql|schema\.prisma|[^/]*\.prisma|alembic\.ini|"

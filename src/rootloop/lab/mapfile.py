@@ -119,6 +119,14 @@ def topology(state: LabState, environment: str = "lower") -> dict[str, Any]:
                 "skill": "http-health",
                 "url": f"{state.url('notification-svc')}/health",
                 **_SLOW_OK,
+                # its own ECS service: a restart acts on the node's own resource only
+                "compute": {
+                    "skill": "aws-ecs",
+                    "cluster": CLUSTER,
+                    "service": "notification-svc",
+                    "window_minutes": 10,
+                    **aws,
+                },
             },
         ],
         "policy": {
