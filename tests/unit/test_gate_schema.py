@@ -11,6 +11,7 @@ from tests.unit.gate_support import base_map, decide, load
 
 from rootloop.actions.schema import diff_changes_schema, edit_changes_schema, sql_changes_schema
 
+
 def patch(path: str, before: str, after: str) -> dict[str, object]:
     """An apply-patch action on the service, as rootloop's code fixes write them."""
     return {
