@@ -810,6 +810,7 @@ def _topology_error(
     else:
         got = err.get("input")
         shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        msg = msg.removeprefix("Value error, ")
         problem = f"{msg[0].lower()}{msg[1:]} (got {shown})."
     if len(errors) > 1:
         problem += f" ({len(errors) - 1} more problem(s) after this one.)"

@@ -73,6 +73,12 @@ def validate(topology_file: MapOption = Path("rootloop.yaml")) -> None:
         f"{topo.graph.number_of_nodes()} components, "
         f"{len(topo.files)} map file(s)"
     )
+    refusal = topo.environment_refusal()
+    if refusal:
+        console.print(f"[yellow]diagnose only[/]: {escape(refusal)}")
+    else:
+        level = topo.policy.autonomy.default
+        console.print(f"acts in [bold]{escape(topo.environment)}[/] (autonomy: {level})")
     for caller, callee in sorted(topo.graph.edges):
         console.print(f"  {caller} → {callee}", style="dim")
 
