@@ -34,7 +34,7 @@ from rootloop.actions.types import (
     TerminateBackend,
 )
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.errors import PlatformError, UserError
+from rootloop.errors import ActionRefused, ApprovalRequired, PlatformError, UserError
 from rootloop.models import utcnow
 from rootloop.skills.base import Node
 from rootloop.topology import Topology
@@ -124,7 +124,10 @@ class Dispatcher:
 
             return await CodeFix(self, ctx, entry, lambda _m: None).committed()
         if isinstance(action, SetTaskResources) and action.memory is not None:
-            node = self.landing_node(action, ctx)
+            try:
+                node = self.landing_node(action, ctx)
+            except (ActionRefused, ApprovalRequired):
+                return False  # not probed: applying it again meets the same gate, and stops
             clients = self.aws_clients(node)
 
             def memory_now() -> int | None:

@@ -237,7 +237,9 @@ class Gatekeeper:
                 "refuse", "autonomy", f"{level_why}: rootloop only diagnoses here", level
             )
         deferred = self._deferred(node)
-        approved = {a for a in context.approvals if a.endswith(f":{action.fingerprint()}")}
+        approved = {approval_key(g, action) for g in ("schema", "autonomy")} & set(
+            context.approvals
+        )
         if is_schema_change(action) and approval_key("schema", action) not in approved:
             return GateDecision(
                 "approval",
