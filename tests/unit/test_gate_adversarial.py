@@ -448,3 +448,12 @@ def test_aws_actions_say_the_account_is_checked_when_acting(tmp_path):
     topo = load(tmp_path, base_map(policy={"aws_accounts": ["111111111111"]}))
     d = decide(topo, RESTART)
     assert d.allowed and any("111111111111" in x for x in d.deferred)
+
+
+def test_an_arn_in_another_account_is_refused_when_accounts_are_listed(tmp_path):
+    topo = load(tmp_path, base_map(policy={"aws_accounts": ["111111111111"]}))
+    other = "arn:aws:ecs:us-east-1:999999999999:cluster/staging"
+    d = decide(topo, {**RESTART, "cluster": other})
+    assert (d.decision, d.gate) == ("refuse", "production") and "999999999999" in d.reason
+    own = "arn:aws:ecs:us-east-1:111111111111:cluster/staging"
+    assert decide(topo, {**RESTART, "cluster": own}).allowed

@@ -113,6 +113,10 @@ SCHEMA_EDITS = [
     ),
     ("src/repo.ts", "let x;", "await db.query('CREATE UNLOGGED TABLE scratch (id int)')"),
     ("src/repo.rb", "x = 1", 'conn.exec("REVOKE SELECT ON payments FROM app")'),
+    ("app/db.py", "x = 1", 'q = "DROP " + "TABLE payments"'),  # split across pieces
+    ("app/db.py", "x = 1", 'cur.execute(b"TRUNCATE payments")'),  # a bytes literal
+    ("src/db.js", "let q;", "let q = 'ALTER ' + `TABLE payments ` + 'DROP COLUMN amount';"),
+    ("app/db.py", "x = 1", 'cur.execute("""\nCREATE TABLE IF NOT EXISTS audit (\n  id int\n""")'),
     # SQL files
     ("db/queries/cleanup.sql", "SELECT 1;", "TRUNCATE payments;"),
     ("sql/report.sql", "  amount int,", "  amount bigint,"),  # a DDL fragment: fail closed
@@ -174,6 +178,11 @@ CODE_EDITS = [
         "    name = Column(String(50))\n    x = 1",
         "    name = Column(String(50))\n    x = 2",
     ),
+    ("app/jobs.py", "x = 1", 'log.info("Create payment %s failed", payment_id)'),
+    ("app/jobs.py", 'cur.execute("SELECT 1")', 'cur.execute("SELECT 2")'),
+    ("app/cli.py", 't = Table("runs")', 't = Table("runs", "status")'),  # rich, not SQLAlchemy
+    ("web/color.ts", "", "enum Color { Red }"),
+    ("app/calc.py", "", "import operator as op\nop.add(1, 2)"),
 ]
 
 

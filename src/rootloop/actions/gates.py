@@ -149,6 +149,7 @@ def resolve(topology: Topology, action: BaseAction) -> Node | None:
             f"'{action.kind}' needs a '{skill}' check on '{component}', and the map gives "
             f"'{component}' none; the action is refused rather than run on another node",
         )
+    _refuse_foreign_arns(topology, component, action)
     matching = [n for n in own if _owns(n, action)]
     if not matching:
         names = ", ".join(f"{k}={getattr(action, k)}" for k in _resource_keys(action))
@@ -158,6 +159,25 @@ def resolve(topology: Topology, action: BaseAction) -> Node | None:
             f"{_described(own[0])})",
         )
     return matching[0]
+
+
+def _refuse_foreign_arns(topology: Topology, component: str, action: BaseAction) -> None:
+    """An ARN in the action names its account: it must be a listed lower one."""
+    accounts = topology.aws_accounts_for(component)
+    for key in _resource_keys(action):
+        value = str(getattr(action, key, ""))
+        parts = value.split(":")
+        if (
+            value.startswith("arn:")
+            and len(parts) > 4
+            and accounts is not None
+            and parts[4] not in accounts
+        ):
+            raise ActionRefused(
+                "production",
+                f"{key} {value} is in AWS account {parts[4]}, not one of the lower "
+                f"accounts the map lists ({', '.join(accounts) or 'none'})",
+            )
 
 
 def _resource_keys(action: BaseAction) -> list[str]:

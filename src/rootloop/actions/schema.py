@@ -93,40 +93,60 @@ MIGRATION_PATH = re.compile(
     re.I,
 )
 
+_ALEMBIC_OPS = (
+    "add_column|drop_column|alter_column|create_table|drop_table|rename_table|create_index|"
+    "drop_index|create_foreign_key|create_unique_constraint|create_check_constraint|"
+    "create_primary_key|create_exclude_constraint|drop_constraint|execute|batch_alter_table|"
+    "create_table_comment|drop_table_comment|bulk_insert"
+)
 #: lines that declare schema in an ORM or migration DSL (compared before/after an edit)
 _DSL_LINE = re.compile(
     r"("
     # SQLAlchemy, Alembic
-    r"\b(mapped_column|Column|Table|ForeignKey|ForeignKeyConstraint|UniqueConstraint|"
-    r"CheckConstraint|PrimaryKeyConstraint|Index|Sequence|Enum|Computed|Identity)\s*\("
-    r"|__tablename__|__table_args__|\bmetadata\.(create_all|drop_all|reflect)\b"
+    r"\b(mapped_column|Column|ForeignKey|ForeignKeyConstraint|UniqueConstraint|"
+    r"CheckConstraint|PrimaryKeyConstraint)\s*\("
+    r"|\b(sa|sqlalchemy|db)\.(Table|Index|Enum|Sequence|Computed|Identity|Column)\s*\("
+    r"|\bTable\(\s*[\"'][^\"']+[\"']\s*,\s*[\w.]*metadata|\bIndex\(\s*[\"']"
+    r"|__tablename__|__table_args__|\bmetadata\.(create_all|drop_all)\b"
     r"|\b(create_all|drop_all)\s*\("
-    r"|\bop\.[a-z_]+\s*\(|\bbatch_op\.[a-z_]+\s*\("
+    rf"|\b(op|batch_op)\.({_ALEMBIC_OPS})\s*\("
     # Django
     r"|\bmodels\.[A-Za-z]*(Field|Key|Model|Index|Constraint)\b|\bmigrations\.[A-Za-z]+\s*\("
-    r"|\b(db_table|db_index|db_column|unique_together|index_together|indexes|constraints)\s*="
+    r"|\b(db_table|db_index|db_column|unique_together|index_together)\s*="
     # Rails / ActiveRecord
     r"|\b(create_table|drop_table|rename_table|change_table|add_column|remove_column|"
     r"change_column|change_column_null|change_column_default|rename_column|add_index|"
     r"remove_index|add_reference|remove_reference|add_foreign_key|remove_foreign_key|"
-    r"add_timestamps|create_join_table|execute)\b"
+    r"add_timestamps|create_join_table)\b"
     r"|ActiveRecord::(Migration|Schema)"
-    # Liquibase, Flyway, goose, dbmate
-    r"|<\s*(changeSet|createTable|addColumn|dropColumn|dropTable|modifyDataType|sql|"
+    # Liquibase, goose, dbmate
+    r"|<\s*(changeSet|createTable|addColumn|dropColumn|dropTable|modifyDataType|"
     r"createIndex|renameColumn|addForeignKeyConstraint)\b|databaseChangeLog|changeSet\s*:"
     r"|\+goose\s+(Up|Down)|migrate:(up|down)"
-    # Prisma, TypeORM, JPA/Hibernate, Sequelize, Knex, GORM, EF Core, Ecto, Diesel
-    r"|^\s*(model|enum|datasource)\s+\w+\s*\{|@@(id|unique|index|map)\b|@(id|unique|default|"
-    r"relation|map|db\.\w+)\b"
-    r"|@(Entity|Table|Column|PrimaryGeneratedColumn|PrimaryColumn|JoinColumn|ManyToOne|"
-    r"OneToMany|ManyToMany|OneToOne|Index|Unique|CreateDateColumn|UpdateDateColumn)\b"
+    # TypeORM, JPA/Hibernate, Sequelize, Knex, GORM, EF Core, Ecto, Diesel
+    r"|@(Entity|Table|Column|PrimaryGeneratedColumn|PrimaryColumn|JoinColumn|JoinTable|"
+    r"CreateDateColumn|UpdateDateColumn|DeleteDateColumn)\b"
     r"|\bsynchronize\s*:|hbm2ddl|ddl-auto"
     r"|\bqueryInterface\.\w+\s*\(|\bsequelize\.sync\s*\(|\bDataTypes\.\w+"
     r"|\bknex\.schema\b|\.(createTable|alterTable|dropTable|createTableIfNotExists)\s*\("
     r"|\bAutoMigrate\s*\(|\bmigrationBuilder\.\w+|\bmodelBuilder\.Entity\b"
-    r"|\b(create|alter)\s+table\s*\(|^\s*schema\s+\"|diesel::table!"
+    r"|\b(create|alter)\s+table\s*\(|diesel::table!"
     r")",
-    re.I | re.M,
+    re.M,
+)
+#: a schema statement's opening words: what a string that does not parse must show to
+#: count as schema, and what joined string pieces ("DROP " + "TABLE t") reveal
+_SCHEMA_OPENING = re.compile(
+    r"\b(?:(?:create|alter|drop)\s+(?:or\s+replace\s+)?(?:(?:temp|temporary|unlogged|unique|"
+    r"materialized|global|local|recursive|constraint|event|foreign|default|procedural|"
+    r"trusted)\s+)*(?:table|index|view|function|procedure|trigger|schema|database|type|"
+    r"sequence|extension|policy|role|user|group|column|constraint|domain|rule|aggregate|"
+    r"operator|cast|collation|publication|subscription|server|language|statistics|"
+    r"tablespace|conversion|access\s+method|privileges|data\s+wrapper|text\s+search)"
+    r"|truncate\s+(?:table\s+)?[\w\"]|(?:grant|revoke)\s+\w|comment\s+on\s+\w"
+    r"|add\s+column|drop\s+column|rename\s+(?:column|to)|security\s+label"
+    r"|refresh\s+materialized)",
+    re.I,
 )
 _QUOTED = re.compile(
     r'"""(.*?)"""|\'\'\'(.*?)\'\'\'|`((?:[^`\\]|\\.)*)`|"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'',
@@ -185,7 +205,7 @@ def sql_changes_schema(sql: str) -> bool:
         return False
     found = schema_statements(sql)
     if found is None:
-        return looks_like_sql(sql) and _SCHEMA_WORDS.search(sql) is not None
+        return _SCHEMA_OPENING.search(sql) is not None
     return bool(found)
 
 
@@ -200,8 +220,9 @@ def _python_strings(text: str) -> list[str] | None:
         return None
     out = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            out.append(node.value)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            value = node.value
+            out.append(value.decode("latin-1") if isinstance(value, bytes) else value)
         elif isinstance(node, ast.JoinedStr):
             out.append(
                 "".join(
@@ -219,21 +240,26 @@ def _quoted_strings(text: str) -> list[str]:
 def _sql_fingerprints(text: str, path: str) -> tuple[Counter[str], bool]:
     """Schema statements in the text's SQL, and whether some SQL-looking text did not parse
     while reading like schema (the caller fails closed on that)."""
+    found: Counter[str] = Counter()
     if path.lower().endswith(".sql"):
         pieces = [text]
     else:
         strings = _python_strings(text) if path.endswith((".py", ".pyi")) else None
         pieces = strings if strings is not None else _quoted_strings(text)
+        # a statement split over pieces ("DROP " + "TABLE t"): its opening words, joined
+        found.update(
+            f"opening:{' '.join(m.split()).lower()}"
+            for m in _SCHEMA_OPENING.findall(" ".join(pieces))
+        )
         # SQL written outside quotes (heredocs, raw blocks, a fragment of a literal)
         pieces = [*pieces, *_SQL_LINES.findall(text)]
-    found: Counter[str] = Counter()
     unparsed = False
     for piece in pieces:
         if not piece.strip() or not (looks_like_sql(piece) or _SCHEMA_WORDS.search(piece)):
             continue
         stmts = schema_statements(piece)
         if stmts is None:
-            if _SCHEMA_WORDS.search(piece) and (looks_like_sql(piece) or path.endswith(".sql")):
+            if _SCHEMA_OPENING.search(piece):
                 unparsed = True
                 found[f"unparsed:{' '.join(piece.split()).lower()}"] += 1
             continue
