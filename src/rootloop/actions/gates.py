@@ -45,8 +45,9 @@ from rootloop.actions.types import (
 from rootloop.context import DebugContext
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.models import PriorContext
+from rootloop.policy import LEVELS, Level
 from rootloop.skills.base import Node
-from rootloop.topology import LEVELS, Level, Topology
+from rootloop.topology import Topology
 
 Decision = Literal["allow", "approval", "refuse"]
 
@@ -409,19 +410,6 @@ def refuse_live(
     own name and tags, so it asks again with them, each as (kind, name, tags).
     """
     component = target_component(topology, action)
-    for kind, name, tags in resources:
-        why = topology.resource_refusal(name, tags, component)
-        if why:
-            raise ActionRefused(
-                "production", f"{kind} '{name}': {why}; production changes are made by a human"
-            )
-
-
-def refuse_production_resources(
-    topology: Topology, target: str, resources: list[tuple[str, str, dict[str, str]]]
-) -> None:
-    """Kept for callers that judge resources without an action (same rule as refuse_live)."""
-    component = topology.nodes[target].component if target in topology.nodes else target
     for kind, name, tags in resources:
         why = topology.resource_refusal(name, tags, component)
         if why:

@@ -21,7 +21,7 @@ from rootloop.actions.gates import Gatekeeper
 from rootloop.actions.types import parse_action
 from rootloop.context import DebugContext
 from rootloop.errors import UserError
-from rootloop.topology import known_kinds
+from rootloop.policy import known_kinds
 
 #: the word the gatekeeper uses -> the word people and catalogues read
 SHOWN = {"allow": "allow", "approval": "pause", "refuse": "refuse"}
