@@ -331,7 +331,8 @@ class Loop:
         entry.phase = "refused"
         entry.result = f"refused - {decision.reason}"
         entry.finished_at = utcnow()
-        ctx.status = "refused" if decision.gate == "production" else "escalated"
+        refusing = ("production", "target", "autonomy")  # policy said no: not out of ideas
+        ctx.status = "refused" if decision.gate in refusing else "escalated"
         ctx.status_reason = f"gate '{decision.gate}': {decision.reason}"
         self.save()
         self.emit("escalate", ctx.status_reason, gate=decision.gate)

@@ -18,7 +18,7 @@ import yaml
 from rootloop import topology
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.actions.gates import approval_key
-from rootloop.actions.types import BaseAction, RunMigration, SetTaskResources
+from rootloop.actions.types import BaseAction, RunMigration, SetRedisPolicy, SetTaskResources
 from rootloop.cli.run import EXIT
 from rootloop.context import ContextStore, DebugContext
 from rootloop.events import Event
@@ -124,3 +124,28 @@ def test_an_approved_migration_is_refused_when_the_map_became_production(tmp_pat
     assert ctx.history[-1].phase == "refused"
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT to_regclass('gate_t')").fetchone() == (None,)
+
+
+def test_a_target_mismatch_ends_the_run_refused_without_acting(tmp_path, closed_port):
+    path = tmp_path / "cart.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "service": "cart",
+                "environment": "staging",
+                "downstream": [
+                    {
+                        "name": "redis",
+                        "type": "cache",
+                        "skill": "redis",
+                        "url": f"redis://127.0.0.1:{closed_port}/0",
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    action = SetRedisPolicy(target="cart", policy="allkeys-lru")  # the service has no redis
+    ctx, executor, _ = run_loop(topology.load(path, env={}), tmp_path / "s", action, None)
+    assert ctx.status == "refused" and "gate 'target'" in ctx.status_reason
+    assert executor.calls == 0 and ctx.history[-1].phase == "refused"
