@@ -61,6 +61,7 @@ ENV_TAG_KEYS = frozenset(
 )
 #: tag keys that often carry an environment among other things: production values refuse
 HINT_TAG_KEYS = frozenset({"tier", "name", "stack", "account", "workload", "lifecycle", "usage"})
+_ENV_WORDS = frozenset({"environment", "env", "stage", "tier", "lifecycle", "deployment"})
 _TRUE = frozenset({"true", "yes", "1", "y", "on"})
 _SEPARATORS = re.compile(r"[\s\-_./:]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
@@ -109,6 +110,12 @@ def is_lower(environment: str, act_in: Iterable[str]) -> bool:
     return bool(env) and env in allowed and name_production_reason(environment) is None
 
 
+def _hints_environment(key: str) -> bool:
+    """A key that may carry an environment among other things (``deployment_stage``)."""
+    k = normalise(key)
+    return k in HINT_TAG_KEYS or k.startswith("env") or bool(set(words(key)) & _ENV_WORDS)
+
+
 def tag_production_reason(
     tags: Mapping[str, str],
     act_in: Iterable[str],
@@ -130,9 +137,7 @@ def tag_production_reason(
             return f"tagged {shown} (a production tag of the map's policy)"
         if k in ENV_TAG_KEYS and not is_lower(str(value), allowed):
             return f"tagged {shown}, which is not a lower environment of the map's policy.act_in"
-        if (k in HINT_TAG_KEYS or k.startswith(("env", "environment"))) and name_production_reason(
-            str(value)
-        ):
+        if _hints_environment(key) and name_production_reason(str(value)):
             return f"tagged {shown}, which reads as production"
         if any(_word_is_production(w) for w in words(key)) and v in _TRUE:
             return f"tagged {shown}"

@@ -172,6 +172,8 @@ class Topology:
     scopes: dict[str, MapScope] = field(default_factory=dict)
     #: component -> the maps that declare a check of it
     declared_by: dict[str, set[str]] = field(default_factory=dict)
+    #: node name -> its later declarations in other maps (kept for their production marks)
+    redeclared: dict[str, list[Node]] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -264,11 +266,13 @@ class Topology:
         return self.resource_refusal(name, tags) is not None
 
     def node_refusal(self, node: Node) -> str | None:
-        if node.production:
-            return f"'{node.name}' is marked production in the map"
-        return self.resource_refusal(node.component, node.tags, node.component) or (
-            self.resource_refusal(node.name, {}, node.component)
-        )
+        for decl in [node, *self.redeclared.get(node.name, [])]:
+            if decl.production:
+                return f"'{decl.name}' is marked production in the map of '{decl.service}'"
+            why = self.resource_refusal(decl.component, decl.tags, decl.component)
+            if why:
+                return why
+        return self.resource_refusal(node.name, {}, node.component)
 
     def node_is_production(self, node: Node) -> bool:
         return self.node_refusal(node) is not None
@@ -308,6 +312,7 @@ class _Loader:
         self.maps: dict[str, RawMap] = {}
         self.parents: dict[str, set[str]] = {}
         self.declared_by: dict[str, set[str]] = {}
+        self.redeclared: dict[str, list[Node]] = {}
 
     # -- files ------------------------------------------------------------
     def load_file(self, path: Path, stack: list[Path], parent: str | None = None) -> RawMap:
@@ -589,6 +594,9 @@ class _Loader:
                     f"with '{existing.skill}'.",
                     "give the two nodes different names or the same skill.",
                 )
+            # one node, two maps: the first declaration checks it, but both say whether
+            # it is production (a child map cannot unmark its parent's production node)
+            self.redeclared.setdefault(node.name, []).append(node)
             return
         self.nodes[node.name] = node
 
@@ -640,6 +648,7 @@ class _Loader:
             memory=memory,
             scopes=scopes,
             declared_by=self.declared_by,
+            redeclared=self.redeclared,
         )
 
 

@@ -192,6 +192,9 @@ PRODUCTION_TAGS = [
     {"IsProd": "yes"},
     {"deployment-environment": "production"},
     {"aws:environment": "prod"},
+    {"deployment_stage": "production"},
+    {"EnvType": "prod"},
+    {"Environment ": "Prod"},
 ]
 
 
@@ -457,3 +460,24 @@ def test_an_arn_in_another_account_is_refused_when_accounts_are_listed(tmp_path)
     assert (d.decision, d.gate) == ("refuse", "production") and "999999999999" in d.reason
     own = "arn:aws:ecs:us-east-1:111111111111:cluster/staging"
     assert decide(topo, {**RESTART, "cluster": own}).allowed
+
+
+@pytest.mark.parametrize("child_first", [True, False])
+def test_a_child_map_cannot_unmark_its_parents_production_node(tmp_path, child_first):
+    (tmp_path / "ledger.yaml").write_text(
+        "service: ledger\nenvironment: staging\ndownstream:\n"
+        "  - {name: redis, type: cache, skill: redis, url: 'redis://127.0.0.1:9/0'}\n",
+        encoding="utf-8",
+    )
+    data = base_map()
+    data["downstream"][1]["production"] = True  # the parent's redis is production
+    child = {
+        "name": "ledger",
+        "type": "http",
+        "skill": "http-health",
+        "url": "http://127.0.0.1:9/",
+        "map": "ledger.yaml",
+    }
+    data["downstream"].insert(0 if child_first else len(data["downstream"]), child)
+    d = decide(load(tmp_path, data), REDIS)
+    assert (d.decision, d.gate) == ("refuse", "production"), d.reason

@@ -68,6 +68,11 @@ SCHEMA_SQL = [
     "SELECT 1; DROP TABLE payments",
     "BEGIN; ALTER TABLE t ADD COLUMN c int; COMMIT;",
     "ALTER TABLE payments ADD COLUMN",  # schema words that do not parse: fail closed
+    "UPDATE pg_catalog.pg_attribute SET attnotnull = false",  # the catalog by hand
+    "DELETE FROM pg_class WHERE relname = 'x'",
+    "ALTER SYSTEM SET max_connections = 10",
+    "CALL migrate_everything()",
+    "IMPORT FOREIGN SCHEMA public FROM SERVER s INTO local",
 ]
 DATA_SQL = [
     "SELECT * FROM payments WHERE id = 1",

@@ -180,7 +180,15 @@ def _is_data(raw_stmt: Any) -> bool:
         return False  # SELECT … INTO creates a table
     if kind == "ExplainStmt":
         return _is_data(type("R", (), {"stmt": stmt.query})())
-    return True
+    relation = getattr(stmt, "relation", None)
+    # writing pg_catalog by hand is changing the schema
+    return relation is None or not _is_catalog(relation)
+
+
+def _is_catalog(relation: Any) -> bool:
+    schema = str(getattr(relation, "schemaname", None) or "").lower()
+    name = str(getattr(relation, "relname", None) or "").lower()
+    return schema in ("pg_catalog", "information_schema") or name.startswith("pg_")
 
 
 def schema_statements(sql: str) -> list[str] | None:
