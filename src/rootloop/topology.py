@@ -567,7 +567,7 @@ class _Loader:
             ) from None
         try:
             parsed = skill.Settings.model_validate(
-                settings, context={"node": kw["name"], "type": kw["type"]}
+                settings, context={"node": kw["component"], "type": kw["type"]}
             )
         except ValidationError as exc:
             raise _topology_error(

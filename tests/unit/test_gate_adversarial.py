@@ -481,3 +481,11 @@ def test_a_child_map_cannot_unmark_its_parents_production_node(tmp_path, child_f
     data["downstream"].insert(0 if child_first else len(data["downstream"]), child)
     d = decide(load(tmp_path, data), REDIS)
     assert (d.decision, d.gate) == ("refuse", "production"), d.reason
+
+
+def test_a_compute_check_without_a_service_names_the_services_own(tmp_path):
+    data = base_map()
+    del data["self"]["compute"]["service"]  # the seed's style: the node's name is the service
+    topo = load(tmp_path, data)
+    assert decide(topo, RESTART).allowed
+    assert decide(topo, {**RESTART, "service": "payments-api-compute"}).gate == "target"
