@@ -125,6 +125,9 @@ PRODUCTION_NAMES = [
     "live-payments",
     "productionpayments",
     "payments.production",
+    "ｐｒｏｄcluster",  # full-width
+    "рrod-main",  # a Cyrillic 'р': cannot be told apart, so it counts as production
+    "pro\u200bd-main",  # a zero-width space inside the word
 ]
 
 
