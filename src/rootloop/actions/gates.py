@@ -185,24 +185,23 @@ def _resource_keys(action: BaseAction) -> list[str]:
     return [k for k in ("cluster", "service", "function_name") if hasattr(action, k)]
 
 
+#: the settings of a check that name its resource (postgres / redis: the connection itself)
+OWN_KEYS: dict[str, tuple[str, ...]] = {
+    "aws-ecs": ("cluster", "service"),
+    "aws-lambda": ("function_name",),
+}
+
+
 def _owns(node: Node, action: BaseAction) -> bool:
-    s = node.settings
-    if node.skill == "aws-ecs":
-        return _last(getattr(s, "cluster", "")) == _last(action.cluster) and _last(  # type: ignore[attr-defined]
-            getattr(s, "service", "")
-        ) == _last(action.service)  # type: ignore[attr-defined]
-    if node.skill == "aws-lambda":
-        return _last(getattr(s, "function_name", "")) == _last(action.function_name)  # type: ignore[attr-defined]
-    return True  # postgres / redis: the node's own connection is the resource
+    return all(
+        _last(getattr(node.settings, k, "")) == _last(getattr(action, k, ""))
+        for k in OWN_KEYS.get(node.skill, ())
+    )
 
 
 def _described(node: Node) -> str:
-    s = node.settings
-    if node.skill == "aws-ecs":
-        return f"cluster={getattr(s, 'cluster', '?')} service={getattr(s, 'service', '?')}"
-    if node.skill == "aws-lambda":
-        return f"function_name={getattr(s, 'function_name', '?')}"
-    return node.name
+    keys = OWN_KEYS.get(node.skill, ())
+    return " ".join(f"{k}={getattr(node.settings, k, '?')}" for k in keys) or node.name
 
 
 # -- autonomy ---------------------------------------------------------------------------------
@@ -230,9 +229,10 @@ class Gatekeeper:
     def policy_check(self, action: BaseAction, context: DebugContext) -> GateDecision:
         """The gates that depend on the map and the approvals, not on the run's history."""
         topo = self.topology
-        component = topo.nodes[action.target].component if action.target in topo.nodes else None
-        if component is None and action.target in topo.graph:
-            component = action.target
+        try:
+            component: str | None = target_component(topo, action)
+        except ActionRefused:
+            component = None  # refused below, after the environment has had its say
         env = topo.environment_refusal(component)
         if env:  # first: a production run is refused whatever the action says
             return GateDecision(
@@ -241,18 +241,16 @@ class Gatekeeper:
                 f"{env}: rootloop diagnoses it but production changes are made by a human",
                 level="observe",
             )
-        level, level_why = autonomy_level(topo, component or topo.service, action)
         why = self._production_reason(action, component)
         if why:
             return GateDecision(
                 "refuse", "production", f"{why}: production changes are made by a human", "observe"
             )
+        level, level_why = autonomy_level(topo, component or topo.service, action)
         try:
-            component = target_component(topo, action)
             node = resolve(topo, action)
         except ActionRefused as exc:
             return GateDecision("refuse", exc.gate, exc.reason, level)
-        level, level_why = autonomy_level(topo, component, action)
         if level == "observe":
             return GateDecision(
                 "refuse", "autonomy", f"{level_why}: rootloop only diagnoses here", level
