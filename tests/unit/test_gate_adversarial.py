@@ -492,3 +492,15 @@ def test_a_compute_check_without_a_service_names_the_services_own(tmp_path):
     topo = load(tmp_path, data)
     assert decide(topo, RESTART).allowed
     assert decide(topo, {**RESTART, "service": "payments-api-compute"}).gate == "target"
+
+
+@pytest.mark.parametrize(
+    "self_mark",
+    [{"production": True}, {"tags": {"Environment": "Production"}}, {"tags": {"env": "prd"}}],
+)
+def test_the_service_itself_marked_production_refuses_its_own_actions(tmp_path, self_mark):
+    data = base_map()
+    data["self"].update(self_mark)
+    d = decide(load(tmp_path, data), RESTART)
+    assert (d.decision, d.gate) == ("refuse", "production"), d.reason
+    assert decide(load(tmp_path, data), REDIS).allowed  # its dependencies are not

@@ -10,6 +10,7 @@ checked again by the executor at the moment of acting.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,8 +29,11 @@ SHOWN = {"allow": "allow", "approval": "pause", "refuse": "refuse"}
 
 
 def read_action(text: str) -> dict[str, Any]:
-    """The action JSON (inline, or ``@file``), as a mapping; a UserError says what is wrong."""
-    if text.startswith("@"):
+    """The action JSON (inline, ``@file`` or ``-`` for stdin), as a mapping; a UserError
+    says what is wrong."""
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
         try:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -74,7 +78,7 @@ def gate(
         typer.Option(
             "--action",
             help='The action as JSON, e.g. {"kind": "restart", "target": "payments-api", '
-            '"cluster": "staging", "service": "payments-api"}; or @file.json.',
+            '"cluster": "staging", "service": "payments-api"}; or @file.json, or - for stdin.',
         ),
     ] = "",
 ) -> None:
