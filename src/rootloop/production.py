@@ -11,7 +11,8 @@ map says "lower" but which are not. Names are split into words (separators,
 camelCase, letters against digits) and a word is production when it is
 ``prod``/``production``/``prd``/``live``, or is glued to one (``prodcluster``,
 ``paymentsprod``, ``production1``). English words that merely start with
-"prod" (``product``, ``producer``, ``prodigy``) are not. A name with letters
+"prod" (``product``, ``producer``, ``prodigy``) are not, nor is a negated one
+(``nonprod``, ``non-prod``: the usual name of a lower AWS account). A name with letters
 outside ASCII after NFKC cannot be judged (homoglyphs) and counts as
 production: unknown refuses.
 """
@@ -41,6 +42,7 @@ DEFAULT_LOWER = (
 
 _PROD_WORDS = frozenset({"prod", "prods", "production", "productions", "prd", "live", "prdn"})
 _GLUED = ("production", "prod", "prd")
+_NEGATIONS = ("non", "not")
 #: ordinary words that start with "prod" and are not environments
 _NOT_PROD_PREFIXES = ("product", "produce", "producing", "prodigy", "prodigal", "prodigious")
 #: tag keys that name an environment: the value must be a declared lower environment
@@ -83,6 +85,8 @@ def words(text: str) -> list[str]:
 
 
 def _word_is_production(word: str) -> bool:
+    if word.startswith(_NEGATIONS) and word[3:] in _PROD_WORDS:
+        return False  # "nonprod", "notprod": the name says it is not production
     if word in _PROD_WORDS:
         return True
     if word.startswith(_NOT_PROD_PREFIXES) and not word.startswith("production"):
@@ -95,7 +99,12 @@ def name_production_reason(name: str, extra_pattern: str | None = None) -> str |
     nfkc = unicodedata.normalize("NFKC", str(name))
     if any(ord(ch) > 127 and unicodedata.category(ch)[0] in "LN" for ch in nfkc):
         return f"'{name}' has letters outside ASCII, so it cannot be told apart from production"
-    hits = [w for w in words(name) if _word_is_production(w)]
+    split = words(name)
+    hits = [
+        w
+        for i, w in enumerate(split)
+        if _word_is_production(w) and not (i and split[i - 1] in _NEGATIONS)
+    ]
     if hits:
         return f"'{name}' is named as production (the word '{hits[0]}')"
     if extra_pattern and re.search(extra_pattern, nfkc, re.I):
@@ -139,6 +148,6 @@ def tag_production_reason(
             return f"tagged {shown}, which is not a lower environment of the map's policy.act_in"
         if _hints_environment(key) and name_production_reason(str(value)):
             return f"tagged {shown}, which reads as production"
-        if any(_word_is_production(w) for w in words(key)) and v in _TRUE:
+        if name_production_reason(key) and v in _TRUE:
             return f"tagged {shown}"
     return None

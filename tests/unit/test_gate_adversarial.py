@@ -92,6 +92,7 @@ def test_lower_environments_act_however_they_are_written(tmp_path, env):
         (["qa-eu"], "staging", False),
         (["production"], "production", False),  # production cannot be declared lower
         (["prod-mirror"], "prod-mirror", False),
+        (["nonprod"], "NonProd", True),
         ([], "staging", False),
     ],
 )
@@ -128,6 +129,7 @@ PRODUCTION_NAMES = [
     "ｐｒｏｄcluster",  # full-width
     "рrod-main",  # a Cyrillic 'р': cannot be told apart, so it counts as production
     "pro\u200bd-main",  # a zero-width space inside the word
+    "nonprod-prod",  # a negation does not cover the next word
 ]
 
 
@@ -146,7 +148,17 @@ def test_a_production_service_name_is_refused(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    "name", ["staging-cluster", "product-catalog", "producer", "products", "lab", "reproduce"]
+    "name",
+    [
+        "staging-cluster",
+        "product-catalog",
+        "producer",
+        "products",
+        "lab",
+        "reproduce",
+        "nonprod-cluster",  # the usual name of a lower AWS account's cluster
+        "payments-non-prod",
+    ],
 )
 def test_ordinary_names_are_not_production(tmp_path, name):
     topo = load(tmp_path, base_map(cluster=name))
@@ -222,7 +234,14 @@ def test_production_tags_on_the_live_resource_are_refused(tmp_path, tags):
 
 
 @pytest.mark.parametrize(
-    "tags", [{"Environment": "staging"}, {"env": "Dev"}, {"team": "product"}, {"tier": "web"}]
+    "tags",
+    [
+        {"Environment": "staging"},
+        {"env": "Dev"},
+        {"team": "product"},
+        {"tier": "web"},
+        {"NonProd": "true"},
+    ],
 )
 def test_lower_tags_pass(tmp_path, tags):
     topo = load(tmp_path, base_map())
