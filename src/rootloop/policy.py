@@ -112,13 +112,21 @@ class Policy(BaseModel):
     production_name_pattern: str | None = None
     production_tags: dict[str, str] = {"environment": "production", "env": "production"}
 
-    @field_validator("aws_accounts")
+    @field_validator("aws_accounts", mode="before")
     @classmethod
-    def _account_ids(cls, value: list[str]) -> list[str]:
-        bad = [a for a in value if not re.fullmatch(r"\d{12}", str(a).strip())]
-        if bad:
-            raise ValueError(f"AWS account ids are 12 digits, got {bad[0]!r}")
-        return [str(a).strip() for a in value]
+    def _account_ids(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            text = str(item).strip() if isinstance(item, int | str) else item
+            if not (isinstance(text, str) and re.fullmatch(r"\d{12}", text)):
+                raise ValueError(
+                    f"AWS account ids are 12 digits, got {item!r}; write them in quotes "
+                    "('012345678901'): unquoted, YAML reads a number and drops leading zeros"
+                )
+            out.append(text)
+        return out
 
     @field_validator("production_name_pattern")
     @classmethod
