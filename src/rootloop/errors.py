@@ -8,7 +8,8 @@
     │                              these into findings, actions into failed results
     └── ControlFlow                not failures: the loop reacts to them
         ├── ApprovalRequired       a gate wants a human before this action runs
-        └── ActionRefused          a gate refuses the action outright (production, default branch)
+        └── ActionRefused          a gate refuses the action outright (production, target,
+                                   autonomy); the run ends ``refused``, never retried
 
 Library code raises; only ``rootloop.cli`` prints or exits.
 """

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rootloop.actions.gates import Gatekeeper, approval_key
+from rootloop.actions.gates import Gatekeeper, approval_key, land
 from rootloop.actions.types import ActionResult, BaseAction
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
+from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.events import Event, EventSink
 from rootloop.models import (
     Diagnosis,
@@ -331,7 +332,8 @@ class Loop:
         entry.phase = "refused"
         entry.result = f"refused - {decision.reason}"
         entry.finished_at = utcnow()
-        ctx.status = "refused" if decision.gate == "production" else "escalated"
+        refusing = ("production", "target", "autonomy")  # policy said no: not out of ideas
+        ctx.status = "refused" if decision.gate in refusing else "escalated"
         ctx.status_reason = f"gate '{decision.gate}': {decision.reason}"
         self.save()
         self.emit("escalate", ctx.status_reason, gate=decision.gate)
@@ -370,9 +372,13 @@ class Loop:
                 raise ValueError(
                     "the action holds a secret that was redacted when the run was saved"
                 )
+            land(self.topology, entry.action_detail, st.context)  # after approvals and resumes too
             result = await self.executor.apply(
                 entry.action_detail, st.context, entry, lambda m: self.emit("progress", m)
             )
+        except (ActionRefused, ApprovalRequired) as exc:  # a gate at the landing: not a failure
+            self.stopped_at_landing(entry, exc)
+            return
         except Exception as exc:  # the platform failed: record it, try the next idea
             result = ActionResult(
                 ok=False,
@@ -388,6 +394,26 @@ class Loop:
             self.save()
             return
         await self.verify_and_test(entry)
+
+    def stopped_at_landing(
+        self, entry: HistoryEntry, exc: ActionRefused | ApprovalRequired
+    ) -> None:
+        """An executor's gate said no right before the side effect: the run ends ``refused``
+        (never retried), or pauses when an approval is missing (the map changed meanwhile)."""
+        ctx = self.state.context  # type: ignore[union-attr]
+        if isinstance(exc, ApprovalRequired):
+            entry.phase = "awaiting-approval"
+            ctx.pending_gate = PendingGate(
+                gate=exc.gate, reason=exc.reason, iteration=entry.iteration
+            )
+            ctx.status, ctx.status_reason = "paused", exc.reason
+        else:
+            entry.phase, entry.result = "refused", f"refused - {exc.reason}"[:300]
+            entry.finished_at = utcnow()
+            ctx.status, ctx.status_reason = "refused", f"gate '{exc.gate}': {exc.reason}"
+        self.save()
+        self.emit("escalate", ctx.status_reason, gate=exc.gate)
+        self.publish()
 
     def record_result(self, entry: HistoryEntry, result: ActionResult) -> None:
         entry.changed = result.changed or None

@@ -21,15 +21,32 @@ from typing import Any, Literal
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from rootloop.errors import TopologyError, UserError
+from rootloop.policy import Policy
+from rootloop.production import (
+    is_lower,
+    name_production_reason,
+    normalise,
+    tag_production_reason,
+)
 from rootloop.redact import Redactor, is_sensitive_name
 from rootloop.skills import registry
 from rootloop.skills.base import Node
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-_NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags"}
+_NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags", "compute", "logs"}
+#: a node's own checks besides its main one (``compute``: the ECS service that runs it)
+NODE_ASPECTS = ("compute", "logs")
+#: how deep a map may nest: real maps are < 10; more is a mistake or an attack
+MAX_DEPTH = 64
+UNDECLARED = "undeclared"
 _CHECK_KEYS = {"skill", "timeout"}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEYS = re.compile(r"^(password|passwd|token|secret|api_key|apikey|secret_key)$", re.I)
@@ -46,6 +63,8 @@ class RawNode(BaseModel):
     map: str | None = None
     production: bool = False
     tags: dict[str, str] = {}
+    compute: RawCheck | None = None
+    logs: RawCheck | None = None
 
 
 class RawCheck(BaseModel):
@@ -53,6 +72,9 @@ class RawCheck(BaseModel):
 
     skill: str
     timeout: float | None = Field(default=None, gt=0, le=600)
+
+
+RawNode.model_rebuild()
 
 
 class RepoSpec(BaseModel):
@@ -80,27 +102,8 @@ class SelfSpec(BaseModel):
     tags: dict[str, str] = {}
 
 
-class Policy(BaseModel):
-    """What the loop may do and when it must stop."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_iterations: int = Field(default=5, ge=1, le=50)
-    no_progress_limit: int = Field(default=2, ge=1)
-    error_rate_threshold: float = Field(default=0.02, ge=0, le=1)
-    settle_seconds: float = Field(default=3.0, ge=0)
-    verify_timeout: float = Field(default=120.0, gt=0)
-    ci_timeout: float = Field(default=300.0, gt=0)
-    deploy_timeout: float = Field(default=180.0, gt=0)
-    concurrency: int = Field(default=512, ge=1, le=4096)
-    default_timeout: float = Field(default=5.0, gt=0, le=600)
-    production_environments: list[str] = ["production", "prod", "prd"]
-    production_name_pattern: str = r"(^|[-_./:])(prod|production|prd)($|[-_./:])"
-    production_tags: dict[str, str] = {"environment": "production", "env": "production"}
-
-
 class LoadTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str
     method: Literal["GET", "POST"] = "GET"
@@ -113,7 +116,7 @@ class LoadTestSpec(BaseModel):
 
 
 class UiTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str
     steps: list[dict[str, str]] = []
@@ -125,7 +128,8 @@ class RawMap(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     service: str = Field(pattern=NAME_RE)
-    environment: str = "lower"
+    #: not declared means not lower: rootloop then diagnoses but never acts (default deny)
+    environment: str = Field(default=UNDECLARED, min_length=1, max_length=100)
     upstream: list[RawNode] = []
     downstream: list[RawNode] = []
     self_: SelfSpec | None = Field(default=None, alias="self")
@@ -136,6 +140,17 @@ class RawMap(BaseModel):
     # validated by their own subsystems (rootloop.reasoning.model, rootloop.memory)
     model: dict[str, Any] | str | None = None
     memory: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MapScope:
+    """One map file's say over the nodes it declares: its environment and policy."""
+
+    service: str
+    file: Path
+    environment: str
+    policy: Policy
+    parents: tuple[str, ...] = ()  # the maps that pulled this one in with ``map:``
 
 
 @dataclass
@@ -154,27 +169,113 @@ class Topology:
     ui_test: UiTestSpec | None = None
     redactor: Redactor = field(default_factory=Redactor)
     memory: dict[str, Any] | None = None
+    scopes: dict[str, MapScope] = field(default_factory=dict)
+    #: component -> the maps that declare a check of it
+    declared_by: dict[str, set[str]] = field(default_factory=dict)
+    #: node name -> its later declarations in other maps (kept for their production marks)
+    redeclared: dict[str, list[Node]] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
         return self.files[self.service]
 
+    # -- environments and policy, strictest wins -------------------------------------------
+    def scopes_of(self, component: str | None = None) -> list[MapScope]:
+        """Every map with a say over ``component``: the root, the maps that declare it,
+        its own map, and the maps that pulled those in. Without a component: the root."""
+        names = {self.service}
+        if component is not None:
+            names |= self.declared_by.get(component, set())
+            if component in self.scopes:
+                names.add(component)
+        todo, seen = list(names), set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in self.scopes:
+                continue
+            seen.add(name)
+            todo.extend(self.scopes[name].parents)
+        scopes = [self.scopes[n] for n in sorted(seen)]
+        if not scopes:  # a Topology built by hand, without the loader
+            scopes = [MapScope(self.service, Path(), self.environment, self.policy)]
+        return scopes
+
+    def environment_refusal(self, component: str | None = None) -> str | None:
+        """Why ``component`` (default: the whole run) is not in a lower environment."""
+        scopes = self.scopes_of(component)
+        for scope in scopes:
+            env = scope.environment
+            where = "" if scope.service == self.service else f" (the map of '{scope.service}')"
+            if env == UNDECLARED:
+                return (
+                    f"the map{where} declares no environment, so it is not known to be lower "
+                    "(write 'environment:' with one of policy.act_in)"
+                )
+            named = name_production_reason(env)
+            if named or normalise(env) in {
+                normalise(e) for p in scopes for e in p.policy.production_environments
+            }:
+                return f"the environment '{env}'{where} is production"
+            for other in scopes:
+                if not is_lower(env, other.policy.act_in):
+                    owner = "" if other.service == self.service else f" of '{other.service}'"
+                    return (
+                        f"the environment '{env}'{where} is not one the policy{owner} "
+                        f"declares lower (policy.act_in: {', '.join(other.policy.act_in) or '[]'})"
+                    )
+        return None
+
     @property
     def is_production_env(self) -> bool:
-        envs = {e.lower() for e in self.policy.production_environments}
-        return self.environment.lower() in envs
+        """True when the run's own environment is not declared lower (default deny)."""
+        return self.environment_refusal() is not None
+
+    def aws_accounts_for(self, component: str | None = None) -> list[str] | None:
+        """The lower AWS accounts every map over ``component`` allows; None: none listed."""
+        lists = [set(s.policy.aws_accounts) for s in self.scopes_of(component)]
+        named = [acc for acc in lists if acc]
+        if not named:
+            return None
+        return sorted(set.intersection(*named))
+
+    def resource_refusal(
+        self, name: str, tags: dict[str, str] | None = None, component: str | None = None
+    ) -> str | None:
+        """Why a resource (by its name and its own tags) must not be changed, or None."""
+        scopes = self.scopes_of(component)
+        env = self.environment_refusal(component)
+        if env:
+            return env
+        for scope in scopes:
+            why = name_production_reason(name, scope.policy.production_name_pattern)
+            if why:
+                return why
+        for scope in scopes:
+            act_in = [
+                e
+                for e in scope.policy.act_in
+                if all(is_lower(e, other.policy.act_in) for other in scopes)
+            ]
+            why = tag_production_reason(tags or {}, act_in, scope.policy.production_tags)
+            if why:
+                return why
+        return None
 
     def is_production_resource(self, name: str, tags: dict[str, str] | None = None) -> bool:
         """Production by the map's policy: the environment, a tag, or the resource's name."""
-        if self.is_production_env:
-            return True
-        for k, v in (tags or {}).items():
-            if self.policy.production_tags.get(k, "").lower() == str(v).lower():
-                return True
-        return re.search(self.policy.production_name_pattern, name, re.I) is not None
+        return self.resource_refusal(name, tags) is not None
+
+    def node_refusal(self, node: Node) -> str | None:
+        for decl in [node, *self.redeclared.get(node.name, [])]:
+            if decl.production:
+                return f"'{decl.name}' is marked production in the map of '{decl.service}'"
+            why = self.resource_refusal(decl.component, decl.tags, decl.component)
+            if why:
+                return why
+        return self.resource_refusal(node.name, {}, node.component)
 
     def node_is_production(self, node: Node) -> bool:
-        return node.production or self.is_production_resource(node.component, node.tags)
+        return self.node_refusal(node) is not None
 
     def checks_of(self, component: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.component == component]
@@ -209,9 +310,12 @@ class _Loader:
         self.graph = nx.DiGraph()
         self.files: dict[str, Path] = {}
         self.maps: dict[str, RawMap] = {}
+        self.parents: dict[str, set[str]] = {}
+        self.declared_by: dict[str, set[str]] = {}
+        self.redeclared: dict[str, list[Node]] = {}
 
     # -- files ------------------------------------------------------------
-    def load_file(self, path: Path, stack: list[Path]) -> RawMap:
+    def load_file(self, path: Path, stack: list[Path], parent: str | None = None) -> RawMap:
         path = path.resolve() if path.exists() else path
         shown = str(path)
         if path in stack:
@@ -236,6 +340,8 @@ class _Loader:
             raw = RawMap.model_validate(data)
         except ValidationError as exc:
             raise _topology_error(shown, exc, data) from None
+        if parent is not None and parent != raw.service:
+            self.parents.setdefault(raw.service, set()).add(parent)
         if raw.service in self.maps:
             return self.maps[raw.service]
         self.maps[raw.service] = raw
@@ -244,15 +350,35 @@ class _Loader:
         return raw
 
     def _parse(self, path: Path) -> dict[str, Any]:
-        text = path.read_text(encoding="utf-8")
+        shown = str(path)
+        if path.is_dir():
+            raise TopologyError(
+                shown, "(file)", "is a directory, not a map file.", "pass the YAML or JSON file."
+            )
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise TopologyError(
+                shown, "(file)", f"cannot be read: {exc.strerror or exc}.", "check the path."
+            ) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise TopologyError(
+                shown,
+                f"line {line}",
+                f"is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}).",
+                "save the map as UTF-8.",
+            ) from None
         try:
             if path.suffix.lower() == ".json":
-                data = json.loads(text)
+                data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
             else:
-                data = yaml.safe_load(text)
+                data = yaml.load(text, Loader=_StrictLoader)
         except json.JSONDecodeError as exc:
             raise TopologyError(
-                str(path),
+                shown,
                 f"line {exc.lineno} column {exc.colno}",
                 f"invalid JSON: {exc.msg}.",
                 "fix the syntax there.",
@@ -262,11 +388,32 @@ class _Loader:
             where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
             problem = getattr(exc, "problem", None) or str(exc)
             raise TopologyError(
-                str(path), where, f"invalid YAML: {problem}.", "fix the syntax there."
+                shown, where, f"invalid YAML: {problem}.", "fix the syntax there."
             ) from None
+        except _DuplicateKey as exc:
+            raise TopologyError(
+                shown,
+                exc.where,
+                f"the key '{exc.key}' is written twice in the same mapping.",
+                "keep one of them: a map with two values for one key is ambiguous.",
+            ) from None
+        except RecursionError:
+            raise TopologyError(
+                shown,
+                "(file)",
+                "is nested too deeply to be a map.",
+                f"keep it under {MAX_DEPTH} levels.",
+            ) from None
+        if _depth(data) > MAX_DEPTH:
+            raise TopologyError(
+                shown,
+                "(file)",
+                f"is nested more than {MAX_DEPTH} levels deep.",
+                "a map is a few levels deep; check the file is the map you meant.",
+            )
         if not isinstance(data, dict):
             raise TopologyError(
-                str(path),
+                shown,
                 "(top level)",
                 f"expected a mapping with 'service', got {type(data).__name__}.",
                 "start the file with 'service: <name>'.",
@@ -365,13 +512,32 @@ class _Loader:
                     settings=settings,
                     policy=raw.policy,
                 )
+                for aspect in NODE_ASPECTS:
+                    extra: RawCheck | None = getattr(rn, aspect)
+                    if extra is None:
+                        continue
+                    self._add_node(
+                        file,
+                        (*loc, aspect),
+                        name=f"{rn.name}/{aspect}",
+                        type=aspect,
+                        skill=extra.skill,
+                        role=role,
+                        component=rn.name,
+                        service=svc,
+                        timeout=extra.timeout,
+                        production=rn.production,
+                        tags=rn.tags,
+                        settings=dict(extra.model_extra or {}),
+                        policy=raw.policy,
+                    )
                 self.graph.add_node(rn.name, type=rn.type)
                 if role == "upstream":
                     self.graph.add_edge(rn.name, svc)
                 else:
                     self.graph.add_edge(svc, rn.name)
                 if rn.map:
-                    sub = self.load_file((path.parent / rn.map), stack)
+                    sub = self.load_file((path.parent / rn.map), stack, parent=svc)
                     if sub.service != rn.name:
                         raise TopologyError(
                             file,
@@ -404,7 +570,7 @@ class _Loader:
             ) from None
         try:
             parsed = skill.Settings.model_validate(
-                settings, context={"node": kw["name"], "type": kw["type"]}
+                settings, context={"node": kw["component"], "type": kw["type"]}
             )
         except ValidationError as exc:
             raise _topology_error(
@@ -419,6 +585,7 @@ class _Loader:
             timeout=timeout or getattr(skill, "default_timeout", None) or policy.default_timeout,
             **kw,
         )
+        self.declared_by.setdefault(node.component, set()).add(node.service)
         existing = self.nodes.get(node.name)
         if existing is not None:
             if existing.skill != node.skill:
@@ -430,6 +597,9 @@ class _Loader:
                     f"with '{existing.skill}'.",
                     "give the two nodes different names or the same skill.",
                 )
+            # one node, two maps: the first declaration checks it, but both say whether
+            # it is production (a child map cannot unmark its parent's production node)
+            self.redeclared.setdefault(node.name, []).append(node)
             return
         self.nodes[node.name] = node
 
@@ -455,6 +625,17 @@ class _Loader:
         repo = selfspec.repo
         if repo and repo.path and not Path(repo.path).is_absolute():
             repo = repo.model_copy(update={"path": str((base / repo.path).resolve())})
+        memory = _validated_memory(str(self.files[root.service]), root.memory)
+        scopes = {
+            name: MapScope(
+                service=name,
+                file=self.files[name],
+                environment=raw.environment,
+                policy=raw.policy,
+                parents=tuple(sorted(self.parents.get(name, ()))),
+            )
+            for name, raw in self.maps.items()
+        }
         return Topology(
             service=root.service,
             environment=root.environment,
@@ -467,8 +648,24 @@ class _Loader:
             load_test=root.load_test,
             ui_test=root.ui_test,
             redactor=self.redactor,
-            memory=root.memory,
+            memory=memory,
+            scopes=scopes,
+            declared_by=self.declared_by,
+            redeclared=self.redeclared,
         )
+
+
+def _validated_memory(file: str, block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``memory:`` block checked here, so ``validate`` rejects what ``run`` would."""
+    if block is None:
+        return None
+    from rootloop.memory.config import MemoryConfig
+
+    try:
+        MemoryConfig.model_validate(block)
+    except ValidationError as exc:
+        raise _topology_error(file, exc, block, prefix="memory") from None
+    return block
 
 
 def _topology_error(
@@ -509,6 +706,7 @@ def _topology_error(
     else:
         got = err.get("input")
         shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        msg = msg.removeprefix("Value error, ")
         problem = f"{msg[0].lower()}{msg[1:]} (got {shown})."
     if len(errors) > 1:
         problem += f" ({len(errors) - 1} more problem(s) after this one.)"
@@ -532,3 +730,56 @@ def _known_fields(loc: tuple[Any, ...]) -> set[str]:
             return set()
         model = nxt
     return {f.alias or n for n, f in model.model_fields.items()}
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, where: str) -> None:
+        self.key, self.where = key, where
+        super().__init__(f"duplicate key {key!r} at {where}")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k, "(a JSON object)")
+        out[k] = v
+    return out
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML reports it itself
+                continue
+            if duplicate:
+                mark = key_node.start_mark
+                raise _DuplicateKey(key, f"line {mark.line + 1} column {mark.column + 1}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest, without recursion (a hostile file must not crash us)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict):
+            items: Any = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        todo.extend((v, level + 1) for v in items)
+    return deepest

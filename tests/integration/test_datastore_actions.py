@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import psycopg
 import pytest
 
+from rootloop import topology
 from rootloop.actions.datastores import apply_set_redis_policy, apply_terminate_backend
 from rootloop.actions.types import SetRedisPolicy, TerminateBackend, parse_action
 from rootloop.errors import UserError
 from rootloop_lab.servers.redis import RedisServer
 from tests.fixtures.servers import app_dsn, blocking_chain, wait_until
+
+
+def _lower_map() -> topology.Topology:
+    """What the executors judge the actions against: a staging map with their two nodes."""
+    path = Path(tempfile.mkdtemp(prefix="rootloop-map-")) / "rootloop.yaml"
+    path.write_text(
+        "service: orders\nenvironment: staging\ndownstream:\n"
+        "  - {name: orders-db, type: db, skill: postgres, dsn: 'postgresql://127.0.0.1:9/x'}\n"
+        "  - {name: cache, type: cache, skill: redis, url: 'redis://127.0.0.1:9/0'}\n",
+        encoding="utf-8",
+    )
+    return topology.load(path, env={})
+
+
+LOWER = _lower_map()
 
 
 def test_terminating_the_blocker_lets_the_blocked_session_proceed(pg_dsn: str) -> None:
@@ -18,7 +37,7 @@ def test_terminating_the_blocker_lets_the_blocked_session_proceed(pg_dsn: str) -
             {"kind": "terminate-backend", "target": "orders-db", "pid": holder_pid}
         )
         assert isinstance(action, TerminateBackend)
-        result = apply_terminate_backend(action, pg_dsn)
+        result = apply_terminate_backend(action, pg_dsn, LOWER)
         waiter_thread.join(10)
         assert not waiter_thread.is_alive()  # the lock is gone, the UPDATE went through
         with pytest.raises(psycopg.OperationalError):
@@ -51,7 +70,7 @@ def test_blocking_only_spares_idle_sessions_that_block_no_one(pg_dsn: str) -> No
                 state="idle in transaction",
                 blocking_only=True,
             )
-            result = apply_terminate_backend(action, pg_dsn)
+            result = apply_terminate_backend(action, pg_dsn, LOWER)
             waiter_thread.join(10)
             assert bystander.execute("SELECT 2").fetchone() == (2,)  # still alive
         finally:
@@ -62,7 +81,7 @@ def test_blocking_only_spares_idle_sessions_that_block_no_one(pg_dsn: str) -> No
 
 def test_nothing_matches_is_a_failed_result(pg_dsn: str) -> None:
     result = apply_terminate_backend(
-        TerminateBackend(target="orders-db", application_name="no-such-app"), pg_dsn
+        TerminateBackend(target="orders-db", application_name="no-such-app"), pg_dsn, LOWER
     )
     assert not result.ok
     assert "no session matches application_name 'no-such-app'" in result.changed
@@ -70,13 +89,14 @@ def test_nothing_matches_is_a_failed_result(pg_dsn: str) -> None:
 
 def test_a_selector_is_required(pg_dsn: str) -> None:
     with pytest.raises(UserError, match="pid, an application_name or a state"):
-        apply_terminate_backend(TerminateBackend(target="orders-db"), pg_dsn)
+        apply_terminate_backend(TerminateBackend(target="orders-db"), pg_dsn, LOWER)
 
 
 def test_unreachable_database_is_a_failed_result(closed_port: int) -> None:
     result = apply_terminate_backend(
         TerminateBackend(target="orders-db", pid=1),
         f"postgresql://app:s3cret-pass@127.0.0.1:{closed_port}/orders",
+        LOWER,
     )
     assert not result.ok
     assert "could not terminate" in result.changed and "s3cret-pass" not in result.changed
@@ -92,7 +112,7 @@ def test_set_redis_policy_and_read_it_back(redis_server: RedisServer, redis_url:
         }
     )
     assert isinstance(action, SetRedisPolicy)
-    result = apply_set_redis_policy(action, redis_url)
+    result = apply_set_redis_policy(action, redis_url, LOWER)
     c = redis_server.client()
     try:
         got = c.config_get("maxmemory*")
@@ -110,6 +130,7 @@ def test_set_redis_policy_unreachable(closed_port: int) -> None:
     result = apply_set_redis_policy(
         SetRedisPolicy(target="cache", policy="allkeys-lru"),
         f"redis://:pw-secret-1@127.0.0.1:{closed_port}/0",
+        LOWER,
     )
     assert not result.ok
     assert "could not reach" in result.changed and "pw-secret-1" not in result.changed

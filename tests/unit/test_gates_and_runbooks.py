@@ -19,7 +19,10 @@ from rootloop.reasoning import runbooks
 MAP = """\
 service: payments-api
 environment: {env}
+self:
+  compute: {{skill: aws-ecs, cluster: lab, service: payments-api, region: us-east-1}}
 downstream:
+  - {{name: postgresql, type: db, skill: postgres, dsn: "postgresql://127.0.0.1:1/x"}}
   - {{name: redis, type: cache, skill: redis, url: "redis://127.0.0.1:1/0"}}
   - {{name: ledger-prod, type: cache, skill: redis, url: "redis://127.0.0.1:2/0"}}
   - {{name: cache2, type: cache, skill: redis, url: "redis://127.0.0.1:3/0", production: true}}

@@ -28,8 +28,9 @@ service: payments-api
 environment: staging
 self:
   health: {skill: http-health, url: "http://127.0.0.1:9/health"}
+  compute: {skill: aws-ecs, cluster: lower, service: payments-api, region: us-east-1}
 downstream:
-  - {name: payments-db, type: postgres, skill: http-health, url: "http://127.0.0.1:9/db"}
+  - {name: payments-db, type: postgres, skill: postgres, dsn: "postgresql://127.0.0.1:9/db"}
   - {name: ledger-prod, type: service, skill: http-health, url: "http://127.0.0.1:9/l"}
   - {name: fraud-svc, type: service, skill: http-health, url: "http://127.0.0.1:9/f"}
 """

@@ -119,6 +119,18 @@ def topology(state: LabState, environment: str = "lower") -> dict[str, Any]:
                 "skill": "http-health",
                 "url": f"{state.url('notification-svc')}/health",
                 **_SLOW_OK,
+                # its own ECS service: a restart acts on the node's own resource only
+                # (a light check: its health endpoint already tells how it is doing)
+                "compute": {
+                    "skill": "aws-ecs",
+                    "cluster": CLUSTER,
+                    "service": "notification-svc",
+                    "window_minutes": 10,
+                    "metrics": False,
+                    "max_events": 0,
+                    "max_stopped_tasks": 5,
+                    **aws,
+                },
             },
         ],
         "policy": {

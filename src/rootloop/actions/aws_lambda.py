@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rootloop.actions.gates import refuse_production_resources
+from rootloop.actions.gates import refuse_foreign_account, refuse_live, refuse_unless_lower
 from rootloop.actions.types import (
     ActionResult,
     BaseAction,
@@ -31,6 +31,8 @@ def apply(action: BaseAction, clients: AwsClients, topology: Topology) -> Action
     if not isinstance(action, SetFunctionEnv | SetEventSourceMapping):
         raise UserError(f"'{action.kind}' is not a Lambda action")
     try:
+        refuse_unless_lower(topology, action)
+        refuse_foreign_account(topology, action, clients.client("sts"))
         fn = clients.lambda_.get_function_configuration(FunctionName=action.function_name)
         refuse_production(clients, topology, action, fn)
         if isinstance(action, SetFunctionEnv):
@@ -45,9 +47,7 @@ def refuse_production(
 ) -> None:
     """Refuse when the node or the function is production."""
     tags = clients.lambda_.list_tags(Resource=fn["FunctionArn"]).get("Tags", {})
-    refuse_production_resources(
-        topology, action.target, [("Lambda function", fn["FunctionName"], tags)]
-    )
+    refuse_live(topology, action, [("Lambda function", fn["FunctionName"], tags)])
 
 
 def _shown(name: str, value: str | None) -> str:

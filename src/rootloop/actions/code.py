@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rootloop.actions.gates import approval_key, refuse_unless_lower
+from rootloop.actions.schema import diff_changes_schema
 from rootloop.actions.types import ActionResult, ApplyPatch, RevertCommit
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.errors import PlatformError, UserError
+from rootloop.errors import ApprovalRequired, PlatformError, UserError
 from rootloop.forge.base import Forge
 from rootloop.models import utcnow
 from rootloop.topology import Topology
@@ -92,6 +94,7 @@ class CodeFix:
         return f"Rootloop-Iteration: {self.entry.iteration}" in log
 
     async def apply(self, action: ApplyPatch | RevertCommit) -> ActionResult:
+        refuse_unless_lower(self.topology, action)
         repo = self.topology.repo
         assert repo is not None
         ws = self.workspace()
@@ -118,10 +121,20 @@ class CodeFix:
             )
         else:
             commit = await asyncio.to_thread(ws.revert, action.commit)
+        if diff_changes_schema(commit.diff) and approval_key("schema", action) not in (
+            self.ctx.approvals
+        ):  # a revert (or an edit) whose real diff touches schema: undo the commit, pause
+            await asyncio.to_thread(ws.git.run, "reset", "--hard", "HEAD~1", cwd=ws.path)
+            raise ApprovalRequired(
+                "schema",
+                f"'{action.describe()}' changes the database schema (its diff does); approve "
+                f"with: rootloop approve {self.ctx.run_id} --gate schema",
+            )
         sha = commit.sha
         self.entry.commit = sha[:7]
         self.progress(f"committed {sha[:7]} on {ws.branch}")
         forge = make_forge(self.topology, self.d.state_root)
+        refuse_unless_lower(self.topology, action)  # the push is the side effect others see
         await forge.push(ws.branch)
         self.progress(f"pushed {ws.branch}")
         gha = await self.watch_ci(ws.branch, sha)

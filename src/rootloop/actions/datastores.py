@@ -1,7 +1,9 @@
 """Executors for the datastore actions: end PostgreSQL sessions, change Redis eviction.
 
-They run after the gates (the loop's job, not theirs) and return an
-``ActionResult`` in every case a platform can cause: a refused connection is
+They run after the gates, and ask the refusing ones again themselves (the map's
+environment, the target's own node) and then the real server (its host, database
+and ``cluster_name`` must not read as production) right before the change. They
+return an ``ActionResult`` in every case a platform can cause: a refused connection is
 ``ok=False`` with the reason, never an exception. Only a malformed action (a
 ``TerminateBackend`` that selects nothing, which would end every session) raises
 ``UserError``. Nothing here puts a DSN, URL or password in its result.
@@ -11,16 +13,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import class_row
 
-from rootloop.actions.types import ActionResult, SetRedisPolicy, TerminateBackend
+from rootloop.actions.gates import refuse_live, refuse_unless_lower
+from rootloop.actions.types import ActionResult, BaseAction, SetRedisPolicy, TerminateBackend
 from rootloop.errors import UserError
 from rootloop.redact import Redactor
 from rootloop.skills.postgres import describe_dsn
 from rootloop.skills.redis import describe_url
+from rootloop.topology import Topology
 
 _redact = Redactor()
 _WAIT_MS = 5000  # pg_terminate_backend(pid, timeout) waits this long for each session to end
@@ -62,8 +68,26 @@ def _selector(action: TerminateBackend) -> str:
     return ", ".join(parts)
 
 
-def apply_terminate_backend(action: TerminateBackend, dsn: str) -> ActionResult:
+def refuse_production_database(
+    topology: Topology, action: BaseAction, dsn: str, conn: psycopg.Connection
+) -> None:
+    """The real database, asked right before the change: its host, its name and its
+    ``cluster_name`` must not read as production (and the map's gates hold)."""
+    info = conninfo_to_dict(dsn)
+    row = conn.execute(
+        "SELECT current_database(), coalesce(current_setting('cluster_name', true), '')"
+    ).fetchone()
+    names = [
+        ("PostgreSQL host", str(info.get("host") or "")),
+        ("PostgreSQL database", str(row[0] if row else info.get("dbname") or "")),
+        ("PostgreSQL cluster_name", str(row[1] if row else "")),
+    ]
+    refuse_live(topology, action, [(kind, name, {}) for kind, name in names if name])
+
+
+def apply_terminate_backend(action: TerminateBackend, dsn: str, topology: Topology) -> ActionResult:
     """``pg_terminate_backend`` on the sessions the action selects; waits until they are gone."""
+    refuse_unless_lower(topology, action)
     if action.pid is None and not action.application_name and not action.state:
         raise UserError(
             "terminate-backend needs a pid, an application_name or a state: without one it "
@@ -75,6 +99,7 @@ def apply_terminate_backend(action: TerminateBackend, dsn: str) -> ActionResult:
         with psycopg.connect(
             dsn, autocommit=True, connect_timeout=5, application_name="rootloop-action"
         ) as conn:
+            refuse_production_database(topology, action, dsn, conn)
             with conn.cursor(row_factory=class_row(_Target)) as cur:
                 cur.execute(
                     _SELECT,
@@ -155,8 +180,11 @@ def _wait_gone(conn: psycopg.Connection, pids: list[int], timeout: float = 5.0) 
         time.sleep(0.05)
 
 
-def apply_set_redis_policy(action: SetRedisPolicy, url: str) -> ActionResult:
+def apply_set_redis_policy(action: SetRedisPolicy, url: str, topology: Topology) -> ActionResult:
     """CONFIG SET maxmemory-policy (and maxmemory); the undo restores the values read before."""
+    refuse_unless_lower(topology, action)
+    host = urlsplit(url).hostname or ""
+    refuse_live(topology, action, [("Redis host", host, {})] if host else [])
     where = describe_url(url)
     client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     try:

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rootloop.actions.gates import land, refuse_unless_lower
 from rootloop.actions.types import (
     ActionResult,
     ApplyPatch,
@@ -33,7 +34,7 @@ from rootloop.actions.types import (
     TerminateBackend,
 )
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.errors import PlatformError, UserError
+from rootloop.errors import ActionRefused, ApprovalRequired, PlatformError, UserError
 from rootloop.models import utcnow
 from rootloop.skills.base import Node
 from rootloop.topology import Topology
@@ -48,27 +49,14 @@ class Dispatcher:
         self.topology = topology
         self.state_root = state_root
 
-    # -- finding the node an action needs ----------------------------------------------
-    def node_with_skill(self, skill: str, near: str) -> Node:
-        """The check of ``skill`` on ``near``, else the closest such check below it."""
-        topo = self.topology
-        own = [n for n in topo.checks_of(near) if n.skill == skill]
-        if own:
-            return own[0]
-        candidates = [n for n in topo.nodes.values() if n.skill == skill]
-        if not candidates:
-            raise UserError(f"the map has no '{skill}' node to carry out this action on")
-        import networkx as nx
-
-        def distance(n: Node) -> int:
-            try:
-                return nx.shortest_path_length(
-                    topo.graph.to_undirected(as_view=True), near, n.component
-                )
-            except (nx.NetworkXNoPath, nx.NodeNotFound):
-                return 1_000
-
-        return min(candidates, key=distance)
+    # -- the node an action acts on: its target's own check, nothing else ---------------------
+    def landing_node(self, action: BaseAction, ctx: DebugContext) -> Node:
+        """Ask the policy gates again (the map as loaded now, the run's approvals) and
+        return the target's own check for this action; refuses rather than look elsewhere."""
+        node = land(self.topology, action, ctx)
+        if node is None:
+            raise UserError(f"'{action.kind}' has no resource node to act on")
+        return node
 
     def aws_clients(self, node: Node) -> Any:
         from rootloop.platforms.aws.session import AwsConfig, clients_for
@@ -86,32 +74,45 @@ class Dispatcher:
     async def apply(
         self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry, progress: Progress
     ) -> ActionResult:
+        if isinstance(action, ApplyPatch | RevertCommit):
+            from rootloop.actions.code import CodeFix
+
+            land(self.topology, action, ctx)
+            return await CodeFix(self, ctx, entry, progress).apply(action)
+        node = self.landing_node(action, ctx)
         if isinstance(action, ECS_ACTIONS):
-            return await self._ecs(action, progress)
+            return await self._ecs(action, node, progress)
         if isinstance(action, LAMBDA_ACTIONS):
             from rootloop.actions import aws_lambda
 
-            node = self.node_with_skill("aws-lambda", action.target)
             return await asyncio.to_thread(
                 aws_lambda.apply, action, self.aws_clients(node), self.topology
             )
         if isinstance(action, TerminateBackend):
             from rootloop.actions.datastores import apply_terminate_backend
 
-            node = self.node_with_skill("postgres", action.target)
-            return await asyncio.to_thread(apply_terminate_backend, action, node.settings.dsn)  # type: ignore[attr-defined]
+            return await asyncio.to_thread(
+                apply_terminate_backend,
+                action,
+                node.settings.dsn,  # type: ignore[attr-defined]
+                self.topology,
+            )
         if isinstance(action, SetRedisPolicy):
             from rootloop.actions.datastores import apply_set_redis_policy
 
-            node = self.node_with_skill("redis", action.target)
-            return await asyncio.to_thread(apply_set_redis_policy, action, node.settings.url)  # type: ignore[attr-defined]
+            return await asyncio.to_thread(
+                apply_set_redis_policy,
+                action,
+                node.settings.url,  # type: ignore[attr-defined]
+                self.topology,
+            )
         if isinstance(action, RunMigration):
-            node = self.node_with_skill("postgres", action.target)
-            return await asyncio.to_thread(run_migration, action, node.settings.dsn)  # type: ignore[attr-defined]
-        if isinstance(action, ApplyPatch | RevertCommit):
-            from rootloop.actions.code import CodeFix
-
-            return await CodeFix(self, ctx, entry, progress).apply(action)
+            return await asyncio.to_thread(
+                run_migration,
+                action,
+                node.settings.dsn,  # type: ignore[attr-defined]
+                self.topology,
+            )
         raise UserError(f"no executor for action '{action.kind}'")
 
     async def already_applied(
@@ -123,7 +124,10 @@ class Dispatcher:
 
             return await CodeFix(self, ctx, entry, lambda _m: None).committed()
         if isinstance(action, SetTaskResources) and action.memory is not None:
-            node = self.node_with_skill("aws-ecs", action.target)
+            try:
+                node = self.landing_node(action, ctx)
+            except (ActionRefused, ApprovalRequired):
+                return False  # not probed: applying it again meets the same gate, and stops
             clients = self.aws_clients(node)
 
             def memory_now() -> int | None:
@@ -139,10 +143,9 @@ class Dispatcher:
         return False  # the other actions are safe to repeat: they set a state, not a delta
 
     # -- ECS ----------------------------------------------------------------------------------
-    async def _ecs(self, action: Any, progress: Progress) -> ActionResult:
+    async def _ecs(self, action: Any, node: Node, progress: Progress) -> ActionResult:
         from rootloop.actions import ecs
 
-        node = self.node_with_skill("aws-ecs", action.target)
         clients = self.aws_clients(node)
         started = utcnow()
         result = await asyncio.to_thread(ecs.apply, action, clients, self.topology)
@@ -175,13 +178,17 @@ class Dispatcher:
         )
 
 
-def run_migration(action: RunMigration, dsn: str) -> ActionResult:
+def run_migration(action: RunMigration, dsn: str, topology: Topology) -> ActionResult:
     """Apply an approved migration in one transaction."""
     import psycopg
 
+    from rootloop.actions.datastores import refuse_production_database
+
+    refuse_unless_lower(topology, action)
     start = time.perf_counter()
     try:
         with psycopg.connect(dsn, connect_timeout=5, autocommit=False) as conn:
+            refuse_production_database(topology, action, dsn, conn)
             conn.execute(action.sql)  # type: ignore[arg-type]
             conn.commit()
     except psycopg.Error as exc:

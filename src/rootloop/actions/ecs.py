@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rootloop.actions.gates import refuse_production_resources
+from rootloop.actions.gates import refuse_foreign_account, refuse_live, refuse_unless_lower
 from rootloop.actions.types import (
     ActionResult,
     BaseAction,
@@ -61,6 +61,8 @@ def apply(action: BaseAction, clients: AwsClients, topology: Topology) -> Action
     if handler is None:
         raise UserError(f"'{action.kind}' is not an ECS action")
     try:
+        refuse_unless_lower(topology, action)
+        refuse_foreign_account(topology, action, clients.client("sts"))
         svc = _service(clients, action.cluster, action.service)  # type: ignore[attr-defined]
         refuse_production(clients, topology, action, svc)
         return handler(action, clients, svc)
@@ -79,7 +81,7 @@ def _tags(clients: AwsClients, arn: str) -> dict[str, str]:
 def refuse_production(
     clients: AwsClients, topology: Topology, action: BaseAction, svc: dict[str, Any]
 ) -> None:
-    """Refuse when the node, service, cluster or task definition is production."""
+    """Refuse when the service, cluster or task definition is production by name or tag."""
     cluster_arn = svc.get("clusterArn", "")
     td_arn = svc.get("taskDefinition", "")
     resources = [
@@ -87,9 +89,9 @@ def refuse_production(
         ("ECS cluster", cluster_arn.rsplit("/", 1)[-1], cluster_arn),
         ("ECS task definition", td_arn.rsplit("/", 1)[-1], td_arn),
     ]
-    refuse_production_resources(
+    refuse_live(
         topology,
-        action.target,
+        action,
         [(kind, name, _tags(clients, arn) if arn else {}) for kind, name, arn in resources],
     )
 

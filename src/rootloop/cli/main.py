@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from rootloop import __version__, topology
 from rootloop.errors import RootloopError
@@ -64,12 +65,21 @@ def _root(
 def validate(topology_file: MapOption = Path("rootloop.yaml")) -> None:
     """Check a map: schema, skills, env vars, cycles. Prints the graph it understood."""
     topo = topology.load(topology_file)
+    from rootloop.reasoning.model import load_model_config
+
+    load_model_config(topology_file)  # the 'model:' block, as 'run' reads it
     console.print(
         f"[green]✓[/] {topology_file}: service [bold]{topo.service}[/] "
         f"({topo.environment}), {len(topo.nodes)} checks over "
         f"{topo.graph.number_of_nodes()} components, "
         f"{len(topo.files)} map file(s)"
     )
+    refusal = topo.environment_refusal()
+    if refusal:
+        console.print(f"[yellow]diagnose only[/]: {escape(refusal)}")
+    else:
+        level = topo.policy.autonomy.default
+        console.print(f"acts in [bold]{escape(topo.environment)}[/] (autonomy: {level})")
     for caller, callee in sorted(topo.graph.edges):
         console.print(f"  {caller} → {callee}", style="dim")
 
@@ -122,6 +132,7 @@ def _live_sweep(nodes: list[Node], ctx: CheckContext, limit: int, title: str) ->
 
 def _wire() -> None:
     """Commands that live in their own modules; imported here so --help lists them."""
+    from . import gate as gate_cmds
     from . import history as history_cmds
     from . import mcp as mcp_cmds
     from . import run as run_cmds
@@ -133,6 +144,7 @@ def _wire() -> None:
     app.add_typer(history_cmds.app, name="history")
     app.command("note")(history_cmds.note_command)
     app.command("mcp")(mcp_cmds.mcp_command)
+    app.command("gate")(gate_cmds.gate)
 
 
 PLUGIN_GROUP = "rootloop.cli_plugins"
@@ -168,11 +180,43 @@ def main() -> None:
     try:
         app()
     except RootloopError as exc:
-        err.print(f"[bold red]{type(exc).__name__}[/]: {exc}")
+        err.print(f"[bold red]{type(exc).__name__}[/]: {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # the last resort: a short line for the user, the trace on disk
+        where = write_trace(exc)
+        err.print(
+            f"[bold red]internal error[/]: {type(exc).__name__}: {escape(_short(exc))}\n"
+            f"This is a bug in rootloop, not in your input; the full trace is in {where}",
+            highlight=False,
+        )
+        sys.exit(70)
+
+
+def _short(exc: BaseException) -> str:
+    from rootloop.redact import Redactor
+
+    text = " ".join(str(exc).split())
+    return Redactor().text(text[:300] + ("…" if len(text) > 300 else ""))
+
+
+def write_trace(exc: BaseException) -> Path:
+    """The traceback, redacted, in a file of its own (never on the user's terminal)."""
+    import tempfile
+    import time
+    import traceback
+
+    from rootloop.redact import Redactor
+
+    text = "".join(traceback.format_exception(exc))
+    path = Path(tempfile.gettempdir()) / f"rootloop-error-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    try:
+        path.write_text(Redactor().text(text), encoding="utf-8")
+    except OSError:
+        return Path("(could not be written)")
+    return path
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from rootloop.actions.gates import Gatekeeper
 from rootloop.actions.types import BaseAction
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
-from rootloop.errors import RootloopError, UserError
+from rootloop.errors import ActionRefused, ApprovalRequired, RootloopError, UserError
 from rootloop.mcpserver.toolbox import ActionOutcome, InvestigationResult
 from rootloop.models import utcnow
 from rootloop.topology import Topology
@@ -75,6 +75,33 @@ async def apply_gated(
 
     try:
         result = await Dispatcher(topo, state_root).apply(action, ctx, entry, lambda _m: None)
+    except ActionRefused as exc:  # the executor's own gate, on the real resource
+        entry.phase, entry.result, entry.finished_at = (
+            "refused",
+            f"refused - {exc.reason}",
+            utcnow(),
+        )
+        ctx.status, ctx.status_reason = "refused", f"{VIA}: gate '{exc.gate}': {exc.reason}"
+        store.save(ctx)
+        return ActionOutcome(
+            decision="refuse",
+            applied=False,
+            gate=exc.gate,
+            reason=topo.redactor.text(exc.reason),
+            action=described,
+            run_id=ctx.run_id,
+        )
+    except ApprovalRequired as exc:
+        _record_pending(ctx, action, exc.gate, exc.reason)
+        store.save(ctx)
+        return ActionOutcome(
+            decision="approval",
+            applied=False,
+            gate=exc.gate,
+            reason=exc.reason,
+            action=described,
+            run_id=ctx.run_id,
+        )
     except RootloopError as exc:
         text = topo.redactor.text(str(exc))
         entry.phase, entry.result, entry.finished_at = "failed", f"failed: {text}", utcnow()
