@@ -137,6 +137,7 @@ def _wire() -> None:
     app.add_typer(history_cmds.app, name="history")
     app.command("note")(history_cmds.note_command)
     app.command("mcp")(mcp_cmds.mcp_command)
+    app.command("serve")(__import__("rootloop.cli.serve", fromlist=["serve"]).serve)
 
 
 _wire()

@@ -1,0 +1,55 @@
+"""``rootloop serve``: alert intake and durable investigations over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (0: any free port, printed).")] = 8080,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Serve config (YAML). Default: the embedded one."),
+    ] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option("--worker/--no-worker", help="Run investigations here (default: config)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
+) -> None:
+    """Receive alerts (Alertmanager, SNS, PagerDuty, EventBridge, signed webhooks) and run
+    one durable investigation per service and environment. State lives under the state
+    directory ($ROOTLOOP_STATE_DIR) in SQLite unless the config names a PostgreSQL."""
+    import uvicorn
+
+    from rootloop.serve import durable, logs
+    from rootloop.serve.assemble import build
+    from rootloop.serve.config import load_config
+
+    settings = load_config(config)
+    if worker is not None:
+        settings = settings.model_copy(update={"worker": worker})
+    logs.configure(log_level.upper())
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    app = build(settings)
+    logs.configure(log_level.upper())  # DBOS installs its own handlers at launch
+    bound = sock.getsockname()[1]
+    # One line on stdout a supervisor or a test can read the port from.
+    print(json.dumps({"event": "listening", "host": host, "port": bound}), flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, log_level=log_level.lower())
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        durable.shutdown()
+        sys.stdout.flush()

@@ -1,0 +1,281 @@
+"""The HTTP face of the service: intake routes named after their source, and operations.
+
+Intake answers as soon as the alert is recorded and, when it starts one, the
+investigation is on the durable queue: the sender never waits for the work.
+Every failure has a status and a one-line reason — 401 unauthenticated, 403 not
+allowed, 400 malformed, 413 too large, 503 when the store cannot take it (so
+the sender retries) — and no response carries a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rootloop import __version__
+from rootloop.serve import metrics
+from rootloop.serve.admission import Admission, Decision
+from rootloop.serve.alerts import Alert
+from rootloop.serve.config import ServeConfig
+from rootloop.serve.signing import BadPayload, Forbidden, Unauthorized
+from rootloop.serve.sources import alertmanager, eventbridge, generic, pagerduty, sns
+from rootloop.serve.store import Store
+
+log = logging.getLogger("rootloop.serve")
+
+
+class TooLarge(Exception):
+    pass
+
+
+@dataclass
+class Services:
+    config: ServeConfig
+    store: Store
+    admission: Admission
+    sns: sns.SnsVerifier
+    ready: Callable[[], bool] = lambda: True
+
+
+class DecisionOut(BaseModel):
+    fingerprint: str
+    verdict: str
+    investigation_id: str | None = None
+
+
+class IntakeResponse(BaseModel):
+    source: str
+    accepted: int
+    decisions: list[DecisionOut]
+
+
+class Problem(BaseModel):
+    error: str
+    reason: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Malformed payload; the reason says what is wrong."},
+    401: {"model": Problem, "description": "Unsigned or badly signed."},
+    413: {"model": Problem, "description": "Body larger than max_body_bytes."},
+    503: {"model": Problem, "description": "Not recorded; retry the delivery."},
+}
+
+
+def _problem(status: int, error: str, reason: str) -> JSONResponse:
+    return JSONResponse({"error": error, "reason": reason}, status_code=status)
+
+
+def _validation_reason(exc: ValidationError | RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "(body)"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="rootloop serve",
+        version=__version__,
+        description="Alert intake and durable investigations for rootloop.",
+    )
+    app.state.services = services
+    limit = services.config.max_body_bytes
+
+    @app.exception_handler(Unauthorized)
+    async def _unauth(request: Request, exc: Unauthorized) -> JSONResponse:
+        return _problem(401, "unauthorized", str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return _problem(403, "forbidden", str(exc))
+
+    @app.exception_handler(BadPayload)
+    async def _bad(request: Request, exc: BadPayload) -> JSONResponse:
+        return _problem(400, "malformed", str(exc))
+
+    @app.exception_handler(ValidationError)
+    async def _invalid(request: Request, exc: ValidationError) -> JSONResponse:
+        return _problem(400, "malformed", _validation_reason(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _problem(400, "malformed", _validation_reason(exc))
+
+    @app.exception_handler(TooLarge)
+    async def _large(request: Request, exc: TooLarge) -> JSONResponse:
+        return _problem(413, "too-large", f"body over {limit} bytes")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, "http", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        return _problem(503, "unavailable", "internal error; nothing was lost, retry")
+
+    async def body_of(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise TooLarge()
+        body = await request.body()
+        if len(body) > limit:
+            raise TooLarge()
+        return body
+
+    def parse_json(model: type[BaseModel], body: bytes) -> Any:
+        if not body.strip():
+            raise BadPayload("empty body")
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            kinds = {e["type"] for e in exc.errors()}
+            if "json_invalid" in kinds:
+                raise BadPayload("body is not valid JSON") from None
+            raise
+
+    async def admit(source: str, found: list[Alert]) -> IntakeResponse:
+        decisions: list[Decision] = await run_in_threadpool(services.admission.admit, found)
+        for d in decisions:
+            metrics.INTAKE.labels(source, d.verdict.value).inc()
+            log.info(
+                "alert admitted",
+                extra={
+                    "source": source,
+                    "fingerprint": d.fingerprint,
+                    "verdict": d.verdict.value,
+                    "investigation": d.investigation_id or "",
+                },
+            )
+        return IntakeResponse(
+            source=source,
+            accepted=len(decisions),
+            decisions=[DecisionOut(**d.__dict__) for d in decisions],
+        )
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        path = request.url.path
+        if path.startswith("/hooks/"):
+            metrics.REQUESTS.labels(
+                path.removeprefix("/hooks/")[:20], str(response.status_code)
+            ).inc()
+        return response
+
+    cfg = services.config.sources
+
+    @app.post("/hooks/alertmanager", status_code=202, responses=ERRORS, tags=["intake"])
+    async def hook_alertmanager(request: Request) -> IntakeResponse:
+        """Prometheus Alertmanager webhook (payload version 4)."""
+        body = await body_of(request)
+        alertmanager.authenticate(request.headers.get("authorization"), cfg.alertmanager)
+        payload = parse_json(alertmanager.AmWebhook, body)
+        return await admit("alertmanager", alertmanager.to_alerts(payload))
+
+    @app.post("/hooks/pagerduty", status_code=202, responses=ERRORS, tags=["intake"])
+    async def hook_pagerduty(request: Request) -> IntakeResponse:
+        """PagerDuty v3 webhook, HMAC-SHA256 in X-PagerDuty-Signature."""
+        body = await body_of(request)
+        pagerduty.authenticate(body, request.headers.get("x-pagerduty-signature"), cfg.pagerduty)
+        payload = parse_json(pagerduty.PdWebhook, body)
+        return await admit("pagerduty", pagerduty.to_alerts(payload))
+
+    @app.post("/hooks/generic", status_code=202, responses=ERRORS, tags=["intake"])
+    async def hook_generic(request: Request) -> IntakeResponse:
+        """Any sender: JSON alerts signed with HMAC-SHA256 over '<timestamp>.<body>'."""
+        body = await body_of(request)
+        generic.authenticate(
+            body,
+            request.headers.get(generic.TIMESTAMP_HEADER),
+            request.headers.get(generic.SIGNATURE_HEADER),
+            cfg.generic,
+        )
+        payload = parse_json(generic.GenericWebhook, body)
+        return await admit("generic", generic.to_alerts(payload))
+
+    @app.post("/hooks/eventbridge", status_code=202, responses=ERRORS, tags=["intake"])
+    async def hook_eventbridge(request: Request) -> IntakeResponse:
+        """EventBridge API destination: one event, 'Authorization: Bearer <key>'."""
+        body = await body_of(request)
+        eventbridge.authenticate(request.headers.get(cfg.eventbridge.header), cfg.eventbridge)
+        payload = parse_json(eventbridge.EbEvent, body)
+        return await admit("eventbridge", eventbridge.to_alerts(payload))
+
+    @app.post("/hooks/sns", responses={**ERRORS, 403: {"model": Problem}}, tags=["intake"])
+    async def hook_sns(request: Request) -> JSONResponse:
+        """Amazon SNS over HTTP(S): signature verified, allow-listed topics only."""
+        body = await body_of(request)
+        message = services.sns.parse(body)
+        await run_in_threadpool(services.sns.verify, message)
+        if message.Type == "SubscriptionConfirmation":
+            code = await run_in_threadpool(services.sns.confirm_subscription, message)
+            log.info("sns subscription", extra={"topic": message.TopicArn, "status": code})
+            return JSONResponse({"subscription": "confirmed" if code == 200 else "failed"})
+        if message.Type == "UnsubscribeConfirmation":
+            log.info("sns unsubscribed", extra={"topic": message.TopicArn})
+            return JSONResponse({"subscription": "ended"})
+        result = await admit("sns", sns.to_alerts(message))
+        return JSONResponse(result.model_dump(), status_code=202)
+
+    @app.get("/alerts", tags=["state"])
+    def list_alerts(
+        unrouted: bool = Query(False, description="Only alerts that matched no route."),
+        verdict: str | None = Query(None, max_length=20),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
+        """Every alert intake recorded, newest first, with its verdict."""
+        return services.store.alerts(verdict="unrouted" if unrouted else verdict, limit=limit)
+
+    @app.get("/investigations", tags=["state"])
+    def list_investigations(
+        limit: int = Query(100, ge=1, le=1000), active: bool = False
+    ) -> list[dict[str, Any]]:
+        return [r.public() for r in services.store.investigations(limit, active_only=active)]
+
+    @app.get("/investigations/{investigation_id}", tags=["state"])
+    def get_investigation(investigation_id: str) -> dict[str, Any]:
+        row = services.store.investigation(investigation_id)
+        if row is None:
+            raise StarletteHTTPException(404, f"no investigation {investigation_id}")
+        return {
+            **row.public(),
+            "alerts": services.store.alerts(investigation_id=investigation_id, limit=1000),
+        }
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"model": Problem}})
+    def readyz() -> JSONResponse:
+        """Readiness: the store answers and the durable engine is launched."""
+        try:
+            services.store.ping()
+        except Exception as exc:
+            log.warning("store not reachable: %s", type(exc).__name__)
+            return _problem(503, "not-ready", "store unreachable")
+        if not services.ready():
+            return _problem(503, "not-ready", "durable engine not launched")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def prometheus_metrics() -> PlainTextResponse:
+        return PlainTextResponse(
+            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    metrics.attach_store(services.store.counts)
+    return app

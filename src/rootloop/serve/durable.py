@@ -1,0 +1,165 @@
+"""Investigations as DBOS workflows on a DBOS queue.
+
+Each investigation is one workflow (its id is the investigation id, so
+enqueueing it twice is a no-op) with three steps: ``begin`` marks it running,
+``investigate`` runs the loop through the adapter, ``finish`` records the
+outcome and releases the service's lease. DBOS checkpoints each step in its
+system database; a worker killed mid-investigation is recovered on restart
+(DBOS re-runs the unfinished step, and the loop resumes its run rather than
+starting over). The queue carries a per-worker and an optional global
+concurrency limit, and a deduplication id: the service-and-environment lease key.
+
+DBOS keeps one instance per process, so this module holds the process's
+runtime: ``launch`` once, ``shutdown`` at exit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from dbos._error import DBOSQueueDeduplicatedError
+
+from rootloop import __version__
+from rootloop.redact import Redactor
+from rootloop.serve.admission import Ticket
+from rootloop.serve.config import ServeConfig
+from rootloop.serve.investigate import InvestigationOutcome, InvestigationRequest, investigate
+from rootloop.serve.metrics import STEP_SECONDS
+from rootloop.serve.store import Store
+
+log = logging.getLogger("rootloop.serve.durable")
+
+Investigator = Callable[[InvestigationRequest], InvestigationOutcome]
+
+
+@dataclass
+class Runtime:
+    config: ServeConfig
+    store: Store
+    investigator: Investigator
+
+
+_runtime: Runtime | None = None
+
+
+def _rt() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the serve runtime is not launched in this process")
+    return _runtime
+
+
+def load_investigator(spec: str | None) -> Investigator:
+    if not spec:
+        return investigate
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        from rootloop.errors import UserError
+
+        raise UserError(f"investigator '{spec}' must be 'module:function'")
+    return getattr(importlib.import_module(module), name)
+
+
+@DBOS.step(name="rootloop.serve.begin")
+def begin_step(investigation_id: str) -> dict[str, str]:
+    rt = _rt()
+    row = rt.store.investigation(investigation_id)
+    if row is None:
+        raise RuntimeError(f"investigation {investigation_id} is not in the store")
+    rt.store.mark_running(investigation_id, investigation_id)
+    return InvestigationRequest(
+        investigation_id=investigation_id,
+        map_path=row.map_path,
+        state_dir=str(rt.config.resolved_state_dir()),
+        reasoner=rt.config.reasoner,
+    ).to_dict()
+
+
+@DBOS.step(name="rootloop.serve.investigate")
+def investigate_step(request: dict[str, str]) -> dict[str, Any]:
+    rt = _rt()
+    started = time.monotonic()
+    try:
+        outcome = rt.investigator(InvestigationRequest(**request))
+    except Exception as exc:  # the loop's failure is this investigation's outcome, not a crash
+        log.exception("investigation %s failed", request["investigation_id"])
+        reason = Redactor()(f"{type(exc).__name__}: {exc}")
+        outcome = InvestigationOutcome("failed", reason, request["investigation_id"])
+    finally:
+        STEP_SECONDS.labels("investigate").observe(time.monotonic() - started)
+    return outcome.to_dict()
+
+
+@DBOS.step(name="rootloop.serve.finish")
+def finish_step(investigation_id: str, outcome: dict[str, Any]) -> None:
+    _rt().store.finish(investigation_id, outcome["outcome"], outcome["reason"], outcome["run_id"])
+
+
+@DBOS.workflow(name="rootloop.serve.investigation")
+def investigation_workflow(investigation_id: str) -> dict[str, Any]:
+    request = begin_step(investigation_id)
+    outcome = investigate_step(request)
+    finish_step(investigation_id, outcome)
+    return outcome
+
+
+def enqueue(ticket: Ticket) -> None:
+    queue = _rt().config.queue.name
+    try:
+        with (
+            SetWorkflowID(ticket.investigation_id),
+            SetEnqueueOptions(deduplication_id=ticket.lease_key),
+        ):
+            DBOS.enqueue_workflow(queue, investigation_workflow, ticket.investigation_id)
+    except DBOSQueueDeduplicatedError:
+        # The store's lease already makes this impossible; DBOS refusing it too is the
+        # second line. The alert is recorded either way.
+        log.warning("queue refused a second investigation for %s", ticket.lease_key)
+
+
+def launch(config: ServeConfig, store: Store) -> Runtime:
+    """Start DBOS in this process (recovering its unfinished workflows) and the queue."""
+    global _runtime
+    _runtime = Runtime(config, store, load_investigator(config.investigator))
+    dbos_config: dict[str, Any] = {
+        "name": "rootloop-serve",
+        "system_database_url": config.database(),
+        "application_version": f"rootloop-{__version__}",
+        "run_admin_server": False,
+        "log_level": "WARNING",
+    }
+    if config.executor_id:
+        dbos_config["executor_id"] = config.executor_id
+    DBOS(config=dbos_config)  # type: ignore[arg-type]
+    if not config.worker:
+        DBOS.listen_queues([])
+    DBOS.launch()
+    q = config.queue
+    DBOS.register_queue(
+        q.name,
+        worker_concurrency=q.worker_concurrency,
+        global_concurrency=q.global_concurrency,
+        polling_interval_sec=q.polling_interval_seconds,
+        on_conflict="always_update",
+    )
+    # Rows admitted but never enqueued (the process died between the two) are enqueued
+    # now; for the others the workflow id makes this a no-op.
+    for row in store.investigations(limit=10_000, active_only=True):
+        enqueue(Ticket(row.id, row.lease_key, row.fingerprint))
+    return _runtime
+
+
+def shutdown() -> None:
+    global _runtime
+    DBOS.destroy(destroy_registry=False)
+    _runtime = None
+
+
+def workflow_status(investigation_id: str) -> str | None:
+    status = DBOS.get_workflow_status(investigation_id)
+    return status.status if status is not None else None
