@@ -114,6 +114,7 @@ class InvestigationRow:
     fingerprint: str
     title: str
     status: str
+    active: int | None
     outcome: str | None
     reason: str | None
     run_id: str | None
@@ -124,8 +125,7 @@ class InvestigationRow:
     resolved_at: float | None
 
     def public(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "map_path"}
-        return data
+        return {k: v for k, v in self.__dict__.items() if k not in ("map_path", "active")}
 
 
 class Store:

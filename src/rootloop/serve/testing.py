@@ -37,3 +37,51 @@ def record(request: InvestigationRequest) -> InvestigationOutcome:
     if not done:
         _append(log, f"effect {inv}")
     return InvestigationOutcome("healthy", "recorded by the fake investigator", run_id=inv)
+
+
+def write_map(path: Path, service: str, environment: str = "staging") -> Path:
+    """A minimal service map routes can point at (one HTTP check on a closed port)."""
+    path.write_text(
+        f"service: {service}\nenvironment: {environment}\nupstream: []\ndownstream:\n"
+        f"  - {{name: {service}-health, type: http, skill: http-health, "
+        f'url: "http://127.0.0.1:9/health"}}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def alertmanager_body(
+    fingerprint: str, labels: dict[str, str], status: str = "firing"
+) -> dict[str, object]:
+    """An Alertmanager v4 webhook body holding one alert."""
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="' + labels.get("alertname", "") + '"}',
+        "status": status,
+        "receiver": "rootloop",
+        "groupLabels": {},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.invalid",
+        "truncatedAlerts": 0,
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {"summary": f"{labels.get('alertname', 'alert')} is firing"},
+                "startsAt": "2026-12-01T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.invalid/graph",
+                "fingerprint": fingerprint,
+            }
+        ],
+    }
+
+
+def pagerduty_signature(secrets: list[str], body: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return ",".join(
+        "v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets
+    )
