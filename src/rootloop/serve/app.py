@@ -44,6 +44,7 @@ class Services:
     admission: Admission
     sns: sns.SnsVerifier
     ready: Callable[[], bool] = lambda: True
+    workflow_status: Callable[[str], str | None] = lambda _id: None
 
 
 class DecisionOut(BaseModel):
@@ -251,6 +252,7 @@ def create_app(services: Services) -> FastAPI:
             raise StarletteHTTPException(404, f"no investigation {investigation_id}")
         return {
             **row.public(),
+            "workflow": services.workflow_status(investigation_id),
             "alerts": services.store.alerts(investigation_id=investigation_id, limit=1000),
         }
 

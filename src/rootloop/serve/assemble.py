@@ -25,12 +25,14 @@ def build(
     router = Router.load(config.routes)
     store = Store.open(config.store_database())
     ready: Callable[[], bool] = lambda: True  # noqa: E731
+    workflow_status: Callable[[str], str | None] = lambda _id: None  # noqa: E731
     if enqueue is None:
         from rootloop.serve import durable
 
         durable.launch(config, store)
         enqueue = durable.enqueue
-        ready = lambda: durable._runtime is not None  # noqa: E731
+        ready = durable.launched
+        workflow_status = durable.workflow_status
     admission = Admission(store, router, config.storms, enqueue)
     verifier = SnsVerifier(config.sources.sns, fetch=cert_fetcher, confirm=confirm)
-    return create_app(Services(config, store, admission, verifier, ready))
+    return create_app(Services(config, store, admission, verifier, ready, workflow_status))

@@ -160,6 +160,10 @@ def shutdown() -> None:
     _runtime = None
 
 
+def launched() -> bool:
+    return _runtime is not None
+
+
 def workflow_status(investigation_id: str) -> str | None:
     status = DBOS.get_workflow_status(investigation_id)
     return status.status if status is not None else None

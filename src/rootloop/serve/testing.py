@@ -82,6 +82,4 @@ def pagerduty_signature(secrets: list[str], body: bytes) -> str:
     import hashlib
     import hmac
 
-    return ",".join(
-        "v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets
-    )
+    return ",".join("v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets)
