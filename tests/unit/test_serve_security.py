@@ -26,9 +26,7 @@ from rootloop.serve.testing import pagerduty_signature
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:alarms"
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"
-SUBSCRIBE_URL = (
-    "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=" + TOPIC
-)
+SUBSCRIBE_URL = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=" + TOPIC
 SECRET = "s3cr3t-for-tests-0123456789"
 
 

@@ -21,6 +21,7 @@ import base64
 import binascii
 import json
 import re
+import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -113,9 +114,10 @@ class HttpCertFetcher:
     """GETs a certificate: TLS verified (optionally against a private CA), no redirects."""
 
     def __init__(self, ca_bundle: str | None = None, timeout: float = 5.0) -> None:
-        self._client = httpx.Client(
-            verify=ca_bundle if ca_bundle else True, follow_redirects=False, timeout=timeout
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         )
+        self._client = httpx.Client(verify=verify, follow_redirects=False, timeout=timeout)
 
     def __call__(self, url: str) -> bytes:
         try:
