@@ -162,6 +162,13 @@ class QueueSettings(_Strict):
     polling_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
+class FleetSettings(_Strict):
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A worker silent this long is declared dead and its investigations recovered by another.
+    # Too short, and a merely slow worker has its step run twice; hence two minutes.
+    dead_after_seconds: float = Field(default=120.0, ge=1)
+
+
 class ServeConfig(_Strict):
     state_dir: Path | None = None
     # None: SQLite files under the state directory (one machine). A PostgreSQL URL
@@ -176,6 +183,7 @@ class ServeConfig(_Strict):
     routes: list[Route] = []
     storms: Storms = Storms()
     queue: QueueSettings = QueueSettings()
+    fleet: FleetSettings = FleetSettings()
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -195,6 +203,24 @@ class ServeConfig(_Strict):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.serve_dir() / 'dbos.sqlite'}"
+
+    @property
+    def shared(self) -> bool:
+        """PostgreSQL: several processes, on several machines, share the queue."""
+        return self.database_url is not None and not self.database().startswith("sqlite")
+
+    def resolved_executor_id(self) -> str:
+        """Configured, else ``local`` on SQLite (one process; a restart recovers its runs),
+        else unique per process on PostgreSQL (two workers must never share an id: each
+        would recover the other's running workflows as its own at start-up)."""
+        if self.executor_id:
+            return self.executor_id
+        if not self.shared:
+            return "local"
+        import secrets
+        import socket
+
+        return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
     def store_database(self) -> str:
         """Alerts and investigations: beside DBOS's tables in PostgreSQL, else their own file

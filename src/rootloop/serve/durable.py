@@ -29,6 +29,7 @@ from rootloop import __version__
 from rootloop.redact import Redactor
 from rootloop.serve.admission import Ticket
 from rootloop.serve.config import ServeConfig
+from rootloop.serve.fleet import Heartbeat
 from rootloop.serve.investigate import InvestigationOutcome, InvestigationRequest, investigate
 from rootloop.serve.metrics import STEP_SECONDS
 from rootloop.serve.store import Store
@@ -46,6 +47,7 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+_heartbeat: Heartbeat | None = None
 
 
 def _rt() -> Runtime:
@@ -130,12 +132,21 @@ def launch(config: ServeConfig, store: Store) -> Runtime:
         "name": "rootloop-serve",
         "system_database_url": config.database(),
         "application_version": f"rootloop-{__version__}",
-        "run_admin_server": False,
         "log_level": "WARNING",
     }
-    if config.executor_id:
-        dbos_config["executor_id"] = config.executor_id
+    executor_id = config.resolved_executor_id()
+    dbos_config["executor_id"] = executor_id
     DBOS(config=dbos_config)  # type: ignore[arg-type]
+    if config.shared and config.worker:
+        global _heartbeat
+        _heartbeat = Heartbeat(
+            store,
+            executor_id,
+            _recover_executor,
+            config.fleet.heartbeat_seconds,
+            config.fleet.dead_after_seconds,
+        )
+        _heartbeat.beat()  # before the queue starts: a worker is never pending yet unseen
     if not config.worker:
         DBOS.listen_queues([])
     DBOS.launch()
@@ -151,11 +162,23 @@ def launch(config: ServeConfig, store: Store) -> Runtime:
     # now; for the others the workflow id makes this a no-op.
     for row in store.investigations(limit=10_000, active_only=True):
         enqueue(Ticket(row.id, row.lease_key, row.fingerprint))
+    if _heartbeat is not None:
+        _heartbeat.start()
     return _runtime
 
 
+def _recover_executor(executor_id: str) -> int:
+    # DBOS's own recovery routine (``DBOS._recover_pending_workflows``: marked internal in
+    # dbos 3.4, the one way to recover another executor's workflows without Conductor). It
+    # re-enqueues them, and a live worker's atomic dequeue admits exactly one runner.
+    return len(DBOS._recover_pending_workflows([executor_id]))
+
+
 def shutdown() -> None:
-    global _runtime
+    global _runtime, _heartbeat
+    if _heartbeat is not None:
+        _heartbeat.stop()
+        _heartbeat = None
     DBOS.destroy(destroy_registry=False)
     _runtime = None
 
