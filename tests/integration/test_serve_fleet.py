@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from rootloop.serve.testing import alertmanager_body, write_map
-from tests.integration.test_serve_process import ServeProcess, effects, ended, wait_for
+from tests.integration.test_serve_process import (
+    ServeProcess,
+    effects,
+    ended,
+    serve_processes,
+    wait_for,
+)
 
 SERVICES = [f"svc{i}" for i in range(6)]
 
@@ -38,16 +44,8 @@ def fleet(tmp_path: Path, pg_dsn: str) -> Iterator[Callable[[], ServeProcess]]:
         "ROOTLOOP_SERVE_FAKE_HOLD": str(tmp_path / "hold"),
         "ROOTLOOP_SERVE_FAKE_SECONDS": "0.3",
     }
-    started: list[ServeProcess] = []
-
-    def make() -> ServeProcess:
-        proc = ServeProcess(tmp_path, env).start()
-        started.append(proc)
-        return proc
-
-    yield make
-    for proc in started:
-        proc.stop()
+    with serve_processes(tmp_path, env) as make:
+        yield make
 
 
 def post(server: ServeProcess, service: str) -> str:

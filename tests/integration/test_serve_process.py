@@ -7,6 +7,7 @@ Timeouts are generous and every wait polls for a condition: the CI box is busy.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -67,8 +69,6 @@ class ServeProcess:
             first = lines.get(timeout=WAIT)
         except queue.Empty:
             raise AssertionError("serve did not report its port") from None
-        import json
-
         assert first, (self.root / "serve.log").read_text()
         self.base = f"http://127.0.0.1:{json.loads(first)['port']}"
         wait_for("readiness", lambda: self.get("/readyz").status_code == 200)
@@ -95,6 +95,23 @@ class ServeProcess:
                 self.proc.wait(timeout=30)
 
 
+@contextmanager
+def serve_processes(root: Path, env: dict[str, str]) -> Iterator[Callable[[], ServeProcess]]:
+    """Start ``rootloop serve`` processes on demand; stop every one at the end."""
+    started: list[ServeProcess] = []
+
+    def make() -> ServeProcess:
+        proc = ServeProcess(root, env).start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.stop()
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     write_map(tmp_path / "checkout.yaml", "checkout", "staging")
@@ -111,16 +128,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
         "ROOTLOOP_SERVE_FAKE_LOG": str(tmp_path / "effects.log"),
         "ROOTLOOP_SERVE_FAKE_HOLD": str(tmp_path / "hold"),
     }
-    started: list[ServeProcess] = []
-
-    def make() -> ServeProcess:
-        proc = ServeProcess(tmp_path, env).start()
-        started.append(proc)
-        return proc
-
-    yield make
-    for proc in started:
-        proc.stop()
+    with serve_processes(tmp_path, env) as make:
+        yield make
 
 
 def effects(root: Path) -> list[str]:

@@ -108,6 +108,20 @@ def verifier(
     return v, fetched, confirmed
 
 
+def subscription(subscribe_url: str, topic: str = TOPIC) -> dict[str, str]:
+    return signed(
+        {
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "m-sub",
+            "TopicArn": topic,
+            "Token": "tok",
+            "Message": "You have chosen to subscribe",
+            "SubscribeURL": subscribe_url,
+            "Timestamp": notification()["Timestamp"],
+        }
+    )
+
+
 def parse(v: sns.SnsVerifier, message: dict[str, str]) -> sns.SnsMessage:
     return v.parse(json.dumps(message).encode())
 
@@ -172,17 +186,7 @@ def test_sns_foreign_cert_url_is_refused_without_fetching(url: str) -> None:
 
 def test_sns_foreign_topic_is_forbidden_and_its_subscribe_url_never_fetched() -> None:
     v, _, confirmed = verifier(topics=("arn:aws:sns:eu-west-1:123456789012:other",))
-    message = signed(
-        {
-            "Type": "SubscriptionConfirmation",
-            "MessageId": "m-2",
-            "TopicArn": TOPIC,
-            "Token": "tok",
-            "Message": "You have chosen to subscribe",
-            "SubscribeURL": SUBSCRIBE_URL,
-            "Timestamp": notification()["Timestamp"],
-        }
-    )
+    message = subscription(SUBSCRIBE_URL)
     msg = parse(v, message)
     with pytest.raises(Forbidden):
         v.verify(msg)
@@ -193,17 +197,7 @@ def test_sns_foreign_topic_is_forbidden_and_its_subscribe_url_never_fetched() ->
 
 def test_sns_subscribe_url_on_a_foreign_host_is_never_fetched() -> None:
     v, _, confirmed = verifier()
-    message = signed(
-        {
-            "Type": "SubscriptionConfirmation",
-            "MessageId": "m-3",
-            "TopicArn": TOPIC,
-            "Token": "tok",
-            "Message": "You have chosen to subscribe",
-            "SubscribeURL": "https://169.254.169.254/latest/meta-data/",
-            "Timestamp": notification()["Timestamp"],
-        }
-    )
+    message = subscription("https://169.254.169.254/latest/meta-data/")
     msg = parse(v, message)
     v.verify(msg)  # authentic, allow-listed topic…
     with pytest.raises(Forbidden, match="SubscribeURL"):
@@ -213,17 +207,7 @@ def test_sns_subscribe_url_on_a_foreign_host_is_never_fetched() -> None:
 
 def test_sns_allow_listed_subscription_is_confirmed_once() -> None:
     v, _, confirmed = verifier()
-    message = signed(
-        {
-            "Type": "SubscriptionConfirmation",
-            "MessageId": "m-4",
-            "TopicArn": TOPIC,
-            "Token": "tok",
-            "Message": "You have chosen to subscribe",
-            "SubscribeURL": SUBSCRIBE_URL,
-            "Timestamp": notification()["Timestamp"],
-        }
-    )
+    message = subscription(SUBSCRIBE_URL)
     msg = parse(v, message)
     v.verify(msg)
     assert v.confirm_subscription(msg) == 200

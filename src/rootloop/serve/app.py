@@ -84,6 +84,13 @@ def _validation_reason(exc: ValidationError | RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+def _handler(status: int, error: str, reason: Callable[[Any], str]):  # type: ignore[no-untyped-def]
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return _problem(status, error, reason(exc))
+
+    return handle
+
+
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="rootloop serve",
@@ -93,29 +100,16 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     limit = services.config.max_body_bytes
 
-    @app.exception_handler(Unauthorized)
-    async def _unauth(request: Request, exc: Unauthorized) -> JSONResponse:
-        return _problem(401, "unauthorized", str(exc))
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
-        return _problem(403, "forbidden", str(exc))
-
-    @app.exception_handler(BadPayload)
-    async def _bad(request: Request, exc: BadPayload) -> JSONResponse:
-        return _problem(400, "malformed", str(exc))
-
-    @app.exception_handler(ValidationError)
-    async def _invalid(request: Request, exc: ValidationError) -> JSONResponse:
-        return _problem(400, "malformed", _validation_reason(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _problem(400, "malformed", _validation_reason(exc))
-
-    @app.exception_handler(TooLarge)
-    async def _large(request: Request, exc: TooLarge) -> JSONResponse:
-        return _problem(413, "too-large", f"body over {limit} bytes")
+    fixed: list[tuple[type[Exception], int, str, Callable[[Any], str]]] = [
+        (Unauthorized, 401, "unauthorized", str),
+        (Forbidden, 403, "forbidden", str),
+        (BadPayload, 400, "malformed", str),
+        (ValidationError, 400, "malformed", _validation_reason),
+        (RequestValidationError, 400, "malformed", _validation_reason),
+        (TooLarge, 413, "too-large", lambda _exc: f"body over {limit} bytes"),
+    ]
+    for kind, status, error, reason in fixed:
+        app.add_exception_handler(kind, _handler(status, error, reason))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
