@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from rootloop.serve.testing import alertmanager_body, write_map
-from tests.integration.test_serve_process import (
+from rootloop.serve.testing import (
     ServeProcess,
-    effects,
-    ended,
+    alertmanager_body,
     serve_processes,
     wait_for,
+    write_map,
 )
+from tests.integration.test_serve_process import effects, ended
 
 SERVICES = [f"svc{i}" for i in range(6)]
 

@@ -1,18 +1,31 @@
-"""A recording investigator for tests and the bench: no loop, observable side effects.
+"""Test doubles for the service, shipped for users' tests, ours and the bench.
 
-Selected with ``investigator: rootloop.serve.testing:record`` in the serve
+- ``record``: an investigator with no loop and observable side effects. Selected with ``investigator: rootloop.serve.testing:record`` in the serve
 config. It appends ``start <id>`` to ``$ROOTLOOP_SERVE_FAKE_LOG``, waits while
 ``$ROOTLOOP_SERVE_FAKE_HOLD`` names a file that exists (so a test can kill the
 worker mid-investigation), sleeps ``$ROOTLOOP_SERVE_FAKE_SECONDS``, then appends
 ``effect <id>`` — once per investigation, keyed like the loop's idempotency keys.
+- ``write_map``, ``alertmanager_body``, ``pagerduty_signature``: inputs of the right shape.
+- ``ServeProcess`` / ``serve_processes``: ``rootloop serve`` as a real child process on
+  port 0, its port read from its first line of output.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from rootloop.serve.investigate import InvestigationOutcome, InvestigationRequest
 
@@ -83,3 +96,93 @@ def pagerduty_signature(secrets: list[str], body: bytes) -> str:
     import hmac
 
     return ",".join("v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets)
+
+
+WAIT = 180.0  # generous: CI is a busy two-core machine
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = WAIT) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class ServeProcess:
+    """``rootloop serve --port 0 --config <root>/serve.yaml`` as a child process."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root, self.env = root, env
+        self.proc: subprocess.Popen[str] | None = None
+        self.base = ""
+
+    def start(self) -> ServeProcess:
+        log = (self.root / "serve.log").open("a")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rootloop.cli.main",
+                "serve",
+                "--port",
+                "0",
+                "--config",
+                str(self.root / "serve.yaml"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, **self.env},
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            first = lines.get(timeout=WAIT)
+        except queue.Empty:
+            raise AssertionError("serve did not report its port") from None
+        assert first, (self.root / "serve.log").read_text()
+        self.base = f"http://127.0.0.1:{json.loads(first)['port']}"
+        wait_for("readiness", lambda: self.get("/readyz").status_code == 200)
+        return self
+
+    def get(self, path: str, **kw: object) -> httpx.Response:
+        return httpx.get(self.base + path, timeout=30, **kw)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kw: object) -> httpx.Response:
+        return httpx.post(self.base + path, timeout=30, **kw)  # type: ignore[arg-type]
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
+@contextmanager
+def serve_processes(root: Path, env: dict[str, str]) -> Iterator[Callable[[], ServeProcess]]:
+    """Start ``rootloop serve`` processes on demand; stop every one at the end."""
+    started: list[ServeProcess] = []
+
+    def make() -> ServeProcess:
+        proc = ServeProcess(root, env).start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.stop()
