@@ -84,6 +84,34 @@ def _validation_reason(exc: ValidationError | RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+SOURCES = ("alertmanager", "sns", "pagerduty", "generic", "eventbridge")
+
+
+class CountRequests:
+    """Intake requests by source and status (plain ASGI: no per-request task overhead).
+
+    The source label comes from a fixed list, never from the path as sent, so a scanner
+    probing /hooks/<anything> cannot grow the metric's series without bound."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/hooks/"):
+            await self.app(scope, receive, send)
+            return
+        name = path.removeprefix("/hooks/")
+        source = name if name in SOURCES else "other"
+
+        async def counting_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                metrics.REQUESTS.labels(source, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
 def _handler(status: int, error: str, reason: Callable[[Any], str]):  # type: ignore[no-untyped-def]
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         return _problem(status, error, reason(exc))
@@ -159,15 +187,7 @@ def create_app(services: Services) -> FastAPI:
             decisions=[DecisionOut(**d.__dict__) for d in decisions],
         )
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        path = request.url.path
-        if path.startswith("/hooks/"):
-            metrics.REQUESTS.labels(
-                path.removeprefix("/hooks/")[:20], str(response.status_code)
-            ).inc()
-        return response
+    app.add_middleware(CountRequests)
 
     cfg = services.config.sources
 

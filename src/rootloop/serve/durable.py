@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,7 +165,34 @@ def launch(config: ServeConfig, store: Store) -> Runtime:
         enqueue(Ticket(row.id, row.lease_key, row.fingerprint))
     if _heartbeat is not None:
         _heartbeat.start()
+    threading.Thread(target=_reconcile_forever, name="rootloop-reconcile", daemon=True).start()
     return _runtime
+
+
+RECONCILE_SECONDS = 30.0
+
+
+def reconcile(older_than: float = 10.0) -> int:
+    """Queue every admitted investigation that has no workflow (its enqueue failed)."""
+    rt = _rt()
+    queued = 0
+    for row in rt.store.investigations(limit=10_000, active_only=True):
+        if row.created_at > time.time() - older_than:
+            continue  # its enqueue may still be under way
+        if DBOS.get_workflow_status(row.id) is None:
+            enqueue(Ticket(row.id, row.lease_key, row.fingerprint))
+            queued += 1
+    return queued
+
+
+def _reconcile_forever() -> None:
+    while _runtime is not None:
+        time.sleep(RECONCILE_SECONDS)
+        try:
+            if _runtime is not None and (count := reconcile()):
+                log.warning("queued %d admitted investigation(s) that had no workflow", count)
+        except Exception:
+            log.exception("reconcile failed")
 
 
 def _recover_executor(executor_id: str) -> int:

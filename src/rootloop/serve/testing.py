@@ -1,10 +1,11 @@
 """Test doubles for the service, shipped for users' tests, ours and the bench.
 
-- ``record``: an investigator with no loop and observable side effects. Selected with ``investigator: rootloop.serve.testing:record`` in the serve
-config. It appends ``start <id>`` to ``$ROOTLOOP_SERVE_FAKE_LOG``, waits while
-``$ROOTLOOP_SERVE_FAKE_HOLD`` names a file that exists (so a test can kill the
-worker mid-investigation), sleeps ``$ROOTLOOP_SERVE_FAKE_SECONDS``, then appends
-``effect <id>`` — once per investigation, keyed like the loop's idempotency keys.
+- ``record``: an investigator with no loop and observable side effects. Selected with
+  ``investigator: rootloop.serve.testing:record`` in the serve config. It appends
+  ``start <id>`` to ``$ROOTLOOP_SERVE_FAKE_LOG``, waits while ``$ROOTLOOP_SERVE_FAKE_HOLD``
+  names a file that exists (so a test can kill the worker mid-investigation), sleeps
+  ``$ROOTLOOP_SERVE_FAKE_SECONDS``, then appends ``effect <id>`` — once per investigation,
+  keyed like the loop's idempotency keys.
 - ``write_map``, ``alertmanager_body``, ``pagerduty_signature``: inputs of the right shape.
 - ``ServeProcess`` / ``serve_processes``: ``rootloop serve`` as a real child process on
   port 0, its port read from its first line of output.

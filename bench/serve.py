@@ -1,0 +1,182 @@
+"""Serve benchmark: intake latency under concurrency, storm collapse, fleet throughput.
+
+1. Intake: ``rootloop serve`` (a real process, SQLite, the recording investigator)
+   takes N Alertmanager posts, 200 in flight at once, for 20 services; prints the
+   client-side p50/p99 and the verdict counts.
+2. Storm: 1,000 copies of one alert, 200 in flight: exactly one investigation.
+3. Fleet (``--fleet``): 100 investigations on 100 services through 1 worker and
+   then 2 worker processes sharing one PostgreSQL; each investigation sleeps
+   ``--work`` seconds in the recording investigator (so this measures the queue and
+   its machinery, not the loop); prints each one's wall time, that every
+   investigation ran exactly once, and the 2:1 throughput ratio.
+
+    .venv/bin/python bench/serve.py [--posts 2000] [--fleet] [--work 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from rootloop.serve.testing import alertmanager_body, serve_processes, wait_for, write_map
+
+
+def config(root: Path, services: list[str], extra: str = "") -> None:
+    routes = []
+    for name in services:
+        write_map(root / f"{name}.yaml", name, "staging")
+        routes.append(f"  - {{name: {name}, map: {name}.yaml, match: {{service: {name}}}}}\n")
+    (root / "serve.yaml").write_text(
+        "investigator: rootloop.serve.testing:record\n"
+        + extra
+        + "storms: {rate_limit: {max: 100000, per_seconds: 60}}\n"
+        + "routes:\n"
+        + "".join(routes),
+        encoding="utf-8",
+    )
+
+
+def env(root: Path, work: float = 0.0) -> dict[str, str]:
+    return {
+        "ROOTLOOP_STATE_DIR": str(root / "state"),
+        "ROOTLOOP_SERVE_FAKE_LOG": str(root / "effects.log"),
+        "ROOTLOOP_SERVE_FAKE_SECONDS": str(work),
+    }
+
+
+async def blast(base: str, bodies: list[dict], in_flight: int) -> tuple[list[float], Counter]:
+    latencies: list[float] = []
+    verdicts: Counter = Counter()
+    gate = asyncio.Semaphore(in_flight)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+        async def one(body: dict) -> None:
+            async with gate:
+                start = time.perf_counter()
+                r = await client.post("/hooks/alertmanager", json=body)
+                latencies.append(time.perf_counter() - start)
+                if r.status_code != 202:
+                    verdicts[f"http-{r.status_code}"] += 1
+                    return
+                for d in r.json()["decisions"]:
+                    verdicts[d["verdict"]] += 1
+
+        await asyncio.gather(*(one(b) for b in bodies))
+    return latencies, verdicts
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
+
+
+def intake(posts: int, in_flight: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        services = [f"svc{i}" for i in range(20)]
+        config(root, services)
+        with serve_processes(root, env(root)) as start:
+            server = start()
+            bodies = [
+                alertmanager_body(
+                    f"fp-{i % 500}", {"alertname": f"A{i % 500}", "service": services[i % 20]}
+                )
+                for i in range(posts)
+            ]
+            t0 = time.perf_counter()
+            lat, verdicts = asyncio.run(blast(server.base, bodies, in_flight))
+            wall = time.perf_counter() - t0
+            print(
+                f"intake   {posts} posts, {in_flight} in flight: p50 {pct(lat, 50):.0f} ms, "
+                f"p99 {pct(lat, 99):.0f} ms, {posts / wall:.0f} posts/s; "
+                f"verdicts {dict(verdicts)}"
+            )
+
+            labels = {"alertname": "Storm", "service": services[1]}
+            storm = [alertmanager_body("storm-1", labels) for _ in range(1000)]
+            before = len(server.get("/investigations", params={"limit": 1000}).json())
+            _, verdicts = asyncio.run(blast(server.base, storm, in_flight))
+            after = server.get("/investigations", params={"limit": 1000}).json()
+            new = len(after) - before
+            print(
+                f"storm    1000 copies of one alert: {new} new investigation(s); {dict(verdicts)}"
+            )
+
+
+def fleet(count: int, work: float, concurrency: int) -> None:
+    from rootloop.platforms.local import postgres as local_pg
+
+    services = [f"svc{i}" for i in range(count)]
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = local_pg.start_postgres(Path(tmp) / "pg", max_connections=200)
+        try:
+            walls = {}
+            for workers in (1, 2):
+                root = Path(tmp) / f"w{workers}"
+                root.mkdir()
+                database = f"bench_{workers}"
+                import psycopg
+
+                with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
+                    conn.execute(f"CREATE DATABASE {database}")
+                config(
+                    root,
+                    services,
+                    f"database_url: {pg.dsn_for(database)}\n"
+                    "queue: {polling_interval_seconds: 0.2, "
+                    f"worker_concurrency: {concurrency}}}\n",
+                )
+                with serve_processes(root, env(root, work)) as start:
+                    procs = [start() for _ in range(workers)]
+                    bodies = [
+                        alertmanager_body(f"fp-{s}", {"alertname": "E", "service": s})
+                        for s in services
+                    ]
+                    t0 = time.perf_counter()
+                    asyncio.run(blast(procs[0].base, bodies, 50))
+
+                    def done(server=procs[0]) -> bool:
+                        rows = server.get("/investigations", params={"limit": 1000}).json()
+                        return len(rows) == count and all(r["status"] == "ended" for r in rows)
+
+                    wait_for("every investigation to end", done, timeout=1800)
+                    walls[workers] = time.perf_counter() - t0
+                lines = (root / "effects.log").read_text().splitlines()
+                starts = Counter(x.split()[1] for x in lines if x.startswith("start"))
+                effects = Counter(x.split()[1] for x in lines if x.startswith("effect"))
+                once = len(starts) == count and set(starts.values()) == {1}
+                once = once and set(effects.values()) == {1}
+                pids = {x.split("pid=")[1] for x in lines if x.startswith("start")}
+                print(
+                    f"fleet    {count} investigations ({work}s each, {concurrency}/worker), "
+                    f"{workers} worker(s) in {len(pids)} process(es): {walls[workers]:.1f} s; "
+                    f"each exactly once: {once}"
+                )
+            print(f"fleet    throughput ratio 2 workers : 1 = {walls[1] / walls[2]:.2f}")
+        finally:
+            pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=200)
+    parser.add_argument("--fleet", action="store_true")
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--work", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    intake(args.posts, args.in_flight)
+    if args.fleet:
+        fleet(args.count, args.work, args.concurrency)
+
+
+if __name__ == "__main__":
+    main()
