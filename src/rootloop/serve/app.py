@@ -10,6 +10,7 @@ the sender retries) — and no response carries a traceback.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -103,10 +104,17 @@ class CountRequests:
             return
         name = path.removeprefix("/hooks/")
         source = name if name in SOURCES else "other"
+        started = time.perf_counter()
 
         async def counting_send(message: Any) -> None:
             if message["type"] == "http.response.start":
+                seconds = time.perf_counter() - started
                 metrics.REQUESTS.labels(source, str(message["status"])).inc()
+                metrics.INTAKE_SECONDS.labels(source).observe(seconds)
+                # Server-Timing (W3C): the time spent in here, for clients and benches.
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={seconds * 1000:.1f}".encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, counting_send)

@@ -35,6 +35,13 @@ REQUESTS = Counter(
     ["source", "code"],
     registry=REGISTRY,
 )
+INTAKE_SECONDS = Histogram(
+    "rootloop_serve_intake_seconds",
+    "Time from request to response for intake routes, in this process.",
+    ["source"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
 STEP_SECONDS = Histogram(
     "rootloop_serve_step_seconds",
     "Duration of investigation steps run in this process.",
