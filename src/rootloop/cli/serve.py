@@ -29,6 +29,7 @@ def serve(
     directory ($ROOTLOOP_STATE_DIR) in SQLite unless the config names a PostgreSQL."""
     import uvicorn
 
+    from rootloop.errors import UserError
     from rootloop.serve import durable, logs
     from rootloop.serve.assemble import build
     from rootloop.serve.config import load_config
@@ -42,7 +43,11 @@ def serve(
     # TCP, and without it every kept-alive response waits ~40 ms (Nagle + delayed ACK).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     app = build(settings)
     logs.configure(log_level.upper())  # DBOS installs its own handlers at launch
     bound = sock.getsockname()[1]
