@@ -99,3 +99,26 @@ def test_worker_killed_mid_investigation_is_recovered_and_the_effect_happens_onc
     assert len({s.split("pid=")[1] for s in starts}) == 2  # in two different processes
     assert lines.count(f"effect {inv_id}") == 1
     assert len(second.get("/investigations").json()) == 1
+
+
+def test_the_real_loop_runs_behind_the_queue(tmp_path: Path) -> None:
+    """The default investigator: the loop itself, on a map whose one check is down."""
+    write_map(tmp_path / "checkout.yaml", "checkout", "staging")
+    (tmp_path / "serve.yaml").write_text(
+        "reasoner: rules\nqueue: {polling_interval_seconds: 0.2}\n"
+        "routes:\n  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n",
+        encoding="utf-8",
+    )
+    state = tmp_path / "state"
+    with serve_processes(tmp_path, {"ROOTLOOP_STATE_DIR": str(state)}) as start:
+        server = start()
+        body = alertmanager_body("fp-real", {"alertname": "Down", "service": "checkout"})
+        (decision,) = server.post("/hooks/alertmanager", json=body).json()["decisions"]
+        inv_id = decision["investigation_id"]
+        detail = wait_for("the loop to end", lambda: ended(server, inv_id))
+    # Nothing in that map can be fixed by a runbook: the loop hands it to a human, with its
+    # reason; it neither crashes ("failed") nor claims a fix ("healthy").
+    assert detail["outcome"] in {"escalated", "paused", "refused"}
+    assert detail["reason"]
+    assert detail["run_id"] == inv_id
+    assert (state / "runs" / inv_id / "context.json").exists()
