@@ -8,6 +8,7 @@ running one is killed with SIGKILL, the surviving worker notices its silence
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,23 @@ def test_a_killed_worker_s_investigation_is_finished_by_the_survivor(
     assert len(starts) == 2
     assert starts[1].endswith(f"pid={survivor.proc.pid}")  # type: ignore[union-attr]
     assert effects(tmp_path).count(f"effect {inv_id}") == 1
+
+
+def test_one_alert_storming_both_intakes_starts_one_investigation(
+    fleet: Callable[[], ServeProcess], tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()  # keep the investigation running so every copy has one to attach to
+    servers = [fleet(), fleet()]
+    body = alertmanager_body("fp-race", {"alertname": "Errors", "service": "svc3"})
+
+    def send(i: int) -> list[str]:
+        response = servers[i % 2].post("/hooks/alertmanager", json=body)
+        return [d["verdict"] for d in response.json()["decisions"]]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        verdicts = [v for vs in pool.map(send, range(400)) for v in vs]
+    assert verdicts.count("started") == 1
+    assert verdicts.count("attached") == 399
+    assert len(servers[0].get("/investigations").json()) == 1
+    hold.unlink()

@@ -48,6 +48,7 @@ def serve(
     except OSError as exc:
         sock.close()
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)  # connections wait in the backlog while DBOS launches
     app = build(settings)
     logs.configure(log_level.upper())  # DBOS installs its own handlers at launch
     bound = sock.getsockname()[1]

@@ -119,6 +119,8 @@ class ServeProcess:
         self.root, self.env = root, env
         self.proc: subprocess.Popen[str] | None = None
         self.base = ""
+        # One client for the process's life: building one per call costs more than the call.
+        self._client = httpx.Client(timeout=30)
 
     def start(self) -> ServeProcess:
         log = (self.root / "serve.log").open("a")
@@ -148,14 +150,20 @@ class ServeProcess:
             raise AssertionError("serve did not report its port") from None
         assert first, (self.root / "serve.log").read_text()
         self.base = f"http://127.0.0.1:{json.loads(first)['port']}"
-        wait_for("readiness", lambda: self.get("/readyz").status_code == 200)
+        wait_for("readiness", self._ready)
         return self
 
+    def _ready(self) -> bool:
+        try:
+            return self.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
     def get(self, path: str, **kw: object) -> httpx.Response:
-        return httpx.get(self.base + path, timeout=30, **kw)  # type: ignore[arg-type]
+        return self._client.get(self.base + path, **kw)  # type: ignore[arg-type]
 
     def post(self, path: str, **kw: object) -> httpx.Response:
-        return httpx.post(self.base + path, timeout=30, **kw)  # type: ignore[arg-type]
+        return self._client.post(self.base + path, **kw)  # type: ignore[arg-type]
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -170,6 +178,7 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
+        self._client.close()
 
 
 @contextmanager
