@@ -33,7 +33,7 @@ def config(root: Path, services: list[str], extra: str = "") -> None:
         write_map(root / f"{name}.yaml", name, "staging")
         routes.append(f"  - {{name: {name}, map: {name}.yaml, match: {{service: {name}}}}}\n")
     (root / "serve.yaml").write_text(
-        "investigator: rootloop.serve.testing:record\n"
+        "investigator: rootloop.serve.testing\n"
         + extra
         + "storms: {rate_limit: {max: 100000, per_seconds: 60}}\n"
         + "routes:\n"

@@ -68,7 +68,7 @@ class Exporter:
 def stack(tmp_path: Path) -> Iterator[tuple[ServeProcess, Exporter]]:
     write_map(tmp_path / "checkout.yaml", "checkout", "staging")
     (tmp_path / "serve.yaml").write_text(
-        "investigator: rootloop.serve.testing:record\n"
+        "investigator: rootloop.serve.testing\n"
         "queue: {polling_interval_seconds: 0.2}\n"
         "routes:\n  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n"
     )

@@ -33,7 +33,7 @@ def fleet(tmp_path: Path, pg_dsn: str) -> Iterator[Callable[[], ServeProcess]]:
         routes.append(f"  - {{name: {name}, map: {name}.yaml, match: {{service: {name}}}}}\n")
     (tmp_path / "serve.yaml").write_text(
         f"database_url: {pg_dsn}\n"
-        "investigator: rootloop.serve.testing:record\n"
+        "investigator: rootloop.serve.testing\n"
         "queue: {polling_interval_seconds: 0.2, worker_concurrency: 2}\n"
         "fleet: {heartbeat_seconds: 0.5, dead_after_seconds: 5}\n"
         "routes:\n" + "".join(routes),

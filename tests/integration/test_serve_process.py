@@ -1,6 +1,6 @@
 """``rootloop serve`` as a real server process: uvicorn on port 0, DBOS on SQLite.
 
-The investigator is the recording fake (``rootloop.serve.testing:record``), so
+The investigator is the recording fake (``rootloop.serve.testing``), so
 the side effects of each investigation are lines in a file the test reads.
 Timeouts are generous and every wait polls for a condition: the CI box is busy.
 """
@@ -25,7 +25,7 @@ from rootloop.serve.testing import (
 def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     write_map(tmp_path / "checkout.yaml", "checkout", "staging")
     (tmp_path / "serve.yaml").write_text(
-        "investigator: rootloop.serve.testing:record\n"
+        "investigator: rootloop.serve.testing\n"
         "queue: {polling_interval_seconds: 0.2}\n"
         "storms: {flap_window_seconds: 600}\n"
         "routes:\n"
@@ -122,3 +122,61 @@ def test_the_real_loop_runs_behind_the_queue(tmp_path: Path) -> None:
     assert detail["reason"]
     assert detail["run_id"] == inv_id
     assert (state / "runs" / inv_id / "context.json").exists()
+
+
+def test_approval_is_a_durable_wait_that_survives_a_restart(tmp_path: Path) -> None:
+    token = "approval-token-0123456789"
+    write_map(tmp_path / "checkout.yaml", "checkout", "staging")
+    (tmp_path / "serve.yaml").write_text(
+        "investigator: rootloop.serve.testing\n"
+        "queue: {polling_interval_seconds: 0.2}\n"
+        "approvals: {tokens: [env:TEST_APPROVAL_TOKEN]}\n"
+        "routes:\n  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n",
+        encoding="utf-8",
+    )
+    env = {
+        "ROOTLOOP_STATE_DIR": str(tmp_path / "state"),
+        "ROOTLOOP_SERVE_FAKE_LOG": str(tmp_path / "effects.log"),
+        "ROOTLOOP_SERVE_FAKE_GATE": "schema",
+        "TEST_APPROVAL_TOKEN": token,
+    }
+    auth = {"Authorization": f"Bearer {token}"}
+    with serve_processes(tmp_path, env) as start:
+        first = start()
+        body = alertmanager_body("fp-gate", {"alertname": "Schema", "service": "checkout"})
+        (decision,) = first.post("/hooks/alertmanager", json=body).json()["decisions"]
+        inv_id = decision["investigation_id"]
+        url = f"/investigations/{inv_id}"
+        wait_for("the gate", lambda: first.get(url).json()["status"] == "paused")
+        assert first.get(url).json()["gate"] == "schema"
+        # while it waits, the lease holds: the same service's alerts attach
+        other = alertmanager_body("fp-other", {"alertname": "Other", "service": "checkout"})
+        assert (
+            first.post("/hooks/alertmanager", json=other).json()["decisions"][0]["verdict"]
+            == "attached"
+        )
+        first.kill9()
+
+        second = start()  # the workflow is recovered and waits again, durably
+        approve = f"{url}/approve"
+        ok = {"gate": "schema", "approver": "alice"}
+        assert second.post(approve, json=ok).status_code == 401
+        assert (
+            second.post(approve, json=ok, headers={"Authorization": "Bearer nope"}).status_code
+            == 401
+        )
+        wrong = {"gate": "production", "approver": "alice"}
+        assert second.post(approve, json=wrong, headers=auth).status_code == 403
+        assert (
+            second.post(approve, json={"gate": "other", "approver": "a"}, headers=auth).status_code
+            == 403
+        )
+        assert second.post(approve, content=b"{", headers=auth).status_code == 400
+        wait_for("the recovered wait", lambda: second.get(url).json()["workflow"] == "PENDING")
+        response = second.post(approve, json=ok, headers=auth)
+        assert response.status_code == 202, response.text
+        detail = wait_for("the approved run to end", lambda: ended(second, inv_id))
+    assert detail["outcome"] == "healthy"
+    lines = effects(tmp_path)
+    assert [x.split()[0] for x in lines] == ["start", "approved", "start", "effect"], lines
+    assert lines[1] == f"approved {inv_id} schema by alice"

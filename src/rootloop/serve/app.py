@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,7 +27,7 @@ from rootloop.serve import metrics
 from rootloop.serve.admission import Admission, Decision
 from rootloop.serve.alerts import Alert
 from rootloop.serve.config import ServeConfig
-from rootloop.serve.signing import BadPayload, Forbidden, Unauthorized
+from rootloop.serve.signing import BadPayload, Forbidden, Unauthorized, check_bearer
 from rootloop.serve.sources import alertmanager, eventbridge, generic, pagerduty, sns
 from rootloop.serve.store import Store
 
@@ -46,6 +46,7 @@ class Services:
     sns: sns.SnsVerifier
     ready: Callable[[], bool] = lambda: True
     workflow_status: Callable[[str], str | None] = lambda _id: None
+    send_approval: Callable[[str, str, str], None] | None = None
 
 
 class DecisionOut(BaseModel):
@@ -58,6 +59,11 @@ class IntakeResponse(BaseModel):
     source: str
     accepted: int
     decisions: list[DecisionOut]
+
+
+class ApprovalIn(BaseModel):
+    gate: str = Field(min_length=1, max_length=40)
+    approver: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@ -]+$")
 
 
 class Problem(BaseModel):
@@ -277,6 +283,47 @@ def create_app(services: Services) -> FastAPI:
             "workflow": services.workflow_status(investigation_id),
             "alerts": services.store.alerts(investigation_id=investigation_id, limit=1000),
         }
+
+    @app.post(
+        "/investigations/{investigation_id}/approve",
+        status_code=202,
+        tags=["state"],
+        responses={**ERRORS, 403: {"model": Problem}, 404: {"model": Problem}},
+    )
+    async def approve_investigation(investigation_id: str, request: Request) -> dict[str, str]:
+        """A human approves the gate a paused investigation waits at (e.g. ``schema``).
+
+        Needs ``Authorization: Bearer <token>`` from ``approvals.tokens``; with none
+        configured, approvals go through ``rootloop approve`` only. Production is never
+        approvable. The approval reaches the waiting workflow through DBOS."""
+        body = await body_of(request)
+        if not services.config.approvals.tokens:
+            raise Forbidden("HTTP approvals are off (no approvals.tokens); use rootloop approve")
+        check_bearer(
+            request.headers.get("authorization"), services.config.approvals.tokens, "approvals"
+        )
+        approval = parse_json(ApprovalIn, body)
+        if approval.gate == "production":
+            raise Forbidden("production changes are made by humans; rootloop never acts there")
+        row = services.store.investigation(investigation_id)
+        if row is None:
+            raise StarletteHTTPException(404, f"no investigation {investigation_id}")
+        if row.status != "paused" or row.gate != approval.gate:
+            raise Forbidden(f"investigation is {row.status}, not waiting at gate '{approval.gate}'")
+        if services.send_approval is None:
+            raise Forbidden("this process runs no durable engine")
+        await run_in_threadpool(
+            services.send_approval, investigation_id, approval.gate, approval.approver
+        )
+        log.info(
+            "approval sent",
+            extra={
+                "investigation": investigation_id,
+                "gate": approval.gate,
+                "approver": approval.approver,
+            },
+        )
+        return {"investigation_id": investigation_id, "gate": approval.gate, "status": "sent"}
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

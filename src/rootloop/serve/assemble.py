@@ -26,6 +26,7 @@ def build(
     store = Store.open(config.store_database())
     ready: Callable[[], bool] = lambda: True  # noqa: E731
     workflow_status: Callable[[str], str | None] = lambda _id: None  # noqa: E731
+    send_approval = None
     if enqueue is None:
         from rootloop.serve import durable
 
@@ -33,6 +34,9 @@ def build(
         enqueue = durable.enqueue
         ready = durable.launched
         workflow_status = durable.workflow_status
+        send_approval = durable.send_approval
     admission = Admission(store, router, config.storms, enqueue)
     verifier = SnsVerifier(config.sources.sns, fetch=cert_fetcher, confirm=confirm)
-    return create_app(Services(config, store, admission, verifier, ready, workflow_status))
+    return create_app(
+        Services(config, store, admission, verifier, ready, workflow_status, send_approval)
+    )

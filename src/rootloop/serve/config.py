@@ -162,6 +162,13 @@ class QueueSettings(_Strict):
     polling_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
+class Approvals(_Strict):
+    """Who may approve a paused investigation over HTTP, and how long it waits."""
+
+    tokens: Secrets = []  # none: approvals only through `rootloop approve`
+    wait_seconds: int = Field(default=86_400, ge=60)
+
+
 class FleetSettings(_Strict):
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
     # A worker silent this long is declared dead and its investigations recovered by another.
@@ -177,13 +184,16 @@ class ServeConfig(_Strict):
     executor_id: str | None = None
     worker: bool = True
     reasoner: Literal["rules", "model", "hybrid", "auto"] = "auto"
-    investigator: str | None = None  # "module:function"; default rootloop.serve.investigate
+    # A module with investigate(request) and approve(request, gate, approver); the default
+    # is the loop's adapter, rootloop.serve.investigate.
+    investigator: str = "rootloop.serve.investigate"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     sources: Sources = Sources()
     routes: list[Route] = []
     storms: Storms = Storms()
     queue: QueueSettings = QueueSettings()
     fleet: FleetSettings = FleetSettings()
+    approvals: Approvals = Approvals()
 
     @field_validator("database_url", mode="before")
     @classmethod

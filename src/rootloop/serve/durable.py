@@ -31,20 +31,23 @@ from rootloop.redact import Redactor
 from rootloop.serve.admission import Ticket
 from rootloop.serve.config import ServeConfig
 from rootloop.serve.fleet import Heartbeat
-from rootloop.serve.investigate import InvestigationOutcome, InvestigationRequest, investigate
+from rootloop.serve.investigate import InvestigationOutcome, InvestigationRequest
 from rootloop.serve.metrics import STEP_SECONDS
 from rootloop.serve.store import Store
 
 log = logging.getLogger("rootloop.serve.durable")
 
-Investigator = Callable[[InvestigationRequest], InvestigationOutcome]
+Investigate = Callable[[InvestigationRequest], InvestigationOutcome]
+Approve = Callable[[InvestigationRequest, str, str], bool]
+APPROVAL_TOPIC = "approval"
 
 
 @dataclass
 class Runtime:
     config: ServeConfig
     store: Store
-    investigator: Investigator
+    investigate: Investigate
+    approve: Approve
 
 
 _runtime: Runtime | None = None
@@ -57,15 +60,16 @@ def _rt() -> Runtime:
     return _runtime
 
 
-def load_investigator(spec: str | None) -> Investigator:
-    if not spec:
-        return investigate
-    module, _, name = spec.partition(":")
-    if not module or not name:
+def load_investigator(module_name: str) -> tuple[Investigate, Approve]:
+    try:
+        module = importlib.import_module(module_name)
+        return module.investigate, module.approve
+    except (ImportError, AttributeError) as exc:
         from rootloop.errors import UserError
 
-        raise UserError(f"investigator '{spec}' must be 'module:function'")
-    return getattr(importlib.import_module(module), name)
+        raise UserError(
+            f"investigator '{module_name}' must be a module with investigate() and approve(): {exc}"
+        ) from None
 
 
 @DBOS.step(name="rootloop.serve.begin")
@@ -88,7 +92,7 @@ def investigate_step(request: dict[str, str]) -> dict[str, Any]:
     rt = _rt()
     started = time.monotonic()
     try:
-        outcome = rt.investigator(InvestigationRequest(**request))
+        outcome = rt.investigate(InvestigationRequest(**request))
     except Exception as exc:  # the loop's failure is this investigation's outcome, not a crash
         log.exception("investigation %s failed", request["investigation_id"])
         reason = Redactor()(f"{type(exc).__name__}: {exc}")
@@ -103,12 +107,43 @@ def finish_step(investigation_id: str, outcome: dict[str, Any]) -> None:
     _rt().store.finish(investigation_id, outcome["outcome"], outcome["reason"], outcome["run_id"])
 
 
+@DBOS.step(name="rootloop.serve.paused")
+def paused_step(investigation_id: str, outcome: dict[str, Any]) -> None:
+    _rt().store.mark_paused(investigation_id, outcome["gate"], outcome["reason"])
+
+
+@DBOS.step(name="rootloop.serve.approve")
+def approve_step(request: dict[str, str], approval: dict[str, str]) -> bool:
+    rt = _rt()
+    granted = rt.approve(InvestigationRequest(**request), approval["gate"], approval["approver"])
+    if granted:
+        rt.store.mark_resumed(request["investigation_id"])
+    return granted
+
+
 @DBOS.workflow(name="rootloop.serve.investigation")
 def investigation_workflow(investigation_id: str) -> dict[str, Any]:
+    """begin → investigate → (paused at a gate → durable wait for an approval → resume)* → finish.
+
+    The wait is ``DBOS.recv``: it survives restarts, and the service's lease stays held
+    meanwhile, so alerts for the service keep attaching to this investigation.
+    """
     request = begin_step(investigation_id)
     outcome = investigate_step(request)
+    wait = _rt().config.approvals.wait_seconds
+    while outcome["outcome"] == "paused" and outcome.get("gate"):
+        paused_step(investigation_id, outcome)
+        approval = DBOS.recv(APPROVAL_TOPIC, timeout_seconds=wait)
+        if approval is None:
+            break  # nobody approved in time: it ends paused, resumable with `rootloop approve`
+        if approve_step(request, approval):
+            outcome = investigate_step(request)
     finish_step(investigation_id, outcome)
     return outcome
+
+
+def send_approval(investigation_id: str, gate: str, approver: str) -> None:
+    DBOS.send(investigation_id, {"gate": gate, "approver": approver}, topic=APPROVAL_TOPIC)
 
 
 def enqueue(ticket: Ticket) -> None:
@@ -128,7 +163,7 @@ def enqueue(ticket: Ticket) -> None:
 def launch(config: ServeConfig, store: Store) -> Runtime:
     """Start DBOS in this process (recovering its unfinished workflows) and the queue."""
     global _runtime
-    _runtime = Runtime(config, store, load_investigator(config.investigator))
+    _runtime = Runtime(config, store, *load_investigator(config.investigator))
     dbos_config: dict[str, Any] = {
         "name": "rootloop-serve",
         "system_database_url": config.database(),

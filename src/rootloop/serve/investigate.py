@@ -1,4 +1,4 @@
-"""The one adapter between the service and the loop.
+"""The one adapter between the service and the loop: ``investigate`` and ``approve``.
 
 Everything serve knows about running an investigation is here, on the loop's
 current entry points (``runner.Session`` and ``runner.run``), so the loop's
@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rootloop import runner
+from rootloop.actions.gates import approval_key
+from rootloop.context import DebugContext
 from rootloop.errors import StateError
 
 TERMINAL = {"healthy", "escalated", "refused", "failed", "paused"}
@@ -36,6 +38,7 @@ class InvestigationOutcome:
     reason: str
     run_id: str | None = None
     pr: str | None = None
+    gate: str | None = None  # when paused: the gate that waits for a human
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -54,7 +57,44 @@ def investigate(request: InvestigationRequest) -> InvestigationOutcome:
     if ctx.status in TERMINAL:
         # Already ran to an end (the step was re-run after the process died between the
         # loop's end and the step's record): report it, do not run it again.
-        return InvestigationOutcome(ctx.status, ctx.status_reason, ctx.run_id, ctx.pr)
+        return _outcome(ctx)
     reasoner = session.reasoner(request.reasoner, map_path)  # type: ignore[arg-type]
     ctx = runner.run(session, ctx, [], reasoner)
-    return InvestigationOutcome(ctx.status, ctx.status_reason, ctx.run_id, ctx.pr)
+    return _outcome(ctx)
+
+
+def _outcome(ctx: DebugContext) -> InvestigationOutcome:
+    gate = ctx.pending_gate.gate if ctx.status == "paused" and ctx.pending_gate else None
+    return InvestigationOutcome(ctx.status, ctx.status_reason, ctx.run_id, ctx.pr, gate)
+
+
+def approve(request: InvestigationRequest, gate: str, approver: str) -> bool:
+    """Record a human's approval of the action the run waits on, as ``rootloop approve`` does.
+
+    False (and nothing recorded) unless the run waits at exactly this gate. Production
+    is never approvable here: rootloop does not act there, whoever asks.
+    """
+    if gate == "production":
+        return False
+    session = runner.Session.open(
+        Path(request.map_path), Path(request.state_dir), with_memory=False
+    )
+    store = session.store
+    try:
+        ctx = store.load(request.investigation_id)
+    except StateError:
+        return False
+    entry = ctx.current
+    if (
+        ctx.status != "paused"
+        or ctx.pending_gate is None
+        or ctx.pending_gate.gate != gate
+        or entry is None
+        or entry.action_detail is None
+    ):
+        return False
+    ctx.approvals.append(approval_key(gate, entry.action_detail))
+    ctx.notes.append(f"approved gate '{gate}' by {approver} for: {entry.action}")
+    ctx.status = "running"
+    store.save(ctx)
+    return True

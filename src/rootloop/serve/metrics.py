@@ -59,10 +59,10 @@ class StoreCollector(Collector):
         counts = self._counts()
         status = GaugeMetricFamily(
             "rootloop_serve_investigations",
-            "Investigations by status (queued, running, ended).",
+            "Investigations by status (queued, running, paused, ended).",
             labels=["status"],
         )
-        for name in ("queued", "running", "ended"):
+        for name in ("queued", "running", "paused", "ended"):
             status.add_metric([name], counts["status"].get(name, 0))
         yield status
         outcome = GaugeMetricFamily(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from rootloop.serve.alerts import Alert
 
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running", "paused")
 
 metadata = sa.MetaData()
 
@@ -35,7 +35,8 @@ investigations = sa.Table(
     sa.Column("map_path", sa.Text, nullable=False),
     sa.Column("fingerprint", sa.String(1200), nullable=False),
     sa.Column("title", sa.Text, nullable=False, default=""),
-    sa.Column("status", sa.String(20), nullable=False),  # queued | running | ended
+    sa.Column("status", sa.String(20), nullable=False),  # queued | running | paused | ended
+    sa.Column("gate", sa.String(40), nullable=True),  # while paused: the gate waiting
     # 1 while queued or running, NULL after: the unique index below covers only active rows.
     sa.Column("active", sa.Integer, nullable=True),
     sa.Column("outcome", sa.String(40), nullable=True),
@@ -114,6 +115,7 @@ class InvestigationRow:
     fingerprint: str
     title: str
     status: str
+    gate: str | None
     active: int | None
     outcome: str | None
     reason: str | None
@@ -212,6 +214,23 @@ class Store:
                 .values(status="running", started_at=time.time(), run_id=run_id)
             )
 
+    def mark_paused(self, inv_id: str, gate: str, reason: str) -> None:
+        """Waiting for a human: the lease stays held, so new alerts still attach."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                investigations.update()
+                .where(investigations.c.id == inv_id, investigations.c.active == 1)
+                .values(status="paused", gate=gate, reason=reason[:2000])
+            )
+
+    def mark_resumed(self, inv_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                investigations.update()
+                .where(investigations.c.id == inv_id, investigations.c.status == "paused")
+                .values(status="running", gate=None)
+            )
+
     def finish(self, inv_id: str, outcome: str, reason: str, run_id: str | None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -219,6 +238,7 @@ class Store:
                 .where(investigations.c.id == inv_id, investigations.c.active == 1)
                 .values(
                     status="ended",
+                    gate=None,
                     active=None,
                     outcome=outcome,
                     reason=reason[:2000],

@@ -1,11 +1,12 @@
 """Test doubles for the service, shipped for users' tests, ours and the bench.
 
-- ``record``: an investigator with no loop and observable side effects. Selected with
-  ``investigator: rootloop.serve.testing:record`` in the serve config. It appends
+- ``investigate`` / ``approve``: an investigator with no loop and observable side effects.
+  Selected with ``investigator: rootloop.serve.testing`` in the serve config. It appends
   ``start <id>`` to ``$ROOTLOOP_SERVE_FAKE_LOG``, waits while ``$ROOTLOOP_SERVE_FAKE_HOLD``
   names a file that exists (so a test can kill the worker mid-investigation), sleeps
   ``$ROOTLOOP_SERVE_FAKE_SECONDS``, then appends ``effect <id>`` — once per investigation,
-  keyed like the loop's idempotency keys.
+  keyed like the loop's idempotency keys. With ``$ROOTLOOP_SERVE_FAKE_GATE`` set it
+  first pauses at that gate until ``approve`` records an approval.
 - ``write_map``, ``alertmanager_body``, ``pagerduty_signature``: inputs of the right shape.
 - ``ServeProcess`` / ``serve_processes``: ``rootloop serve`` as a real child process on
   port 0, its port read from its first line of output.
@@ -39,18 +40,37 @@ def _append(path: Path, line: str) -> None:
         os.fsync(fh.fileno())
 
 
-def record(request: InvestigationRequest) -> InvestigationOutcome:
+def investigate(request: InvestigationRequest) -> InvestigationOutcome:
     log = Path(os.environ.get("ROOTLOOP_SERVE_FAKE_LOG", "/dev/null"))
     inv = request.investigation_id
     _append(log, f"start {inv} pid={os.getpid()}")
+    gate = os.environ.get("ROOTLOOP_SERVE_FAKE_GATE")
+    if gate and not _approved(log, inv):
+        return InvestigationOutcome("paused", f"waits at gate {gate}", run_id=inv, gate=gate)
     hold = os.environ.get("ROOTLOOP_SERVE_FAKE_HOLD")
     while hold and Path(hold).exists():
         time.sleep(0.1)
     time.sleep(float(os.environ.get("ROOTLOOP_SERVE_FAKE_SECONDS", "0")))
-    done = log.exists() and f"effect {inv}\n" in log.read_text(encoding="utf-8")
-    if not done:
+    if f"effect {inv}" not in _lines(log):
         _append(log, f"effect {inv}")
     return InvestigationOutcome("healthy", "recorded by the fake investigator", run_id=inv)
+
+
+def approve(request: InvestigationRequest, gate: str, approver: str) -> bool:
+    """Grants only the gate the fake pauses at (``$ROOTLOOP_SERVE_FAKE_GATE``)."""
+    if gate != os.environ.get("ROOTLOOP_SERVE_FAKE_GATE") or gate == "production":
+        return False
+    log = Path(os.environ.get("ROOTLOOP_SERVE_FAKE_LOG", "/dev/null"))
+    _append(log, f"approved {request.investigation_id} {gate} by {approver}")
+    return True
+
+
+def _lines(log: Path) -> list[str]:
+    return log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+
+
+def _approved(log: Path, inv: str) -> bool:
+    return any(line.startswith(f"approved {inv} ") for line in _lines(log))
 
 
 def write_map(path: Path, service: str, environment: str = "staging") -> Path:
