@@ -21,16 +21,20 @@ from rootloop.serve.testing import (
 )
 
 
+def checkout_config(root: Path, settings: str) -> None:
+    """serve.yaml with one route (service=checkout) to a checkout map, plus ``settings``."""
+    write_map(root / "checkout.yaml", "checkout", "staging")
+    (root / "serve.yaml").write_text(
+        settings + "queue: {polling_interval_seconds: 0.2}\n"
+        "routes:\n  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n",
+        encoding="utf-8",
+    )
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
-    write_map(tmp_path / "checkout.yaml", "checkout", "staging")
-    (tmp_path / "serve.yaml").write_text(
-        "investigator: rootloop.serve.testing\n"
-        "queue: {polling_interval_seconds: 0.2}\n"
-        "storms: {flap_window_seconds: 600}\n"
-        "routes:\n"
-        "  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n",
-        encoding="utf-8",
+    checkout_config(
+        tmp_path, "investigator: rootloop.serve.testing\nstorms: {flap_window_seconds: 600}\n"
     )
     env = {
         "ROOTLOOP_STATE_DIR": str(tmp_path / "state"),
@@ -103,12 +107,7 @@ def test_worker_killed_mid_investigation_is_recovered_and_the_effect_happens_onc
 
 def test_the_real_loop_runs_behind_the_queue(tmp_path: Path) -> None:
     """The default investigator: the loop itself, on a map whose one check is down."""
-    write_map(tmp_path / "checkout.yaml", "checkout", "staging")
-    (tmp_path / "serve.yaml").write_text(
-        "reasoner: rules\nqueue: {polling_interval_seconds: 0.2}\n"
-        "routes:\n  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n",
-        encoding="utf-8",
-    )
+    checkout_config(tmp_path, "reasoner: rules\n")
     state = tmp_path / "state"
     with serve_processes(tmp_path, {"ROOTLOOP_STATE_DIR": str(state)}) as start:
         server = start()
@@ -126,13 +125,9 @@ def test_the_real_loop_runs_behind_the_queue(tmp_path: Path) -> None:
 
 def test_approval_is_a_durable_wait_that_survives_a_restart(tmp_path: Path) -> None:
     token = "approval-token-0123456789"
-    write_map(tmp_path / "checkout.yaml", "checkout", "staging")
-    (tmp_path / "serve.yaml").write_text(
-        "investigator: rootloop.serve.testing\n"
-        "queue: {polling_interval_seconds: 0.2}\n"
-        "approvals: {tokens: [env:TEST_APPROVAL_TOKEN]}\n"
-        "routes:\n  - {name: checkout, map: checkout.yaml, match: {service: checkout}}\n",
-        encoding="utf-8",
+    checkout_config(
+        tmp_path,
+        "investigator: rootloop.serve.testing\napprovals: {tokens: [env:TEST_APPROVAL_TOKEN]}\n",
     )
     env = {
         "ROOTLOOP_STATE_DIR": str(tmp_path / "state"),
