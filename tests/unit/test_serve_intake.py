@@ -304,3 +304,15 @@ def test_config_refuses_a_route_to_a_broken_map(tmp_path: Path) -> None:
     config = ServeConfig.model_validate({"routes": [{"name": "x", "map": str(bad)}]})
     with pytest.raises(UserError, match="route 'x'"):
         Router.load(config.routes)
+
+
+def test_reads_need_a_token_when_one_is_configured(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.config.read.tokens = h.config.sources.pagerduty.secrets
+    assert h.client.get("/alerts").status_code == 401
+    assert (
+        h.client.get("/investigations/x", headers={"Authorization": "Bearer no"}).status_code == 401
+    )
+    ok = h.client.get("/investigations", headers={"Authorization": f"Bearer {SECRET}"})
+    assert ok.status_code == 200
+    assert h.client.get("/healthz").status_code == 200  # probes stay open

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -258,7 +258,11 @@ def create_app(services: Services) -> FastAPI:
         result = await admit("sns", sns.to_alerts(message))
         return JSONResponse(result.model_dump(), status_code=202)
 
-    @app.get("/alerts", tags=["state"])
+    def reader(request: Request) -> None:
+        if services.config.read.tokens:
+            check_bearer(request.headers.get("authorization"), services.config.read.tokens, "read")
+
+    @app.get("/alerts", tags=["state"], dependencies=[Depends(reader)])
     def list_alerts(
         unrouted: bool = Query(False, description="Only alerts that matched no route."),
         verdict: str | None = Query(None, max_length=20),
@@ -267,13 +271,13 @@ def create_app(services: Services) -> FastAPI:
         """Every alert intake recorded, newest first, with its verdict."""
         return services.store.alerts(verdict="unrouted" if unrouted else verdict, limit=limit)
 
-    @app.get("/investigations", tags=["state"])
+    @app.get("/investigations", tags=["state"], dependencies=[Depends(reader)])
     def list_investigations(
         limit: int = Query(100, ge=1, le=1000), active: bool = False
     ) -> list[dict[str, Any]]:
         return [r.public() for r in services.store.investigations(limit, active_only=active)]
 
-    @app.get("/investigations/{investigation_id}", tags=["state"])
+    @app.get("/investigations/{investigation_id}", tags=["state"], dependencies=[Depends(reader)])
     def get_investigation(investigation_id: str) -> dict[str, Any]:
         row = services.store.investigation(investigation_id)
         if row is None:

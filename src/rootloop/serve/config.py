@@ -162,6 +162,13 @@ class QueueSettings(_Strict):
     polling_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
+class ReadAccess(_Strict):
+    """Alerts carry labels and annotations an outsider should not read: with tokens set,
+    GET /alerts and /investigations need ``Authorization: Bearer <token>``."""
+
+    tokens: Secrets = []
+
+
 class Approvals(_Strict):
     """Who may approve a paused investigation over HTTP, and how long it waits."""
 
@@ -194,6 +201,7 @@ class ServeConfig(_Strict):
     queue: QueueSettings = QueueSettings()
     fleet: FleetSettings = FleetSettings()
     approvals: Approvals = Approvals()
+    read: ReadAccess = ReadAccess()
 
     @field_validator("database_url", mode="before")
     @classmethod
