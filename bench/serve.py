@@ -8,33 +8,46 @@
    then 2 worker processes sharing one PostgreSQL; each investigation sleeps
    ``--work`` seconds in the recording investigator (so this measures the queue and
    its machinery, not the loop); prints each one's wall time, that every
-   investigation ran exactly once, and the 2:1 throughput ratio.
+   investigation ran exactly once, and the 2:1 throughput ratio. With ``--real``,
+   each investigation is the real loop (rules reasoner, one at a time per worker) on
+   a map of 10 loopback HTTP nodes answering in 10–200 ms.
 
-    .venv/bin/python bench/serve.py [--posts 2000] [--fleet] [--work 0.5]
+    .venv/bin/python bench/serve.py [--posts 2000] [--fleet [--real]] [--work 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+
+import yaml
 
 from rootloop.serve.testing import alertmanager_body, serve_processes, wait_for, write_map
 
 
-def config(root: Path, services: list[str], extra: str = "") -> None:
+def config(
+    root: Path,
+    services: list[str],
+    extra: str = "investigator: rootloop.serve.testing\n",
+    writer: Callable[[Path, str, str], Path] = write_map,
+) -> None:
     routes = []
     for name in services:
-        write_map(root / f"{name}.yaml", name, "staging")
+        writer(root / f"{name}.yaml", name, "staging")
         routes.append(f"  - {{name: {name}, map: {name}.yaml, match: {{service: {name}}}}}\n")
     (root / "serve.yaml").write_text(
-        "investigator: rootloop.serve.testing\n"
-        + extra
+        extra
         + "storms: {rate_limit: {max: 100000, per_seconds: 60}}\n"
         + "routes:\n"
         + "".join(routes),
@@ -109,7 +122,7 @@ def intake(posts: int, in_flight: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         services = [f"svc{i}" for i in range(20)]
-        config(root, services)
+        config(root, [*services, "storm"])  # the storm's service sees nothing before it
         with serve_processes(root, env(root)) as start:
             server = start()
             bodies = [
@@ -129,7 +142,7 @@ def intake(posts: int, in_flight: int) -> None:
                 f"verdicts {dict(verdicts)}"
             )
 
-            labels = {"alertname": "Storm", "service": services[1]}
+            labels = {"alertname": "Storm", "service": "storm"}
             storm = [alertmanager_body("storm-1", labels) for _ in range(1000)]
             before = len(server.get("/investigations", params={"limit": 1000}).json())
             _, verdicts = asyncio.run(blast(server.base, storm, in_flight))
@@ -140,58 +153,102 @@ def intake(posts: int, in_flight: int) -> None:
             )
 
 
-def fleet(count: int, work: float, concurrency: int) -> None:
+def real_map(port: int, seed: int) -> Callable[[Path, str, str], Path]:
+    """Maps of 10 ``http-health`` nodes on a loopback server answering in 10–200 ms."""
+    rnd = random.Random(seed)
+
+    def write(path: Path, service: str, environment: str) -> Path:
+        nodes = [
+            {
+                "name": f"{service}-n{i}",
+                "type": "http",
+                "skill": "http-health",
+                "url": f"http://127.0.0.1:{port}",
+                "path": f"/delay/{rnd.randint(10, 200)}",
+                "timeout": 10,
+            }
+            for i in range(10)
+        ]
+        data = {"service": service, "environment": environment, "downstream": nodes}
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    return write
+
+
+def fleet(count: int, work: float, concurrency: int, real: bool) -> None:
+    import psycopg
+
     from rootloop.platforms.local import postgres as local_pg
 
     services = [f"svc{i}" for i in range(count)]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         pg = local_pg.start_postgres(Path(tmp) / "pg", max_connections=200)
-        try:
-            walls = {}
-            for workers in (1, 2):
-                root = Path(tmp) / f"w{workers}"
-                root.mkdir()
-                database = f"bench_{workers}"
-                import psycopg
+        stack.callback(pg.stop)
+        writer, extra, what = write_map, "investigator: rootloop.serve.testing\n", f"{work}s fake"
+        if real:
+            from sweep import SERVER, free_port  # the sweep bench's delay server
 
-                with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
-                    conn.execute(f"CREATE DATABASE {database}")
-                config(
-                    root,
-                    services,
-                    f"database_url: {pg.dsn_for(database)}\n"
-                    "queue: {polling_interval_seconds: 0.2, "
-                    f"worker_concurrency: {concurrency}}}\n",
+            port = free_port()
+            server = subprocess.Popen(
+                [sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True
+            )
+            stack.callback(server.terminate)
+            assert server.stdout is not None and server.stdout.readline().startswith("ready")
+            writer, extra, what = real_map(port, 7), "reasoner: rules\n", "the real loop"
+        walls = {}
+        for workers in (1, 2):
+            root = Path(tmp) / f"w{workers}"
+            root.mkdir()
+            database = f"bench_{workers}"
+            with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {database}")
+            config(
+                root,
+                services,
+                extra + f"database_url: {pg.dsn_for(database)}\n"
+                "queue: {polling_interval_seconds: 0.2, "
+                f"worker_concurrency: {concurrency}}}\n",
+                writer,
+            )
+            with serve_processes(root, env(root, work)) as start:
+                procs = [start() for _ in range(workers)]
+                bodies = [
+                    alertmanager_body(f"fp-{s}", {"alertname": "E", "service": s}) for s in services
+                ]
+                t0 = time.perf_counter()
+                asyncio.run(blast(procs[0].base, bodies, 50))
+
+                def rows(server=procs[0]) -> list[dict]:
+                    return server.get("/investigations", params={"limit": 1000}).json()
+
+                wait_for(
+                    "every investigation to end",
+                    lambda: len(r := rows()) == count and all(x["status"] == "ended" for x in r),
+                    timeout=3600,
                 )
-                with serve_processes(root, env(root, work)) as start:
-                    procs = [start() for _ in range(workers)]
-                    bodies = [
-                        alertmanager_body(f"fp-{s}", {"alertname": "E", "service": s})
-                        for s in services
-                    ]
-                    t0 = time.perf_counter()
-                    asyncio.run(blast(procs[0].base, bodies, 50))
+                walls[workers] = time.perf_counter() - t0
+                outcomes = Counter(x["outcome"] for x in rows())
+                reasons = Counter(x["reason"][:90] for x in rows() if x["outcome"] != "healthy")
+            if real:
+                runs = len(list((root / "state" / "runs").glob("*/context.json")))
+                checked = f"{runs} run contexts, outcomes {dict(outcomes)}"
+            else:
+                checked = f"each exactly once: {exactly_once(root / 'effects.log', count)}"
+            print(
+                f"fleet    {count} investigations ({what}, {concurrency}/worker), "
+                f"{workers} worker(s): {walls[workers]:.1f} s; {checked}"
+            )
+            for reason, n in reasons.most_common(3):
+                print(f"           {n} not healthy: {reason}")
+        print(f"fleet    throughput ratio 2 workers : 1 = {walls[1] / walls[2]:.2f}")
 
-                    def done(server=procs[0]) -> bool:
-                        rows = server.get("/investigations", params={"limit": 1000}).json()
-                        return len(rows) == count and all(r["status"] == "ended" for r in rows)
 
-                    wait_for("every investigation to end", done, timeout=1800)
-                    walls[workers] = time.perf_counter() - t0
-                lines = (root / "effects.log").read_text().splitlines()
-                starts = Counter(x.split()[1] for x in lines if x.startswith("start"))
-                effects = Counter(x.split()[1] for x in lines if x.startswith("effect"))
-                once = len(starts) == count and set(starts.values()) == {1}
-                once = once and set(effects.values()) == {1}
-                pids = {x.split("pid=")[1] for x in lines if x.startswith("start")}
-                print(
-                    f"fleet    {count} investigations ({work}s each, {concurrency}/worker), "
-                    f"{workers} worker(s) in {len(pids)} process(es): {walls[workers]:.1f} s; "
-                    f"each exactly once: {once}"
-                )
-            print(f"fleet    throughput ratio 2 workers : 1 = {walls[1] / walls[2]:.2f}")
-        finally:
-            pg.stop()
+def exactly_once(log: Path, count: int) -> bool:
+    lines = log.read_text().splitlines()
+    starts = Counter(x.split()[1] for x in lines if x.startswith("start"))
+    effects = Counter(x.split()[1] for x in lines if x.startswith("effect"))
+    return len(starts) == count and set(starts.values()) == set(effects.values()) == {1}
 
 
 def main() -> None:
@@ -202,10 +259,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--work", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--real", action="store_true", help="fleet: the real loop on maps")
     args = parser.parse_args()
     intake(args.posts, args.in_flight)
     if args.fleet:
-        fleet(args.count, args.work, args.concurrency)
+        fleet(args.count, args.work, 1 if args.real else args.concurrency, args.real)
 
 
 if __name__ == "__main__":
