@@ -316,3 +316,18 @@ def test_reads_need_a_token_when_one_is_configured(tmp_path: Path) -> None:
     ok = h.client.get("/investigations", headers={"Authorization": f"Bearer {SECRET}"})
     assert ok.status_code == 200
     assert h.client.get("/healthz").status_code == 200  # probes stay open
+
+
+@pytest.mark.parametrize("route", ["alertmanager", "pagerduty", "generic", "eventbridge", "sns"])
+def test_random_bytes_never_make_a_server_error(h: Harness, route: str) -> None:
+    import random
+
+    rnd = random.Random(route)
+    headers = {"Authorization": f"Bearer {SECRET}"} if route == "eventbridge" else {}
+    for _ in range(60):
+        body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 300)))
+        if route == "pagerduty":
+            headers = {"X-PagerDuty-Signature": pagerduty_signature([SECRET], body)}
+        response = h.client.post(f"/hooks/{route}", content=body, headers=headers)
+        assert response.status_code in (400, 401), (body, response.text)
+    assert h.tickets == []

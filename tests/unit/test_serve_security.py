@@ -345,3 +345,29 @@ def test_secrets_never_show_in_the_config_repr() -> None:
     shown = repr(EventBridgeSource(keys=[SECRET])) + str(GenericSource(secrets=[SECRET]))
     assert SECRET not in shown
     assert isinstance(EventBridgeSource(keys=[SECRET]).keys[0], SecretStr)
+
+
+def test_eventbridge_key_in_a_header_of_its_own() -> None:
+    config = EventBridgeSource(keys=[SECRET], header="X-Api-Key")
+    eventbridge.authenticate(SECRET, config)
+    with pytest.raises(Unauthorized):
+        eventbridge.authenticate("Bearer " + SECRET, config)
+
+
+def test_pagerduty_ping_is_ignored_not_refused() -> None:
+    ping = pagerduty.PdWebhook.model_validate(
+        {
+            "event": {
+                "id": "01ABC",
+                "event_type": "pagey.ping",
+                "resource_type": "pagey",
+                "data": {"message": "Hello from your friend Pagey!", "type": "ping"},
+            }
+        }
+    )
+    (alert,) = pagerduty.to_alerts(ping)
+    assert alert.status == "ignored"
+    trigger = ping.model_copy(deep=True)
+    trigger.event.event_type = "incident.triggered"
+    with pytest.raises(BadPayload, match="incident's id"):
+        pagerduty.to_alerts(trigger)

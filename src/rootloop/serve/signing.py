@@ -56,6 +56,15 @@ def check_bearer(header: str | None, keys: list[SecretStr], source: str) -> None
         raise Unauthorized("wrong key")
 
 
+def check_key(value: str | None, keys: list[SecretStr], source: str) -> None:
+    """A raw key in a header of the sender's choosing (e.g. ``X-Api-Key: <key>``)."""
+    require_configured(keys, source)
+    if not value:
+        raise Unauthorized("missing credentials")
+    if not _exact_any(value.strip(), keys):
+        raise Unauthorized("wrong key")
+
+
 def _exact_any(token: str, keys: list[SecretStr]) -> bool:
     found = False
     for key in keys:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rootloop.serve.alerts import Alert, clean_labels, labels_fingerprint
 from rootloop.serve.config import EventBridgeSource
-from rootloop.serve.signing import check_bearer
+from rootloop.serve.signing import check_bearer, check_key
 from rootloop.serve.sources.cloudwatch import alarm_alert, parse_time
 
 SOURCE = "eventbridge"
@@ -36,7 +36,12 @@ class EbEvent(BaseModel):
 
 
 def authenticate(header: str | None, config: EventBridgeSource) -> None:
-    check_bearer(header, config.keys, SOURCE)
+    """``Authorization: Bearer <key>``, or the raw key when the connection uses another
+    header name (``sources.eventbridge.header``, e.g. ``X-Api-Key``)."""
+    if config.header.lower() == "authorization":
+        check_bearer(header, config.keys, SOURCE)
+    else:
+        check_key(header, config.keys, SOURCE)
 
 
 def to_alerts(event: EbEvent) -> list[Alert]:

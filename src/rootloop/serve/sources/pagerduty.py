@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rootloop.serve.alerts import Alert, clean_labels
 from rootloop.serve.config import PagerDutySource
 from rootloop.serve.signing import (
+    BadPayload,
     Unauthorized,
     any_digest_matches,
     hmac_sha256,
@@ -38,7 +39,7 @@ class PdService(BaseModel):
 
 class PdData(BaseModel):
     model_config = ConfigDict(extra="allow")
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Field(default="", max_length=128)  # absent on pagey.ping
     type: str = ""
     title: str = ""
     status: str = ""
@@ -81,8 +82,10 @@ def to_alerts(payload: PdWebhook) -> list[Alert]:
         status = "resolved"
     elif event.event_type in FIRING:
         status = "firing"
-    else:  # acknowledged, annotated, delegated…: news about the incident, not a new alert
+    else:  # acknowledged, annotated, pagey.ping…: news, not an alert that starts work
         status = "ignored"
+    if not data.id and status != "ignored":
+        raise BadPayload("event.data.id: an incident event needs the incident's id")
     labels = clean_labels(
         {
             "alertname": data.title or None,
@@ -95,7 +98,7 @@ def to_alerts(payload: PdWebhook) -> list[Alert]:
     return [
         Alert(
             source=SOURCE,
-            fingerprint=f"{SOURCE}:{data.id}",
+            fingerprint=f"{SOURCE}:{data.id or event.event_type + ':' + event.id}",
             status=status,
             labels=labels,
             annotations=clean_labels({"summary": data.title or None, "url": data.html_url or None}),
