@@ -35,7 +35,7 @@ def fleet(tmp_path: Path, pg_dsn: str) -> Iterator[Callable[[], ServeProcess]]:
         f"database_url: {pg_dsn}\n"
         "investigator: rootloop.serve.testing\n"
         "queue: {polling_interval_seconds: 0.2, worker_concurrency: 2}\n"
-        "fleet: {heartbeat_seconds: 0.5, dead_after_seconds: 5}\n"
+        "fleet: {heartbeat_seconds: 0.5, dead_after_seconds: 15}\n"
         "routes:\n" + "".join(routes),
         encoding="utf-8",
     )
