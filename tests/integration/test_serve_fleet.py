@@ -26,7 +26,7 @@ SERVICES = [f"svc{i}" for i in range(6)]
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, pg_dsn: str) -> Iterator[Callable[[], ServeProcess]]:
+def fleet(tmp_path: Path, pg_dsn: str) -> Iterator[Callable[..., ServeProcess]]:
     routes = []
     for name in SERVICES:
         write_map(tmp_path / f"{name}.yaml", name, "staging")
@@ -57,7 +57,7 @@ def post(server: ServeProcess, service: str) -> str:
 
 
 def test_each_investigation_runs_once_across_two_workers(
-    fleet: Callable[[], ServeProcess], tmp_path: Path
+    fleet: Callable[..., ServeProcess], tmp_path: Path
 ) -> None:
     a, b = fleet(), fleet()
     ids = [post(a if i % 2 else b, name) for i, name in enumerate(SERVICES)]
@@ -70,7 +70,7 @@ def test_each_investigation_runs_once_across_two_workers(
 
 
 def test_a_killed_worker_s_investigation_is_finished_by_the_survivor(
-    fleet: Callable[[], ServeProcess], tmp_path: Path
+    fleet: Callable[..., ServeProcess], tmp_path: Path
 ) -> None:
     hold = tmp_path / "hold"
     hold.touch()
@@ -94,7 +94,7 @@ def test_a_killed_worker_s_investigation_is_finished_by_the_survivor(
 
 
 def test_one_alert_storming_both_intakes_starts_one_investigation(
-    fleet: Callable[[], ServeProcess], tmp_path: Path
+    fleet: Callable[..., ServeProcess], tmp_path: Path
 ) -> None:
     hold = tmp_path / "hold"
     hold.touch()  # keep the investigation running so every copy has one to attach to
@@ -111,3 +111,13 @@ def test_one_alert_storming_both_intakes_starts_one_investigation(
     assert verdicts.count("attached") == 399
     assert len(servers[0].get("/investigations").json()) == 1
     hold.unlink()
+
+
+def test_an_intake_only_process_hands_investigations_to_the_workers(
+    fleet: Callable[..., ServeProcess], tmp_path: Path
+) -> None:
+    intake, worker = fleet("--no-worker"), fleet()
+    inv_id = post(intake, "svc4")
+    wait_for(f"{inv_id} to end", lambda: ended(intake, inv_id))
+    (start,) = [x for x in effects(tmp_path) if x.startswith(f"start {inv_id}")]
+    assert start.endswith(f"pid={worker.proc.pid}")  # type: ignore[union-attr]

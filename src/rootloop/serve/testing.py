@@ -135,8 +135,8 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = WAIT) -> o
 class ServeProcess:
     """``rootloop serve --port 0 --config <root>/serve.yaml`` as a child process."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.root, self.env = root, env
+    def __init__(self, root: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+        self.root, self.env, self.args = root, env, args
         self.proc: subprocess.Popen[str] | None = None
         self.base = ""
         # One client for the process's life: building one per call costs more than the call.
@@ -154,6 +154,7 @@ class ServeProcess:
                 "0",
                 "--config",
                 str(self.root / "serve.yaml"),
+                *self.args,
             ],
             stdout=subprocess.PIPE,
             stderr=log,
@@ -202,12 +203,12 @@ class ServeProcess:
 
 
 @contextmanager
-def serve_processes(root: Path, env: dict[str, str]) -> Iterator[Callable[[], ServeProcess]]:
-    """Start ``rootloop serve`` processes on demand; stop every one at the end."""
+def serve_processes(root: Path, env: dict[str, str]) -> Iterator[Callable[..., ServeProcess]]:
+    """Start ``rootloop serve`` processes on demand (``make("--no-worker")``); stop them all."""
     started: list[ServeProcess] = []
 
-    def make() -> ServeProcess:
-        proc = ServeProcess(root, env).start()
+    def make(*args: str) -> ServeProcess:
+        proc = ServeProcess(root, env, args).start()
         started.append(proc)
         return proc
 
