@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from rootloop.serve.alerts import Alert, Verdict
 from rootloop.serve.config import Storms
 from rootloop.serve.routing import Router, Target
-from rootloop.serve.store import Store, investigations, new_investigation_id
+from rootloop.serve.store import InvestigationRow, Store, investigations, new_investigation_id
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class Admission:
     def _write(self, batch: list[_Job]) -> None:
         try:
             with self.store.engine.begin() as conn:
-                results = [[self._decide(conn, a, t) for a, t in job.items] for job in batch]
+                tx = _Tx(self.store, conn)
+                results = [[self._decide(tx, a, t) for a, t in job.items] for job in batch]
+                tx.flush()
         except IntegrityError:
             # Another process started a service's investigation between our read and our
             # insert: decide each alert again on its own, and this time attach to it.
@@ -123,45 +126,44 @@ class Admission:
         for attempt in range(3):
             try:
                 with self.store.engine.begin() as conn:
-                    return self._decide(conn, alert, target)
+                    tx = _Tx(self.store, conn)
+                    decided = self._decide(tx, alert, target)
+                    tx.flush()
+                    return decided
             except IntegrityError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
     def _decide(
-        self, conn: sa.Connection, alert: Alert, target: Target | None
+        self, tx: _Tx, alert: Alert, target: Target | None
     ) -> tuple[Decision, Ticket | None]:
-        fp = alert.fingerprint
+        fp, conn = alert.fingerprint, tx.conn
         if alert.status == "ignored":
-            return self._record(conn, alert, Verdict.IGNORED, target), None
+            return tx.record(alert, Verdict.IGNORED, target), None
         if target is None:
-            return self._record(conn, alert, Verdict.UNROUTED, None), None
+            return tx.record(alert, Verdict.UNROUTED, None), None
         if alert.status == "resolved":
-            owner = self.store.latest_for_fingerprint(conn, fp)
+            owner = tx.latest_for_fingerprint(fp)
             if owner is not None:
                 conn.execute(
                     investigations.update()
                     .where(investigations.c.id == owner.id)
                     .values(resolved_at=self.clock())
                 )
-            return self._record(conn, alert, Verdict.RESOLVED, target, owner and owner.id), None
-        active = self.store.active_for(conn, target.lease_key)
+            return tx.record(alert, Verdict.RESOLVED, target, owner and owner.id), None
+        active = tx.active_for(target.lease_key)
         if active is not None:
-            conn.execute(
-                investigations.update()
-                .where(investigations.c.id == active.id)
-                .values(alert_count=investigations.c.alert_count + 1)
-            )
-            return self._record(conn, alert, Verdict.ATTACHED, target, active.id), None
+            tx.counts[active] += 1
+            return tx.record(alert, Verdict.ATTACHED, target, active), None
         now = self.clock()
-        last = self.store.latest_for_fingerprint(conn, fp)
+        last = tx.latest_for_fingerprint(fp)
         window = self.storms.flap_window_seconds
         if last is not None and last.ended_at is not None and now - last.ended_at < window:
-            return self._record(conn, alert, Verdict.FLAPPING, target, last.id), None
+            return tx.record(alert, Verdict.FLAPPING, target, last.id), None
         limit = self.storms.rate_limit
         if self.store.started_since(conn, target.service, now - limit.per_seconds) >= limit.max:
-            return self._record(conn, alert, Verdict.RATE_LIMITED, target), None
+            return tx.record(alert, Verdict.RATE_LIMITED, target), None
         inv_id = new_investigation_id()
         conn.execute(
             investigations.insert().values(
@@ -179,18 +181,43 @@ class Admission:
                 created_at=now,
             )
         )
-        decision = self._record(conn, alert, Verdict.STARTED, target, inv_id)
+        tx.active[target.lease_key] = inv_id
+        decision = tx.record(alert, Verdict.STARTED, target, inv_id)
         return decision, Ticket(inv_id, target.lease_key, fp)
 
-    def _record(
+
+class _Tx:
+    """One transaction's writes, batched: the alert rows in one multi-row insert, the
+    attach counts summed, each lease's active investigation read once."""
+
+    def __init__(self, store: Store, conn: sa.Connection) -> None:
+        self.store, self.conn = store, conn
+        self.rows: list[dict[str, object]] = []
+        self.counts: Counter[str] = Counter()
+        self.active: dict[str, str | None] = {}
+
+    def active_for(self, lease_key: str) -> str | None:
+        if lease_key not in self.active:
+            row = self.store.active_for(self.conn, lease_key)
+            self.active[lease_key] = row.id if row else None
+        return self.active[lease_key]
+
+    def latest_for_fingerprint(self, fingerprint: str) -> InvestigationRow | None:
+        self.flush()  # the answer may lie in rows this batch has not written yet
+        return self.store.latest_for_fingerprint(self.conn, fingerprint)
+
+    def record(
         self,
-        conn: sa.Connection,
         alert: Alert,
         verdict: Verdict,
         target: Target | None,
         investigation_id: str | None = None,
     ) -> Decision:
-        self.store.record_alert(
-            conn, alert, verdict.value, target.route if target else None, investigation_id
-        )
+        route = target.route if target else None
+        self.rows.append(Store.alert_row(alert, verdict.value, route, investigation_id))
         return Decision(alert.fingerprint, verdict, investigation_id)
+
+    def flush(self) -> None:
+        self.store.insert_alerts(self.conn, self.rows)
+        self.store.add_alert_counts(self.conn, self.counts)
+        self.rows, self.counts = [], Counter()

@@ -146,27 +146,36 @@ class Store:
 
     # -- writes, inside a caller's transaction -------------------------------
     @staticmethod
-    def record_alert(
-        conn: Connection,
-        alert: Alert,
-        verdict: str,
-        route: str | None = None,
-        investigation_id: str | None = None,
-    ) -> None:
-        conn.execute(
-            alerts.insert().values(
-                received_at=alert.received_at.timestamp(),
-                source=alert.source,
-                fingerprint=alert.fingerprint,
-                status=alert.status,
-                verdict=verdict,
-                route=route,
-                investigation_id=investigation_id,
-                title=alert.title[:500],
-                labels=json.dumps(alert.labels, sort_keys=True),
-                annotations=json.dumps(alert.annotations, sort_keys=True),
+    def alert_row(
+        alert: Alert, verdict: str, route: str | None, investigation_id: str | None
+    ) -> dict[str, Any]:
+        """The row ``insert_alerts`` writes for one alert and its verdict."""
+        return {
+            "received_at": alert.received_at.timestamp(),
+            "source": alert.source,
+            "fingerprint": alert.fingerprint,
+            "status": alert.status,
+            "verdict": verdict,
+            "route": route,
+            "investigation_id": investigation_id,
+            "title": alert.title[:500],
+            "labels": json.dumps(alert.labels, sort_keys=True),
+            "annotations": json.dumps(alert.annotations, sort_keys=True),
+        }
+
+    @staticmethod
+    def insert_alerts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            conn.execute(alerts.insert(), rows)
+
+    @staticmethod
+    def add_alert_counts(conn: Connection, counts: dict[str, int]) -> None:
+        for inv_id, n in counts.items():
+            conn.execute(
+                investigations.update()
+                .where(investigations.c.id == inv_id)
+                .values(alert_count=investigations.c.alert_count + n)
             )
-        )
 
     @staticmethod
     def active_for(conn: Connection, lease_key: str) -> InvestigationRow | None:
