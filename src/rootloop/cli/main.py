@@ -136,6 +136,7 @@ def _wire() -> None:
     from . import history as history_cmds
     from . import mcp as mcp_cmds
     from . import run as run_cmds
+    from . import serve as serve_cmds
 
     app.command("run")(run_cmds.run)
     app.command("status")(run_cmds.status)
@@ -145,6 +146,7 @@ def _wire() -> None:
     app.command("note")(history_cmds.note_command)
     app.command("mcp")(mcp_cmds.mcp_command)
     app.command("gate")(gate_cmds.gate)
+    app.command("serve")(serve_cmds.serve)
 
 
 PLUGIN_GROUP = "rootloop.cli_plugins"

@@ -1,0 +1,100 @@
+"""The one adapter between the service and the loop: ``investigate`` and ``approve``.
+
+Everything serve knows about running an investigation is here, on the loop's
+current entry points (``runner.Session`` and ``runner.run``), so the loop's
+internals can change behind it. The durable workflow calls ``investigate``
+inside a step; when a worker dies mid-step, DBOS runs the step again and this
+function resumes the same run (its run id is the investigation id), and the
+loop's own phase records keep an action from being applied twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rootloop import runner
+from rootloop.actions.gates import approval_key
+from rootloop.context import DebugContext
+from rootloop.errors import StateError
+
+TERMINAL = {"healthy", "escalated", "refused", "failed", "paused"}
+
+
+@dataclass(frozen=True)
+class InvestigationRequest:
+    investigation_id: str
+    map_path: str
+    state_dir: str
+    reasoner: str = "auto"
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InvestigationOutcome:
+    outcome: str  # the run's status: healthy | paused | escalated | refused | failed
+    reason: str
+    run_id: str | None = None
+    pr: str | None = None
+    gate: str | None = None  # when paused: the gate that waits for a human
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def investigate(request: InvestigationRequest) -> InvestigationOutcome:
+    map_path = Path(request.map_path)
+    session = runner.Session.open(map_path, Path(request.state_dir))
+    run_id = request.investigation_id
+    try:
+        ctx = session.store.load(run_id)
+    except StateError:
+        ctx = session.new_context(map_path)
+        ctx.run_id = run_id
+        session.store.save(ctx)
+    if ctx.status in TERMINAL:
+        # Already ran to an end (the step was re-run after the process died between the
+        # loop's end and the step's record): report it, do not run it again.
+        return _outcome(ctx)
+    reasoner = session.reasoner(request.reasoner, map_path)  # type: ignore[arg-type]
+    ctx = runner.run(session, ctx, [], reasoner)
+    return _outcome(ctx)
+
+
+def _outcome(ctx: DebugContext) -> InvestigationOutcome:
+    gate = ctx.pending_gate.gate if ctx.status == "paused" and ctx.pending_gate else None
+    return InvestigationOutcome(ctx.status, ctx.status_reason, ctx.run_id, ctx.pr, gate)
+
+
+def approve(request: InvestigationRequest, gate: str, approver: str) -> bool:
+    """Record a human's approval of the action the run waits on, as ``rootloop approve`` does.
+
+    False (and nothing recorded) unless the run waits at exactly this gate. Production
+    is never approvable here: rootloop does not act there, whoever asks.
+    """
+    if gate == "production":
+        return False
+    session = runner.Session.open(
+        Path(request.map_path), Path(request.state_dir), with_memory=False
+    )
+    store = session.store
+    try:
+        ctx = store.load(request.investigation_id)
+    except StateError:
+        return False
+    entry = ctx.current
+    if (
+        ctx.status != "paused"
+        or ctx.pending_gate is None
+        or ctx.pending_gate.gate != gate
+        or entry is None
+        or entry.action_detail is None
+    ):
+        return False
+    ctx.approvals.append(approval_key(gate, entry.action_detail))
+    ctx.notes.append(f"approved gate '{gate}' by {approver} for: {entry.action}")
+    ctx.status = "running"
+    store.save(ctx)
+    return True

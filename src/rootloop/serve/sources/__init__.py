@@ -1,0 +1,1 @@
+"""One module per alert source: authenticate the sender, parse its payload into ``Alert``s."""
