@@ -35,4 +35,8 @@ def build(
         workflow_status = durable.workflow_status
     admission = Admission(store, router, config.storms, enqueue)
     verifier = SnsVerifier(config.sources.sns, fetch=cert_fetcher, confirm=confirm)
-    return create_app(Services(config, store, admission, verifier, ready, workflow_status))
+    app = create_app(Services(config, store, admission, verifier, ready, workflow_status))
+    from rootloop.serve.people import attach  # the dashboard, its login, notifications
+
+    attach(app, config, store)
+    return app

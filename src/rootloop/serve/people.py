@@ -1,0 +1,49 @@
+"""People in the loop: the dashboard, its login, Slack's buttons, the notifications.
+
+``attach`` is the one call ``assemble.build`` makes. With neither an ``access``
+nor a ``notify`` section in the config it adds nothing, and the service is
+exactly the intake it was.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from rootloop.context import ContextStore
+from rootloop.serve.config import ServeConfig
+from rootloop.serve.dashboard import install
+from rootloop.serve.dashboard.board import Board
+from rootloop.serve.dashboard.resume import ThreadResumer
+from rootloop.serve.store import Store
+
+
+def attach(app: FastAPI, config: ServeConfig, store: Store) -> None:
+    contexts = ContextStore(config.resolved_state_dir())
+    board = Board(store, contexts)
+    watcher = None
+    notify = config.notify
+    if notify.enabled:
+        from rootloop.notify.hub import Hub
+        from rootloop.notify.state import NotifyState
+        from rootloop.serve.notifications import Watcher
+
+        hub = Hub(notify, NotifyState(store.engine))
+        public = notify.public_url or (config.access.public_url if config.access else None)
+        watcher = Watcher(board, hub, notify.poll_seconds, public)
+        app.state.notify_watcher = watcher
+        watcher.start()
+    poke = watcher.poke if watcher is not None else (lambda: None)
+    resume = ThreadResumer(contexts, config.reasoner, on_end=lambda _run: poke())
+    install(
+        app,
+        config.access,
+        store,
+        contexts,
+        reasoner=config.reasoner,
+        resume=resume,
+        on_decision=lambda _ctx, _gate: poke(),
+    )
+    if notify.slack is not None and watcher is not None and watcher.hub.slack is not None:
+        from rootloop.serve import slack_actions
+
+        slack_actions.mount(app, notify.slack, watcher.hub.slack, board, resume, poke)
