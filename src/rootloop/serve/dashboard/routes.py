@@ -21,6 +21,7 @@ from fastapi.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
+    PlainTextResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
@@ -92,13 +93,13 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
     router = APIRouter(include_in_schema=False)
     board = dash.board
 
-    def page(request: Request, name: str, status: int = 200, **data: Any) -> HTMLResponse:
+    def page(request: Request, name: str, code: int = 200, **data: Any) -> HTMLResponse:
         principal = request.scope.get("state", {}).get("principal")
         response = templates.TemplateResponse(
             request,
             name,
             {"me": principal, "csrf": principal.csrf if principal else "", **data},
-            status_code=status,
+            status_code=code,
         )
         response.headers["cache-control"] = "no-store"
         return response
@@ -188,7 +189,7 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
     async def investigation(request: Request, inv_id: str, partial: bool = False) -> HTMLResponse:
         view = await run_in_threadpool(detail_of, board, inv_id)
         if view is None:
-            return page(request, "missing.html", status=404, what=inv_id)
+            return page(request, "missing.html", code=404, what=inv_id)
         me = principal_of(request)
         return page(
             request,
@@ -212,6 +213,22 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
         )
         return response
 
+    @router.get("/ui/investigations/{inv_id}/pr")
+    def pr_body(inv_id: str) -> Response:
+        """The PR body as written (when the map has no repository, it is the record)."""
+        try:
+            path = board.run_dir(inv_id) / "pr.md"
+        except RootloopError:
+            path = None
+        if path is None or not path.exists():
+            return JSONResponse({"error": "http", "reason": "no PR body yet"}, status_code=404)
+        text = Redactor().text(path.read_text(encoding="utf-8"))
+        return PlainTextResponse(
+            text,
+            media_type="text/markdown; charset=utf-8",
+            headers={"x-content-type-options": "nosniff"},
+        )
+
     @router.post("/ui/investigations/{inv_id}/gates/{gate}")
     async def decide_form(
         request: Request,
@@ -233,7 +250,7 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
                 return page(
                     request,
                     "refused.html",
-                    status=result.status_code,
+                    code=result.status_code,
                     what=inv_id,
                     reason=_reason(body),
                 )
