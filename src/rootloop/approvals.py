@@ -91,6 +91,8 @@ def decide(
         assert entry is not None and entry.action_detail is not None
         if fingerprint is not None and fingerprint != entry.action_detail.fingerprint():
             raise NotWaiting(f"run {run_id} now waits on another action; reload and look again.")
+        if approval_key(gate, entry.action_detail) in ctx.approvals:
+            raise NotWaiting(f"run {run_id}'s action at gate '{gate}' is already approved.")
         ctx.decisions.append(
             HumanDecision(
                 gate=gate,
