@@ -35,7 +35,6 @@ from tests.integration.dashboard_env import (
     column_exists,
     schema_drift_map,
     serving,
-    wait_for,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,7 +57,9 @@ def make_app(tmp_path: Path, pg_dsn: str):  # type: ignore[no-untyped-def]
         {
             "state_dir": str(tmp_path / "state"),
             "reasoner": "rules",
-            "routes": [{"name": "orders", "map": str(map_path), "match": {"service": "orders-api"}}],
+            "routes": [
+                {"name": "orders", "map": str(map_path), "match": {"service": "orders-api"}}
+            ],
             "access": {
                 "session_secret": "s" * 48,
                 "users": [

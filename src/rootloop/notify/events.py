@@ -37,7 +37,8 @@ class Event:
         if self.kind == "gate-resolved":
             d = self.decision or {}
             if d:
-                return f"{d.get('decision', 'resolved')} by {d.get('who', '?')} via {d.get('via', '?')}"
+                verdict, who, via = d.get("decision", "resolved"), d.get("who", "?"), d.get("via")
+                return f"{verdict} by {who} via {via or '?'}"
             return f"the {self.gate} gate was resolved ({self.status})"
         if self.kind == "escalated":
             return f"{svc} escalated to a human"

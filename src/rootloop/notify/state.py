@@ -44,7 +44,7 @@ class NotifyState:
         with self.engine.begin() as conn:
             done = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
             if done.rowcount == 0:
-                conn.execute(runs.insert().values(run_id=run_id, status="", **values))
+                conn.execute(runs.insert().values(**{"run_id": run_id, "status": "", **values}))
 
     def all(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:

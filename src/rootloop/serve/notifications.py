@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 
+from rootloop.approvals import approved_and_waiting
 from rootloop.notify.events import Event
 from rootloop.notify.hub import Hub
 from rootloop.redact import Redactor
@@ -97,9 +98,9 @@ class Watcher:
 
     def _run(self, item: Item, prev: dict[str, object] | None) -> int:
         ctx = self.board.context(item.id)
-        gate_key = (
-            f"{item.gate}:{ctx.current.iteration}" if item.gate and ctx and ctx.current else None
-        )
+        gate_key = None  # approved but not yet resumed: no longer waiting for anyone
+        if item.gate and ctx is not None and ctx.current and not approved_and_waiting(ctx):
+            gate_key = f"{item.gate}:{ctx.current.iteration}"
         events: list[Event] = []
         if prev is None:
             if item.status in ENDED | {"escalated"} and item.created_at < self.started_at:
