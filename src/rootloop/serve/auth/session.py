@@ -116,6 +116,13 @@ class Sessions:
         data = self._open(cookie)
         return str(data["c"]) if data and data.get("p") == 1 else None
 
+    # -- short-lived signed values (the OIDC round trip's state) -------------------
+    def seal(self, payload: dict[str, object], seconds: float) -> str:
+        return self._sign({**payload, "x": time.time() + seconds})
+
+    def unseal(self, value: str | None) -> dict[str, object] | None:
+        return self._open(value)
+
     # -- machines -----------------------------------------------------------------
     def bearer(self, header: str | None) -> Principal | None:
         if not header or not header.lower().startswith("bearer "):
