@@ -293,3 +293,18 @@ def test_passwords_are_stored_only_as_hashes() -> None:
         )
     with pytest.raises(ValidationError, match="at least 32"):
         AccessSettings.model_validate({"session_secret": "short"})
+
+
+def test_pages_answer_for_an_empty_state_and_history_search(env) -> None:
+    app, contexts, _ = env
+    paused(contexts, "run-1")
+    c = client(app)
+    login(c, "victor")
+    assert "Nothing waits" not in c.get("/ui/gates").text  # run-1 waits
+    assert "orders-api" in c.get("/ui?status=paused&service=orders-api").text
+    assert "No investigations match" in c.get("/ui?status=healthy").text
+    found = c.get("/ui/history?q=schema")
+    assert found.status_code == 200 and "No past investigation matches" in found.text
+    assert c.get("/ui/investigations/nope").status_code == 404
+    assert c.get("/ui/investigations/..%2Fetc/report").status_code == 404
+    assert c.get("/ui/static/live.js").status_code == 200
