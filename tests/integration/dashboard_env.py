@@ -5,7 +5,6 @@ rung that adds it), the service in-process on uvicorn (port 0), password hashes.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +15,11 @@ import uvicorn
 
 from rootloop import runner
 from rootloop.context import DebugContext
+from rootloop.serve.auth.passwords import hash_password
+from rootloop.serve.testing import WAIT, wait_for
 
-WAIT = 180.0  # generous: CI is a busy two-core machine
+__all__ = ["WAIT", "wait_for"]
+
 SQL = "ALTER TABLE orders ADD COLUMN discount_code text"
 
 
@@ -63,16 +65,6 @@ def column_exists(pg_dsn: str) -> bool:
     return bool(row and row[0])
 
 
-def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """The app on uvicorn in a thread, on a free port; yields its base URL."""
@@ -88,3 +80,13 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def alice(environments: list[str] | None = None) -> dict[str, Any]:
+    """An approver in staging, as the access config lists her."""
+    return {
+        "name": "alice",
+        "password_hash": hash_password("alice-pw-1"),
+        "role": "approver",
+        "environments": environments or ["staging"],
+    }

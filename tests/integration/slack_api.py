@@ -44,8 +44,9 @@ class SlackApi:
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         with self._lock:
-            self.calls.append((method, args))
             ts = f"1700000000.{next(self._ts):06d}"
+            args["_ts"] = ts  # what this call answered, for the test to follow the thread
+            self.calls.append((method, args))
         channel = CHANNEL_IDS.get(str(args.get("channel")), str(args.get("channel", "")))
         if method == "chat.postMessage":
             if not args.get("text") and not args.get("blocks"):

@@ -32,6 +32,7 @@ from rootloop.serve.testing import alertmanager_body
 from tests.integration.dashboard_env import (
     SQL,
     WAIT,
+    alice,
     column_exists,
     schema_drift_map,
     serving,
@@ -63,12 +64,7 @@ def make_app(tmp_path: Path, pg_dsn: str):  # type: ignore[no-untyped-def]
             "access": {
                 "session_secret": "s" * 48,
                 "users": [
-                    {
-                        "name": "alice",
-                        "password_hash": hash_password("alice-pw-1"),
-                        "role": "approver",
-                        "environments": ["staging"],
-                    },
+                    alice(),
                     {"name": "victor", "password_hash": hash_password("victor-pw-1")},
                 ],
             },

@@ -21,14 +21,18 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from rootloop.context import ContextStore
-from rootloop.serve.auth.passwords import hash_password
+from rootloop.notify.slack import SlackNotifier
 from rootloop.serve.config import ServeConfig
+from rootloop.serve.dashboard.board import Board
 from rootloop.serve.people import attach
+from rootloop.serve.slack_actions import mount
 from rootloop.serve.store import Store
 from tests.integration.dashboard_env import (
     SQL,
+    alice,
     column_exists,
     paused_run,
     schema_drift_map,
@@ -36,6 +40,7 @@ from tests.integration.dashboard_env import (
     wait_for,
 )
 from tests.integration.slack_api import SlackApi
+from tests.unit.test_dashboard_access import paused
 
 BOT = "xoxb-test-token-0000"
 SIGNING = "slack-signing-secret-0123456789"
@@ -49,14 +54,7 @@ def service(tmp_path: Path, slack_base: str) -> tuple[FastAPI, ContextStore]:
             "reasoner": "rules",
             "access": {
                 "session_secret": "s" * 48,
-                "users": [
-                    {
-                        "name": "alice",
-                        "password_hash": hash_password("alice-pw-1"),
-                        "role": "approver",
-                        "environments": ["staging"],
-                    }
-                ],
+                "users": [alice()],
                 "public_url": "https://rootloop.example",
             },
             "notify": {
@@ -123,7 +121,7 @@ def test_a_run_paused_and_approved_from_slack(tmp_path: Path, pg_dsn: str) -> No
             top, gate = posts[0], posts[1]
             assert top["channel"] == "#orders" and "thread_ts" not in top
             assert "Investigating orders-api" in top["text"]
-            assert gate["thread_ts"] == "1700000000.000001"
+            assert gate["thread_ts"] == top["_ts"]
             assert SQL in texts(gate) and "schema" in gate["text"]
             assert f"https://rootloop.example/ui/investigations/{ctx.run_id}" in texts(gate)
             approve, deny = buttons(gate)
@@ -167,14 +165,14 @@ def test_a_run_paused_and_approved_from_slack(tmp_path: Path, pg_dsn: str) -> No
             assert decision.via == "slack" and decision.who == "Ada (slack U0APPROVER)"
             assert decision.origin == "slack team example"
             updated = wait_for("the gate message updated", lambda: slack.of("chat.update"))[0]
-            assert updated["ts"] == "1700000000.000002" and buttons(updated) == []
+            assert updated["ts"] == gate["_ts"] and buttons(updated) == []
             assert "Approved* by Ada" in texts(updated)
             wait_for("healthy", lambda: contexts.load(ctx.run_id).status == "healthy")
             ended = wait_for(
                 "the end in the thread",
                 lambda: [p for p in slack.of("chat.postMessage") if "ended healthy" in p["text"]],
             )[0]
-            assert ended["thread_ts"] == "1700000000.000001"
+            assert ended["thread_ts"] == top["_ts"]
             assert column_exists(pg_dsn)
             # a second press after the fact records nothing more
             assert httpx.post(hook, content=body, headers=signed(body)).status_code == 200
@@ -214,4 +212,64 @@ def test_an_approval_in_the_dashboard_updates_the_slack_message(
 
 
 def gate_ts(slack: SlackApi) -> str:
-    return "1700000000.000002"
+    """The gate message is the thread's second message."""
+    return str(slack.of("chat.postMessage")[1]["_ts"])
+
+
+def test_deny_from_slack_asks_for_a_reason_and_refuses_the_run(tmp_path: Path) -> None:
+    """Deny opens a modal; its submission records the denial with the reason."""
+    slack = SlackApi(BOT)
+    with serving(slack.app) as slack_base:
+        config = ServeConfig.model_validate(
+            {
+                "notify": {
+                    "slack": {
+                        "bot_token": BOT,
+                        "signing_secret": SIGNING,
+                        "channel": "C0ALERTS",
+                        "base_url": slack_base + "/api/",
+                        "approvers": [{"user_id": APPROVER, "name": "Ada"}],
+                    }
+                }
+            }
+        )
+        contexts = ContextStore(tmp_path / "state")
+        ctx = paused(contexts, "run-9")
+        resumed: list[str] = []
+        app = FastAPI()
+        assert config.notify.slack is not None
+        notifier = SlackNotifier(config.notify.slack, state=None)  # type: ignore[arg-type]
+        mount(
+            app, config.notify.slack, notifier, Board(None, contexts), resumed.append, lambda: None
+        )
+        c = TestClient(app)
+        value = json.dumps(
+            {"run": "run-9", "gate": "schema", "fp": ctx.current.action_detail.fingerprint()}
+        )
+        body = press(value, action="rootloop-deny")
+        assert c.post("/slack/interactions", content=body, headers=signed(body)).status_code == 200
+        [opened] = slack.of("views.open")
+        view = opened["view"]
+        assert view["callback_id"] == "rootloop-deny" and view["private_metadata"] == value
+        assert contexts.load("run-9").decisions == []  # nothing until the reason is given
+
+        def submit(reason: str) -> httpx.Response:
+            payload = {
+                "type": "view_submission",
+                "user": {"id": APPROVER},
+                "team": {"id": "T0TEAM"},
+                "view": {
+                    "callback_id": "rootloop-deny",
+                    "private_metadata": value,
+                    "state": {"values": {"reason": {"reason": {"value": reason}}}},
+                },
+            }
+            raw = urlencode({"payload": json.dumps(payload)}).encode()
+            return c.post("/slack/interactions", content=raw, headers=signed(raw))
+
+        empty = submit("  ")
+        assert empty.json()["response_action"] == "errors"
+        assert submit("not during the sale").status_code == 200
+        after = contexts.load("run-9")
+        assert after.status == "refused" and after.decisions[0].reason == "not during the sale"
+        assert after.decisions[0].via == "slack" and resumed == []

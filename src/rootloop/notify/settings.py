@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
-def _secret(raw: object) -> SecretStr:
+def as_secret(raw: object) -> SecretStr:
+    """``env:NAME`` / ``file:PATH`` / literal, as the rest of the serve config reads it."""
     from rootloop.serve.config import resolve_secret  # that module imports this one
 
     if isinstance(raw, SecretStr):
@@ -13,11 +14,11 @@ def _secret(raw: object) -> SecretStr:
     return SecretStr(resolve_secret(str(raw)))
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SlackApprover(_Strict):
+class SlackApprover(Strict):
     """A Slack user allowed to press Approve/Deny, and where (``*``: every environment)."""
 
     user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,30}$")
@@ -28,7 +29,7 @@ class SlackApprover(_Strict):
         return "*" in self.environments or environment in self.environments
 
 
-class SlackSettings(_Strict):
+class SlackSettings(Strict):
     bot_token: SecretStr
     signing_secret: SecretStr
     channel: str = Field(description="the default channel id")
@@ -41,35 +42,35 @@ class SlackSettings(_Strict):
     @field_validator("bot_token", "signing_secret", mode="before")
     @classmethod
     def _resolve(cls, v: object) -> SecretStr:
-        return _secret(v)
+        return as_secret(v)
 
     def approver(self, user_id: str) -> SlackApprover | None:
         return next((a for a in self.approvers if a.user_id == user_id), None)
 
 
-class TeamsTarget(_Strict):
+class TeamsTarget(Strict):
     url: SecretStr  # an incoming webhook URL is itself a credential
 
     @field_validator("url", mode="before")
     @classmethod
     def _resolve(cls, v: object) -> SecretStr:
-        return _secret(v)
+        return as_secret(v)
 
 
-class WebhookTarget(_Strict):
+class WebhookTarget(Strict):
     url: str
     secret: SecretStr
 
     @field_validator("secret", mode="before")
     @classmethod
     def _resolve(cls, v: object) -> SecretStr:
-        secret = _secret(v)
+        secret = as_secret(v)
         if len(secret.get_secret_value()) < 16:
             raise ValueError("a webhook secret must be at least 16 characters")
         return secret
 
 
-class Destinations(_Strict):
+class Destinations(Strict):
     slack_channel: str | None = None
     teams: list[str] = []
     webhooks: list[str] = []
@@ -79,7 +80,7 @@ class NotifyRoute(Destinations):
     service: str
 
 
-class NotifySettings(_Strict):
+class NotifySettings(Strict):
     slack: SlackSettings | None = None
     teams: dict[str, TeamsTarget] = {}
     webhooks: dict[str, WebhookTarget] = {}

@@ -12,27 +12,16 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from rootloop.notify.settings import Strict, as_secret
 from rootloop.serve.auth.passwords import is_hash
 
 Role = Literal["viewer", "approver", "admin"]
 RANK = {"viewer": 0, "approver": 1, "admin": 2}
 
 
-def _secret(raw: object) -> SecretStr:
-    from rootloop.serve.config import resolve_secret  # the config module imports this one
-
-    if isinstance(raw, SecretStr):
-        return raw
-    return SecretStr(resolve_secret(str(raw)))
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Grant(_Strict):
+class Grant(Strict):
     """A role, and for approvers the environments they may approve in (``*`` for all)."""
 
     role: Role = "viewer"
@@ -63,7 +52,7 @@ class ApiToken(Grant):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
 
 
-class OidcSettings(_Strict):
+class OidcSettings(Strict):
     issuer: str
     client_id: str
     client_secret: SecretStr
@@ -78,10 +67,10 @@ class OidcSettings(_Strict):
     @field_validator("client_secret", mode="before")
     @classmethod
     def _resolve(cls, v: object) -> SecretStr:
-        return _secret(v)
+        return as_secret(v)
 
 
-class AccessSettings(_Strict):
+class AccessSettings(Strict):
     session_secret: SecretStr
     users: list[LocalUser] = []
     tokens: list[ApiToken] = []
@@ -95,7 +84,7 @@ class AccessSettings(_Strict):
     @field_validator("session_secret", mode="before")
     @classmethod
     def _resolve(cls, v: object) -> SecretStr:
-        secret = _secret(v)
+        secret = as_secret(v)
         if len(secret.get_secret_value()) < 32:
             raise ValueError("session_secret must be at least 32 characters")
         return secret
