@@ -107,6 +107,7 @@ def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=WAIT * 1000)  # its default is 5 s: too short for a busy box
     app, contexts = make_app(tmp_path, pg_dsn)
     with serving(app) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
