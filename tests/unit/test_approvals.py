@@ -7,6 +7,7 @@ import getpass
 import socket
 from pathlib import Path
 
+from tests.unit.test_dashboard_access import paused
 from typer.testing import CliRunner
 
 from rootloop.cli.main import app
@@ -14,7 +15,6 @@ from rootloop.context import ContextStore
 from rootloop.report.html import render_html
 from rootloop.report.model import RunReport, TopologyView
 from rootloop.report.pr import render_pr_body
-from tests.unit.test_dashboard_access import paused
 
 
 def test_cli_approve_goes_through_the_same_decision(tmp_path: Path) -> None:
