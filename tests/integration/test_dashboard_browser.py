@@ -36,6 +36,7 @@ from tests.integration.dashboard_env import (
     column_exists,
     schema_drift_map,
     serving,
+    wait_for,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,7 +88,7 @@ def make_app(tmp_path: Path, pg_dsn: str):  # type: ignore[no-untyped-def]
     def enqueue(ticket: Ticket) -> None:
         threading.Thread(target=run_one, args=(ticket,), daemon=True).start()
 
-    return build(config, enqueue=enqueue), ContextStore(config.resolved_state_dir())
+    return build(config, enqueue=enqueue), ContextStore(config.resolved_state_dir()), store
 
 
 def login(page, base: str, name: str, password: str) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +109,7 @@ def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=WAIT * 1000)  # its default is 5 s: too short for a busy box
-    app, contexts = make_app(tmp_path, pg_dsn)
+    app, contexts, store = make_app(tmp_path, pg_dsn)
     with serving(app) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -188,6 +189,7 @@ def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn
     [decision] = ctx.decisions
     assert (decision.who, decision.via, decision.decision) == ("alice", "dashboard", "approved")
     assert decision.origin.startswith("127.0.0.1") and decision.reason.startswith("adds a")
+    wait_for("the row's new outcome", lambda: store.investigation(run_id).outcome == "healthy")
     pr = (contexts.run_dir(run_id) / "pr.md").read_text(encoding="utf-8")
     assert "### Human decisions" in pr and "| alice |" in pr and "dashboard (127.0.0.1" in pr
     html = (contexts.run_dir(run_id) / "report.html").read_text(encoding="utf-8")

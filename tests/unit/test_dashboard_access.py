@@ -308,3 +308,14 @@ def test_pages_answer_for_an_empty_state_and_history_search(env) -> None:
     assert c.get("/ui/investigations/nope").status_code == 404
     assert c.get("/ui/investigations/..%2Fetc/report").status_code == 404
     assert c.get("/ui/static/live.js").status_code == 200
+
+
+def test_repeated_failed_logins_are_throttled(env) -> None:
+    app, _, _ = env
+    c = client(app)
+    for _ in range(10):
+        assert "wrong+name" in login(c, "alice", "guess").headers["location"]
+    # even the right password waits now: the guesser cannot tell when they found it
+    blocked = login(c, "alice")
+    assert "too+many" in blocked.headers["location"]
+    assert "rootloop_session" not in blocked.headers.get("set-cookie", "")

@@ -7,6 +7,8 @@ exactly the intake it was.
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI
 
 from rootloop.context import ContextStore
@@ -15,6 +17,24 @@ from rootloop.serve.dashboard import install
 from rootloop.serve.dashboard.board import Board
 from rootloop.serve.dashboard.resume import ThreadResumer
 from rootloop.serve.store import Store
+
+
+def record_outcome(store: Store, contexts: ContextStore, run_id: str) -> None:
+    """A resumed run's new outcome on its investigation row (it ended ``paused`` there)."""
+    import sqlalchemy as sa
+
+    from rootloop.serve.store import investigations
+
+    ctx = contexts.load(run_id)
+    with store.engine.begin() as conn:
+        conn.execute(
+            investigations.update()
+            .where(
+                sa.or_(investigations.c.id == run_id, investigations.c.run_id == run_id),
+                investigations.c.status == "ended",
+            )
+            .values(outcome=ctx.status, reason=ctx.status_reason[:2000], ended_at=time.time())
+        )
 
 
 def attach(app: FastAPI, config: ServeConfig, store: Store) -> None:
@@ -33,7 +53,12 @@ def attach(app: FastAPI, config: ServeConfig, store: Store) -> None:
         app.state.notify_watcher = watcher
         watcher.start()
     poke = watcher.poke if watcher is not None else (lambda: None)
-    resume = ThreadResumer(contexts, config.reasoner, on_end=lambda _run: poke())
+
+    def resumed(run_id: str) -> None:
+        record_outcome(store, contexts, run_id)
+        poke()
+
+    resume = ThreadResumer(contexts, config.reasoner, on_end=resumed)
     install(
         app,
         config.access,

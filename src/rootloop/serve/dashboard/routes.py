@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,7 @@ from rootloop.errors import RootloopError, UserError
 from rootloop.redact import Redactor
 from rootloop.serve.auth.passwords import DUMMY, verify_password
 from rootloop.serve.auth.session import COOKIE, PRE_COOKIE, Principal, Sessions
+from rootloop.serve.auth.throttle import Throttle
 from rootloop.serve.dashboard.board import STATUS_CLASS, Board, age, plan_of
 from rootloop.serve.dashboard.detail import detail_of
 
@@ -56,6 +57,7 @@ class Dashboard:
     resume: Resumer
     on_decision: OnDecision = lambda _ctx, _gate: None
     oidc: Any = None  # rootloop.serve.auth.oidc.Oidc when single sign-on is configured
+    throttle: Throttle = field(default_factory=Throttle)
 
 
 class DecisionIn(BaseModel):
@@ -126,11 +128,24 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
         password: str = Form("", max_length=1000),
         next: str = Form("/ui", max_length=2000),
     ) -> Response:
+        keys = (
+            f"user:{username.lower()}",
+            f"addr:{request.client.host if request.client else '?'}",
+        )
+        if dash.throttle.blocked(*keys):
+            log.warning(
+                "login throttled", extra={"user": username[:100], "from": origin_of(request)}
+            )
+            return RedirectResponse(
+                "/login?error=too+many+failed+logins%3B+wait+and+retry&next=" + safe_next(next),
+                status_code=303,
+            )
         user = dash.sessions.settings.user(username)
         ok = await run_in_threadpool(
             verify_password, password, user.password_hash if user else DUMMY
         )
         if user is None or not ok:
+            dash.throttle.failed(*keys)
             log.warning("failed login", extra={"user": username[:100], "from": origin_of(request)})
             return RedirectResponse(
                 "/login?error=wrong+name+or+password&next=" + safe_next(next), status_code=303
