@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything rootloop needs on a Debian machine, idempotently:
-# system packages (PostgreSQL, Redis, git, Chromium for the UI test) when they
+# system packages (PostgreSQL, Redis, git, Chromium for the UI test, Prometheus and
+# Alertmanager for the service's alert tests) when they
 # are missing, then a virtualenv in .venv with rootloop (and its dev extras) and
 # rootloop-lab (lab/, the demo's system and the test servers), both editable.
 set -euo pipefail
@@ -13,6 +14,9 @@ if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev
   need+=(postgresql postgresql-contrib)
 fi
 command -v chromium >/dev/null || need+=(chromium)
+# rootloop serve's end-to-end test: a real Prometheus evaluating rules, a real Alertmanager
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing system packages: ${need[*]}"
   SUDO=""

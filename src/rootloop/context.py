@@ -77,6 +77,20 @@ class PendingGate(BaseModel):
     iteration: int
 
 
+class HumanDecision(BaseModel):
+    """A person's answer at a gate: who, when, why, from where, and through what."""
+
+    gate: str
+    decision: Literal["approved", "denied"]
+    action: str
+    iteration: int
+    who: str
+    via: str  # cli | dashboard | api | slack
+    origin: str = ""  # where from: a host, an address, a Slack team
+    reason: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+
 class DebugContext(BaseModel):
     service: str
     iteration: int = 0
@@ -88,6 +102,7 @@ class DebugContext(BaseModel):
     status_reason: str = ""
     pending_gate: PendingGate | None = None
     approvals: list[str] = []
+    decisions: list[HumanDecision] = []
     branch: str | None = None
     pr: str | None = None
     notes: list[str] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from rich.table import Table
 
 from rootloop import runner
 from rootloop.actions.gates import approval_key
+from rootloop.approvals import decide
 from rootloop.context import ContextStore, DebugContext
 from rootloop.errors import StateError, UserError
 from rootloop.report import TerminalView
@@ -116,17 +119,17 @@ def approve(
 ) -> None:
     """Approve the action a run is paused on (e.g. a schema migration), then resume it."""
     store = _store(state)
-    ctx = store.load(run_id)
-    if ctx.pending_gate is None or ctx.pending_gate.gate != gate:
-        waiting = ctx.pending_gate.gate if ctx.pending_gate else "nothing"
-        raise UserError(f"run {run_id} is not waiting at gate '{gate}' (it waits for {waiting}).")
-    if gate == "production":
-        raise UserError("production changes are made by humans; rootloop never acts there")
+    ctx = decide(
+        store,
+        run_id,
+        gate,
+        "approved",
+        who=getpass.getuser(),
+        via="cli",
+        origin=socket.gethostname(),
+    )
     entry = ctx.current
-    assert entry is not None and entry.action_detail is not None
-    ctx.approvals.append(approval_key(gate, entry.action_detail))
-    ctx.notes.append(f"approved gate '{gate}' for: {entry.action}")
-    store.save(ctx)
+    assert entry is not None
     console.print(f"[green]approved[/] {entry.action}")
     if not no_resume:
         resume(run_id, "auto", store.root)

@@ -230,7 +230,7 @@ def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
 
 def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
     if f.skill == "postgres":
-        missing = num(f, "schema_missing", "missing_columns")
+        missing = num(f, "schema_mismatches", "schema_missing", "missing_columns")
         if missing:
             return [
                 Hit(

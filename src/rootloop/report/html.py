@@ -127,6 +127,7 @@ def render_html(report: RunReport, redactor: Redactor | None = None) -> str:
         _human(r),
         "</div>",
         _history(r),
+        _decisions(r),
         _findings(r),
         '<div class="cols3">',
         _verify(r),
@@ -354,6 +355,25 @@ def _history(r: RunReport) -> str:
         + "".join(rows)
         + "</table><details><summary>Debug context (the seed's JSON)</summary>"
         f"<pre>{escape(seed)}</pre></details></section>"
+    )
+
+
+def _decisions(r: RunReport) -> str:
+    """Who approved or denied what at a gate: when, why, from where."""
+    if not r.context.decisions:
+        return ""
+    rows = "".join(
+        f'<tr class="{"pass" if d.decision == "approved" else "fail"}"><td>{escape(d.gate)}</td>'
+        f"<td class='res'>{escape(d.decision)}</td><td>{escape(d.action)}</td>"
+        f"<td>{escape(d.who)}</td><td>{d.at:%Y-%m-%d %H:%M:%S} UTC</td>"
+        f"<td>{escape(d.via)}{f' ({escape(d.origin)})' if d.origin else ''}</td>"
+        f"<td>{escape(d.reason or '—')}</td></tr>"
+        for d in r.context.decisions
+    )
+    return (
+        '<section class="card"><h2>Human decisions</h2><table><tr><th>gate</th><th>decision</th>'
+        "<th>action</th><th>who</th><th>when</th><th>via</th><th>why</th></tr>"
+        f"{rows}</table></section>"
     )
 
 

@@ -93,6 +93,7 @@ class _Body:
             self.topology,
             self.evidence,
             self.history,
+            self.decisions,
             self.verification,
             self.load_test,
             self.ui_test,
@@ -341,6 +342,21 @@ class _Body:
             return ""
         items = [f"{k.replace('_', ' ')}: {v}" for k, v in u.model_dump().items() if v]
         return "### Model usage\n\n" + " · ".join(md_cell(i) for i in items)
+
+    def decisions(self) -> str:
+        """Who approved or denied what at a gate, when, why and from where."""
+        rows = self.r.context.decisions
+        if not rows:
+            return ""
+        out = ["### Human decisions", "", "| gate | decision | action | who | when | via | why |"]
+        out.append("|---|---|---|---|---|---|---|")
+        for d in rows:
+            via = f"{d.via} ({d.origin})" if d.origin else d.via
+            out.append(
+                f"| {md_cell(d.gate)} | **{d.decision}** | {md_cell(d.action)} | {md_cell(d.who)} "
+                f"| {d.at:%Y-%m-%d %H:%M:%S} UTC | {md_cell(via)} | {md_cell(d.reason or '—')} |"
+            )
+        return "\n".join(out)
 
     def human(self) -> str:
         if not self.r.human_checks:

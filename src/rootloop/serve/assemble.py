@@ -37,6 +37,10 @@ def build(
         send_approval = durable.send_approval
     admission = Admission(store, router, config.storms, enqueue)
     verifier = SnsVerifier(config.sources.sns, fetch=cert_fetcher, confirm=confirm)
-    return create_app(
+    app = create_app(
         Services(config, store, admission, verifier, ready, workflow_status, send_approval)
     )
+    from rootloop.serve.people import attach  # the dashboard, its login, notifications
+
+    attach(app, config, store, send_approval)
+    return app

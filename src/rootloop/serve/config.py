@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from rootloop.errors import UserError
+from rootloop.notify.settings import NotifySettings
+from rootloop.serve.auth.settings import AccessSettings
 from rootloop.state import state_dir
 
 # AWS publishes SNS signing certificates and subscription endpoints only on these hosts.
@@ -202,6 +204,10 @@ class ServeConfig(_Strict):
     fleet: FleetSettings = FleetSettings()
     approvals: Approvals = Approvals()
     read: ReadAccess = ReadAccess()
+    # the dashboard and its API (rootloop.serve.dashboard); absent: not mounted
+    access: AccessSettings | None = None
+    # Slack, Teams and webhook notifications (rootloop.notify)
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("database_url", mode="before")
     @classmethod
