@@ -266,7 +266,7 @@ def test_api_tokens_for_machines_need_no_csrf_and_are_checked(env) -> None:
         "/api/investigations/run-1/gates/schema", json={"decision": "approved"}, headers=auth
     )
     assert ok.status_code == 200
-    assert contexts.load("run-1").decisions[0].who == "token:ci" and resumed == ["run-1"]
+    assert contexts.load("run-1").decisions[0].who == "ci (API token)" and resumed == ["run-1"]
 
 
 def test_no_secret_in_a_page(env) -> None:
