@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from rootloop.actions.types import Action, BaseAction
 from rootloop.errors import StateError
-from rootloop.models import Diagnosis, utcnow
+from rootloop.models import Diagnosis, Outcome, utcnow
 from rootloop.state import atomic_write_json
 
 Phase = Literal[
@@ -32,7 +32,19 @@ Phase = Literal[
     "refused",
     "awaiting-approval",
 ]
-RunStatus = Literal["running", "healthy", "paused", "escalated", "refused", "failed"]
+#: how a run ended. "healthy" only when the last iteration's outcome is ``fixed``;
+#: "recovered": the symptoms cleared but no action is credited; "not-reproduced": the
+#: sweep and the map's reproductions found nothing wrong.
+RunStatus = Literal[
+    "running",
+    "healthy",
+    "recovered",
+    "not-reproduced",
+    "paused",
+    "escalated",
+    "refused",
+    "failed",
+]
 
 
 class HistoryEntry(BaseModel):
@@ -42,8 +54,9 @@ class HistoryEntry(BaseModel):
     action: str = ""
     commit: str | None = None
     gha: str | None = None
-    result: str = "pending"
+    result: str = "pending"  # for people: every decision reads ``outcome``
     # rootloop's
+    outcome: Outcome | None = None  # None while the iteration is still going
     phase: Phase = "diagnosed"
     diagnosis_detail: Diagnosis | None = None
     action_detail: Action | None = None
@@ -58,17 +71,24 @@ class HistoryEntry(BaseModel):
 
     @property
     def failed(self) -> bool:
-        """The iteration did not end healthy."""
-        return self.result.startswith("fail")
+        """The iteration ended without fixing its fault (still going: not failed yet)."""
+        return self.outcome is not None and self.outcome.failed
 
     @property
     def did_not_help(self) -> bool:
         """The action did not fix its diagnosis: never propose it again for that diagnosis.
 
-        An action whose result is a *new* error did help — it moved the investigation on
+        An action whose outcome is a *new* fault did help — it moved the investigation on
         (the seed's batch-size fix that exposed pool exhaustion) — so it is not one.
         """
-        return self.failed and not self.result.startswith("fail - new error")
+        return self.outcome is not None and self.outcome.did_not_help
+
+    def end(self, outcome: Outcome, result: str, phase: Phase = "failed") -> None:
+        """Close the iteration: the outcome decides, the text explains."""
+        self.outcome = outcome
+        self.result = result[:300]
+        self.phase = phase
+        self.finished_at = utcnow()
 
 
 class PendingGate(BaseModel):
@@ -135,7 +155,7 @@ class DebugContext(BaseModel):
         return {
             h.action_fingerprint
             for h in self.history
-            if h.failed and h.action_fingerprint and not h.changed
+            if h.outcome is Outcome.APPLY_FAILED and h.action_fingerprint
         }
 
     @property

@@ -125,6 +125,39 @@ class Diagnosis(BaseModel):
         return f"{self.root_cause}:{self.category}"
 
 
+class Outcome(StrEnum):
+    """How one iteration ended: data the gates, memory and the report read.
+
+    The iteration's ``result`` text is for people; every decision reads this instead.
+    ``fixed`` is the only outcome that credits the action with the recovery.
+    """
+
+    FIXED = "fixed"  # every entry symptom cleared because of the action, verified
+    SAME_FAULT = "same_fault"  # applied, changed something; the diagnosed fault remains
+    NEW_FAULT = "new_fault"  # applied; the old fault is gone but a new one shows
+    NO_OP = "no_op"  # the action changed nothing in the real world
+    APPLY_FAILED = "apply_failed"  # the action did not apply (error, tests, CI, push)
+    REFUSED = "refused"  # a gate refused it: nothing ran
+    INTERRUPTED = "interrupted"  # the run stopped before the action ran
+    RECOVERED_WITHOUT_FIX = "recovered_without_fix"  # symptoms cleared, not by this action
+
+    @property
+    def did_not_help(self) -> bool:
+        """Never propose this action again for the diagnosis. A new fault is progress (the
+        seed's batch-size fix that exposed pool exhaustion), not a failure of the action."""
+        return self in (Outcome.SAME_FAULT, Outcome.NO_OP, Outcome.APPLY_FAILED)
+
+    @property
+    def failed(self) -> bool:
+        """The iteration did not end with its fault fixed."""
+        return self is not Outcome.FIXED
+
+    @property
+    def ran(self) -> bool:
+        """The action's side effect was attempted."""
+        return self not in (Outcome.REFUSED, Outcome.INTERRUPTED)
+
+
 class PastIncident(BaseModel):
     """A previous investigation that looks like this one."""
 
