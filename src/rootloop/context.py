@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from rootloop.actions.types import Action, BaseAction
 from rootloop.errors import StateError
-from rootloop.models import Diagnosis, Outcome, utcnow
+from rootloop.models import Candidate, Diagnosis, Outcome, Symptom, utcnow
 from rootloop.state import atomic_write_json
 
 Phase = Literal[
@@ -66,6 +66,10 @@ class HistoryEntry(BaseModel):
     undo: str | None = None
     verification: dict[str, Any] | None = None
     tests: dict[str, Any] | None = None
+    #: what an executor wrote down BEFORE a side effect (the previous state, an explicit
+    #: target, the sessions to end): a resumed action finishes the same change and reports
+    #: what it really changed, never "nothing changed" because it ran before the kill
+    journal: dict[str, Any] = {}
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 
@@ -110,8 +114,18 @@ class DebugContext(BaseModel):
     approvals: list[str] = []
     branch: str | None = None
     pr: str | None = None
+    #: the run reached an ending and its PR/report is not published yet: a resume publishes
+    publish_pending: bool = False
+    #: how many times this run has published (each ending's record commit is keyed by it)
+    publications: int = 0
     notes: list[str] = []
     usage: dict[str, Any] = {}
+    #: every bad signal of the run's first sweep: "fixed" means each is good again
+    entry_symptoms: list[Symptom] = []
+    #: what the run checked to reproduce a complaint its sweep did not show
+    reproduction: list[str] = []
+    #: where a human starts when rootloop escalates: the top suspects, with evidence
+    suspects: list[Candidate] = []
     started_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -157,6 +171,12 @@ class DebugContext(BaseModel):
             for h in self.history
             if h.outcome is Outcome.APPLY_FAILED and h.action_fingerprint
         }
+
+    def action_key(self, entry: HistoryEntry) -> str:
+        """The idempotency key of an iteration's action: ``<run>/<iteration>``. It tags
+        the task-definition revision, the commit's trailer and the migration ledger row,
+        so a resumed run finds its own side effect in the real world."""
+        return f"{self.run_id}/{entry.iteration}"
 
     @property
     def current(self) -> HistoryEntry | None:

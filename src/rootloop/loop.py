@@ -16,16 +16,18 @@ from typing import Any, Protocol
 
 from rootloop.actions.gates import Gatekeeper, approval_key
 from rootloop.actions.types import ActionResult, BaseAction
-from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
+from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.events import Event, EventSink
 from rootloop.models import (
     Diagnosis,
     Finding,
     LoadTestResult,
+    Outcome,
     PriorContext,
     Status,
     UiTestResult,
     VerifyResult,
+    entry_symptoms,
     utcnow,
 )
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
@@ -161,8 +163,7 @@ class Loop:
 
         if entry is not None and entry.phase == "diagnosed":
             # killed between reasoning and the gate: nothing ran; reason afresh
-            entry.phase, entry.result = "failed", "interrupted before the gate; not run"
-            entry.finished_at = utcnow()
+            entry.end(Outcome.INTERRUPTED, "interrupted before the gate; not run")
             self.save()
         since = self.last_action_time()
         self.phase("sweep")
@@ -176,6 +177,10 @@ class Loop:
         if not st.first_findings:
             st.first_findings = findings
             self.load_prior(findings)
+        if not ctx.history and not ctx.entry_symptoms:
+            # what led here: each must be good again before anything is called fixed
+            ctx.entry_symptoms = entry_symptoms(findings)
+            self.save()
         self.phase("sweep", "end", unhealthy=sum(f.status is not Status.OK for f in findings))
 
         self.phase("reason")
@@ -200,10 +205,7 @@ class Loop:
         self.phase("reason", "end")
 
         if proposal.diagnosis.category == "healthy":
-            if ctx.history and ctx.history[-1].result.startswith("fail"):
-                # the last fix needed time; the service is healthy now
-                ctx.history[-1].result = "pass - healthy after settling"
-            await self.finish_healthy("every node is healthy")
+            await self.nothing_wrong_now(proposal)
             return
         if proposal.action is None:
             await self.escalate(proposal.escalate_reason or "no action proposed", proposal)
@@ -293,7 +295,7 @@ class Loop:
         limit = self.topology.policy.no_progress_limit
         recent = ctx.history[-limit:]
         return len(recent) >= limit and all(
-            h.failed
+            h.did_not_help
             and h.diagnosis_detail is not None
             and h.diagnosis_detail.key == proposal.diagnosis.key
             and h.changed is None
@@ -327,9 +329,7 @@ class Loop:
             self.emit("escalate", decision.reason, gate=decision.gate)
             self.publish()
             return False
-        entry.phase = "refused"
-        entry.result = f"refused - {decision.reason}"
-        entry.finished_at = utcnow()
+        entry.end(Outcome.REFUSED, f"refused - {decision.reason}", phase="refused")
         ctx.status = "refused" if decision.gate == "production" else "escalated"
         ctx.status_reason = f"gate '{decision.gate}': {decision.reason}"
         self.save()
@@ -377,10 +377,12 @@ class Loop:
         self.record_result(entry, result)
         self.phase("act", "end")
         if not result.ok:
-            entry.phase = "failed"
-            entry.result = f"fail - the action failed: {result.details.get('error', '')}"[:300]
-            entry.finished_at = utcnow()
+            why = result.details.get("error") or result.changed
+            entry.end(Outcome.APPLY_FAILED, f"the action failed to apply: {why}")
             self.save()
+            return
+        if result.no_op:
+            await self.after_no_op(entry, result)
             return
         await self.verify_and_test(entry)
 
@@ -436,6 +438,8 @@ class Loop:
             root,
             on_progress=lambda m: self.emit("progress", m),
             still_failing=relapsed,
+            symptoms=st.context.entry_symptoms,
+            baseline=st.first_findings,
         )
         st.verification, st.verify_findings = result, findings
         entry.verification = result.model_dump(mode="json")
@@ -452,9 +456,8 @@ class Loop:
                 st.load_test, st.ui_test = await self.tests(self.topology)
             except Exception as exc:  # a broken test setup is a failed test, said plainly
                 self.emit("note", f"tests could not run: {type(exc).__name__}: {exc}")
-                entry.result = f"fail - tests could not run: {exc}"[:300]
-                entry.phase = "failed"
-                entry.finished_at = utcnow()
+                # verify passed, the tests could not say: unproven, so not fixed
+                entry.end(Outcome.SAME_FAULT, f"not proven: the tests could not run: {exc}")
                 self.save()
                 return
             entry.tests = {
@@ -469,15 +472,31 @@ class Loop:
                 reasons = "; ".join(
                     ", ".join(getattr(t, "reasons", []) or ["a UI step failed"]) for t in failed
                 )
-                entry.result = f"fail - tests: {reasons}"[:300]
-                entry.phase = "failed"
-                entry.finished_at = utcnow()
+                entry.end(Outcome.SAME_FAULT, f"the complaint remains: tests: {reasons}")
                 self.save()
                 return
-        entry.result = "pass"
-        entry.phase = "done"
-        entry.finished_at = utcnow()
-        await self.finish_healthy("verified and tested")
+        entry.end(Outcome.FIXED, "fixed: every entry symptom cleared and held", phase="done")
+        await self.finish("healthy", "fixed and verified: every entry symptom cleared")
+
+    async def after_no_op(self, entry: HistoryEntry, result: ActionResult) -> None:
+        """The action changed nothing. If the symptoms are gone anyway, the system recovered
+        on its own: the run says so and credits no action; otherwise it tries the next idea."""
+        st = self.state
+        assert st is not None
+        root = (
+            entry.diagnosis_detail.root_cause if entry.diagnosis_detail else self.topology.service
+        )
+        findings = await self.sweep(self.settle_window_start(entry.finished_at))
+        verdict = judge(self.topology, findings, root, st.context.entry_symptoms, st.first_findings)
+        st.verification, st.verify_findings = verdict, findings
+        entry.verification = verdict.model_dump(mode="json")
+        what = f"changed nothing: {result.changed}"
+        if verdict.passed:
+            entry.end(Outcome.RECOVERED_WITHOUT_FIX, f"{what}; the symptoms cleared anyway")
+            await self.finish("recovered", self.recovered_reason())
+            return
+        entry.end(Outcome.NO_OP, what)
+        self.save()
 
     def fail(self, entry: HistoryEntry, findings: list[Finding]) -> None:
         """Describe a failed fix the seed's way: still the same problem, or a new one."""
@@ -489,32 +508,104 @@ class Loop:
             if before and h.category == before.category and h.component == before.root_cause
         ]
         if same:
-            entry.result = f"fail - still {same[0].summary}"
+            entry.end(Outcome.SAME_FAULT, f"still {same[0].summary}")
         elif hits:
             new = max(hits, key=lambda h: h.specificity)
-            entry.result = f"fail - new error: {new.summary}"
+            entry.end(Outcome.NEW_FAULT, f"new error: {new.summary}")
         else:
-            bad = [f for f in findings if f.status is not Status.OK]
-            entry.result = "fail - " + (
-                f"{bad[0].node}: {bad[0].summary}" if bad else "not verified in time"
-            )
-        entry.result = entry.result[:300]
-        entry.phase = "failed"
-        entry.finished_at = utcnow()
+            # no signature names it: a new fault when the diagnosed node is healthy again
+            # and something that was fine when the run began is bad now
+            st = self.state
+            assert st is not None
+            was_bad = {f.node for f in st.first_findings if f.status in UNHEALTHY}
+            bad = [f for f in findings if f.status in UNHEALTHY]
+            newly = [f for f in bad if f.node not in was_bad]
+            root = before.root_cause if before else self.topology.service
+            root_bad = [f for f in bad if self.component(f.node) == root]
+            if newly and not root_bad:
+                entry.end(Outcome.NEW_FAULT, f"new error: {newly[0].node}: {newly[0].summary}")
+            else:
+                worst_first = sorted(bad, key=lambda f: -f.status.severity)
+                entry.end(
+                    Outcome.SAME_FAULT,
+                    f"{worst_first[0].node}: {worst_first[0].summary}"
+                    if worst_first
+                    else "not verified in time",
+                )
         self.save()
 
+    def component(self, node: str) -> str:
+        found = self.topology.nodes.get(node)
+        return found.component if found else node
+
     # -- endings -------------------------------------------------------------------
-    async def finish_healthy(self, reason: str) -> None:
+    async def nothing_wrong_now(self, proposal: Proposal) -> None:
+        """The sweep finds nothing wrong. That alone proves nothing: before any iteration
+        the complaint may simply not show in the checks; after failed ones the system got
+        better without a verified fix. Neither is "healthy"."""
         ctx = self.state.context  # type: ignore[union-attr]
-        ctx.status, ctx.status_reason = "healthy", reason
+        if ctx.history:
+            await self.finish("recovered", self.recovered_reason())
+            return
+        checked = [f"swept {len(self.state.findings)} checks: none bad"]  # type: ignore[union-attr]
+        reproduced: list[str] = []
+        if self.tests is not None and (self.topology.load_test or self.topology.ui_test):
+            self.phase("test")
+            try:
+                load, ui = await self.tests(self.topology)
+            except Exception as exc:  # the reproduction could not run: say so, claim nothing
+                load = ui = None
+                checked.append(f"the load/UI tests could not run: {type(exc).__name__}: {exc}")
+            st = self.state
+            assert st is not None
+            st.load_test, st.ui_test = load, ui
+            self.phase("test", "end")
+            if load is not None:
+                line = (
+                    f"load test {load.url}: {load.success_ratio:.1%} ok, p95 {load.p95_ms:.0f} ms"
+                )
+                checked.append(line + (" (within objectives)" if load.passed else ""))
+                if not load.passed:
+                    reproduced.append("load test: " + "; ".join(load.reasons))
+            if ui is not None:
+                checked.append(f"UI test {ui.url}: {'passed' if ui.passed else 'failed'}")
+                if not ui.passed:
+                    failing = [s.name for s in ui.steps if not s.passed] or ["a step"]
+                    reproduced.append("UI test failed at " + ", ".join(failing))
+        else:
+            checked.append("the map has no load or UI test to reproduce the complaint with")
+        ctx.reproduction = checked
+        if reproduced:
+            await self.escalate(
+                "the complaint reproduces but no check names a cause: " + "; ".join(reproduced),
+                proposal,
+            )
+            return
+        await self.finish("not-reproduced", "not reproduced: " + "; ".join(checked))
+
+    def recovered_reason(self) -> str:
+        ctx = self.state.context  # type: ignore[union-attr]
+        tried = ", ".join(
+            f"iteration {h.iteration} {h.outcome.value if h.outcome else 'unfinished'}"
+            for h in ctx.history
+        )
+        return (
+            f"recovered without a fix: the symptoms cleared, not credited to any action ({tried})"
+        )
+
+    async def finish(self, status: RunStatus, reason: str) -> None:
+        ctx = self.state.context  # type: ignore[union-attr]
+        ctx.status, ctx.status_reason = status, reason
         self.save()
         self.publish()
 
     async def escalate(self, reason: str, proposal: Proposal | None = None) -> None:
         ctx = self.state.context  # type: ignore[union-attr]
         ctx.status, ctx.status_reason = "escalated", reason
+        if proposal is not None and proposal.diagnosis.candidates:
+            ctx.suspects = proposal.diagnosis.candidates[:3]
         self.save()
-        self.emit("escalate", reason)
+        self.emit("escalate", reason, suspects=[c.model_dump(mode="json") for c in ctx.suspects])
         self.publish()
 
     def publish(self) -> None:
@@ -531,6 +622,9 @@ class Loop:
             self.save()
             self.emit("pr", where, location=where, branch=self.state.context.branch)
         self.phase("pr", "end")
+
+
+UNHEALTHY = (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE)
 
 
 def run_sync(loop: Loop, context: DebugContext) -> DebugContext:

@@ -98,11 +98,72 @@ class Finding(BaseModel):
 
 
 class Candidate(BaseModel):
-    """A node ranked as a possible root cause."""
+    """A node ranked as a possible root cause: where a human starts when rootloop stops."""
 
     node: str
     score: float
     reasons: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+    onset: datetime | None = None  # when its checks first saw the anomaly, if they know
+    would_try: str | None = None  # the first thing rootloop would do about it
+
+
+class Symptom(BaseModel):
+    """One bad signal that led to the investigation: fixed means each is good again.
+
+    ``signal`` None stands for the node's check as a whole (its status); otherwise the
+    named signal of that check, which must come back to ``ok`` on its own.
+    """
+
+    node: str
+    skill: str
+    signal: str | None = None
+    status: Status
+    value: float | int | str | bool | None = None
+    summary: str = ""
+
+    @property
+    def label(self) -> str:
+        what = f"{self.node} {self.signal}" if self.signal else self.node
+        return f"{what} ({self.status.value}: {self.summary or self.value})"
+
+    def cleared_in(self, findings: list[Finding]) -> tuple[bool, str]:
+        """Whether a sweep shows this symptom gone, and what it shows instead."""
+        f = next((x for x in findings if x.node == self.node), None)
+        if f is None:
+            return False, "not checked in this sweep"
+        if self.signal is None:
+            return f.status is Status.OK, f"{f.status.value}: {f.summary}"
+        s = f.signal(self.signal)
+        if s is None:  # the check no longer reports it: judge by the check as a whole
+            return f.status is Status.OK, f"{f.status.value}: {f.summary}"
+        return s.status is Status.OK, f"{s.name}={s.value}{s.unit} ({s.status.value})"
+
+
+def entry_symptoms(findings: list[Finding]) -> list[Symptom]:
+    """Every bad check of a sweep, and each bad signal in it: what the run must clear.
+
+    ``unknown`` is not bad (a check that could not tell); a bad check without a bad
+    signal is recorded as the check itself.
+    """
+    out: list[Symptom] = []
+    for f in findings:
+        if f.status in (Status.OK, Status.UNKNOWN):
+            continue
+        out.append(Symptom(node=f.node, skill=f.skill, status=f.status, summary=f.summary))
+        out += [
+            Symptom(
+                node=f.node,
+                skill=f.skill,
+                signal=s.name,
+                status=s.status,
+                value=s.value,
+                summary=str(s),
+            )
+            for s in f.signals
+            if s.status not in (Status.OK, Status.UNKNOWN)
+        ]
+    return out
 
 
 class Diagnosis(BaseModel):
