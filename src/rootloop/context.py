@@ -114,10 +114,8 @@ class DebugContext(BaseModel):
     approvals: list[str] = []
     branch: str | None = None
     pr: str | None = None
-    #: the run reached an ending and its PR/report is not published yet: a resume publishes
-    publish_pending: bool = False
-    #: how many times this run has published (each ending's record commit is keyed by it)
-    publications: int = 0
+    #: the last ending whose PR and report were published (see ``ending``)
+    published: str | None = None
     notes: list[str] = []
     usage: dict[str, Any] = {}
     #: every bad signal of the run's first sweep: "fixed" means each is good again
@@ -171,6 +169,16 @@ class DebugContext(BaseModel):
             for h in self.history
             if h.outcome is Outcome.APPLY_FAILED and h.action_fingerprint
         }
+
+    def ending(self) -> str:
+        """This ending of the run, as publishing keys it: ``<status>@<iterations>``."""
+        return f"{self.status}@{len(self.history)}"
+
+    @property
+    def publish_pending(self) -> bool:
+        """The run reached an ending that is not published yet (killed between the two):
+        derived, not a flag, so no crash can fall between the status and the flag."""
+        return self.status != "running" and self.published != self.ending()
 
     def action_key(self, entry: HistoryEntry) -> str:
         """The idempotency key of an iteration's action: ``<run>/<iteration>``. It tags
