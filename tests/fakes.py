@@ -35,7 +35,7 @@ from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
 registry.register("fake-world", "tests.fakes:WorldSkill")
 
 
-class Killed(BaseException):  # noqa: N818 - named for what it simulates: kill -9
+class Killed(BaseException):
     """A kill at a chosen point: not an Exception, so no handler in the loop catches it."""
 
 
@@ -45,6 +45,7 @@ class NodeState:
     summary: str = ""
     signals: dict[str, Any] = field(default_factory=dict)
     suspects: list[str] = field(default_factory=list)
+    skill: str | None = None  # report as this skill (so real signatures can read it)
 
 
 @dataclass
@@ -57,8 +58,16 @@ class World:
     def __post_init__(self) -> None:
         WORLDS[self.id] = self
 
-    def set(self, node: str, status: Status = Status.OK, summary: str = "", **signals: Any):
-        self.nodes[node] = NodeState(status, summary or status.value, dict(signals))
+    def set(
+        self,
+        node: str,
+        status: Status = Status.OK,
+        summary: str = "",
+        *,
+        skill: str | None = None,
+        **signals: Any,
+    ) -> World:
+        self.nodes[node] = NodeState(status, summary or status.value, dict(signals), skill=skill)
         return self
 
     def heal(self, node: str) -> None:
@@ -68,7 +77,7 @@ class World:
         state = self.nodes.get(node, NodeState(summary="ok"))
         return Finding(
             node=node,
-            skill=skill,
+            skill=state.skill or skill,
             status=state.status,
             summary=state.summary or state.status.value,
             signals=[Signal(name=k, value=v) for k, v in state.signals.items()],
@@ -162,7 +171,7 @@ class FakeExecutor:
 
 @dataclass
 class ScriptedReasoner:
-    """Blames the first unhealthy node and proposes ``actions[node]`` for it.
+    """Blames the worst unhealthy node and proposes ``actions[node]`` for it.
 
     With nothing unhealthy it says "healthy"; with no action for the node it
     escalates. The category is the node's ``category`` signal, else ``unknown``.
@@ -184,7 +193,7 @@ class ScriptedReasoner:
                 reasoner=self.name,
             )
             return Proposal(diagnosis=d)
-        f = bad[0]
+        f = max(bad, key=lambda x: x.status.severity)  # the worst: the first one on a tie
         node = inp.topology.nodes[f.node].component
         d = Diagnosis(
             root_cause=node,

@@ -129,9 +129,17 @@ class DebugContext(BaseModel):
 
     # -- questions the loop asks -----------------------------------------
     def attempt_of(self, action: BaseAction) -> HistoryEntry | None:
-        """The latest iteration that tried exactly this action, if any."""
+        """The latest finished iteration that tried exactly this action, if any (the one
+        being gated is in the history already, and has no outcome yet)."""
         fp = action.fingerprint()
-        return next((h for h in reversed(self.history) if h.action_fingerprint == fp), None)
+        return next(
+            (
+                h
+                for h in reversed(self.history)
+                if h.action_fingerprint == fp and h.outcome is not None
+            ),
+            None,
+        )
 
     def failed_before(self, action: BaseAction) -> HistoryEntry | None:
         entry = self.attempt_of(action)

@@ -177,7 +177,7 @@ class Loop:
         if not st.first_findings:
             st.first_findings = findings
             self.load_prior(findings)
-        if not ctx.history and not ctx.entry_symptoms:
+        if not ctx.entry_symptoms and not any(h.outcome and h.outcome.ran for h in ctx.history):
             # what led here: each must be good again before anything is called fixed
             ctx.entry_symptoms = entry_symptoms(findings)
             self.save()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.models import Diagnosis, Finding, Outcome, Status
 
+
 def estimate_tokens(text: str) -> int:
     """About four characters a token: close enough for budgets, no tokenizer needed."""
     return (len(text) + 3) // 4
