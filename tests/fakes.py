@@ -256,3 +256,35 @@ class Harness:
 
     def kinds(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
+
+
+# -- kill points (added by "once") ------------------------------------------------------
+
+
+@dataclass
+class KillAt:
+    """Raise ``Killed`` the ``nth`` time the process reaches kill point ``name``.
+
+    Installed as ``rootloop.killpoints.hook``; ``seen`` lists every point passed, so a
+    test can also enumerate the points of an uninterrupted run and kill at each one.
+    """
+
+    name: str | None = None
+    nth: int = 1
+    seen: list[str] = field(default_factory=list)
+    fired: bool = False
+
+    def __call__(self, point: str) -> None:
+        self.seen.append(point)
+        if not self.fired and point == self.name and self.seen.count(point) >= self.nth:
+            self.fired = True
+            raise Killed(point)
+
+
+def kill_points(monkeypatch: Any, name: str | None = None, nth: int = 1) -> KillAt:
+    """Install a ``KillAt`` for the test (``name=None``: only record the points)."""
+    from rootloop import killpoints
+
+    hook = KillAt(name, nth)
+    monkeypatch.setattr(killpoints, "hook", hook)
+    return hook
