@@ -228,7 +228,9 @@ class Dispatcher:
         from rootloop.actions import aws_lambda
 
         node = self.node_with_skill("aws-lambda", action.target)
-        return await asyncio.to_thread(aws_lambda.already_applied, action, self.aws_clients(node))
+        return await asyncio.to_thread(
+            aws_lambda.already_applied, action, self.aws_clients(node), step
+        )
 
     # -- datastores ---------------------------------------------------------------------------
     def _dsn(self, action: BaseAction) -> str:
