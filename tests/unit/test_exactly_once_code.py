@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.fakes import Killed, kill_points
 
 from rootloop import topology as topology_mod
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.actions.types import ApplyPatch, BaseAction, FileEdit, RevertCommit
 from rootloop.context import ContextStore, DebugContext, HistoryEntry
 from rootloop.platforms.local.git import seed_repository
-from tests.fakes import Killed, kill_points
 
 FIX = ApplyPatch(
     target="svc",
