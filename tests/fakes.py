@@ -139,12 +139,17 @@ class FakeExecutor:
     ``effects[kind](action)`` changes the world and returns the ``ActionResult`` (None:
     a plain success). ``before`` and ``after`` run around the side effect, with its
     name, so a test can raise ``Killed`` there. Every side effect lands in ``applied``.
+
+    Like the real executors it is idempotent under the action's key (``<run>/<iteration>``):
+    a resumed run that calls it again for a key whose side effect happened gets that
+    result back, and the world is not changed twice.
     """
 
     effects: dict[str, Effect] = field(default_factory=dict)
     applied: list[BaseAction] = field(default_factory=list)
     before: Callable[[BaseAction], None] | None = None
     after: Callable[[BaseAction], None] | None = None
+    landed: dict[str, ActionResult] = field(default_factory=dict)
 
     async def apply(
         self,
@@ -153,20 +158,26 @@ class FakeExecutor:
         entry: HistoryEntry,
         progress: Callable[[str], None],
     ) -> ActionResult:
+        key = ctx.action_key(entry)
+        if key in self.landed:  # found by its key: finish, do not repeat
+            return self.landed[key]
         if self.before:
             self.before(action)
+        progress(f"step: {action.kind}")  # the checkpoint right before the side effect
         effect = self.effects.get(action.kind)
         result = effect(action) if effect else None
         self.applied.append(action)
+        self.landed[key] = result = result or ActionResult(
+            ok=True, changed=f"applied {action.describe()}"
+        )
         if self.after:
             self.after(action)
-        return result or ActionResult(ok=True, changed=f"applied {action.describe()}")
+        return result
 
     async def already_applied(
         self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry
     ) -> bool:
-        fp = action.fingerprint()
-        return any(a.fingerprint() == fp for a in self.applied)
+        return ctx.action_key(entry) in self.landed
 
 
 @dataclass

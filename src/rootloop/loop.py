@@ -3,7 +3,11 @@
 Written once, async. Every step writes the debug context before it moves on,
 and an action is marked ``applying`` before its side effect and ``applied``
 after, so a run killed at any moment resumes where it stopped and never applies
-an action twice (an ``applying`` entry is probed, not re-run).
+an action twice: an ``applying`` entry goes back to its executor, which finds
+its own side effect by the action's key and finishes it (``rootloop.actions.once``).
+An ending (healthy, escalated, ...) and its publication are two steps: a run
+killed between them resumes into publishing. Actions run only while the run
+holds its service's lease (``rootloop.lease``).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from rootloop import killpoints
 from rootloop.actions.gates import Gatekeeper, approval_key
-from rootloop.actions.types import ActionResult, BaseAction
+from rootloop.actions.once import ActPath, Executor
+from rootloop.actions.types import ActionResult
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.events import Event, EventSink
+from rootloop.lease import Lease, LeaseLost
 from rootloop.models import (
     Diagnosis,
     Finding,
@@ -36,22 +43,6 @@ from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
 from rootloop.topology import Topology
 from rootloop.verify import judge, verify
-
-
-class Executor(Protocol):
-    """Carries out allowed actions on the real world (see ``rootloop.actions.dispatch``)."""
-
-    async def apply(
-        self,
-        action: BaseAction,
-        ctx: DebugContext,
-        entry: HistoryEntry,
-        progress: Callable[[str], None],
-    ) -> ActionResult: ...
-
-    async def already_applied(
-        self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry
-    ) -> bool: ...
 
 
 class MemoryPort(Protocol):
@@ -96,6 +87,8 @@ class Loop:
     publisher: Publisher | None = None
     tests: TestRunner | None = None
     state: RunState | None = None
+    #: the service's lease, held by the runner for the whole run (None: not leased)
+    lease: Lease | None = None
 
     # -- plumbing -----------------------------------------------------------
     def emit(self, kind: str, message: str = "", **data: Any) -> None:
@@ -136,12 +129,26 @@ class Loop:
             resumed=resumed,
             topology_file=context.topology_file,
         )
-        if context.status in ("paused", "escalated", "refused") and context.pending_gate is None:
-            context.status, context.status_reason = "running", "resumed by a human"
-        self.save()
         try:
+            if context.publish_pending:
+                # killed between an ending and its pull request: publishing is that step
+                self.emit("progress", f"resuming into publishing ({context.status})")
+                self.publish()
+                if context.status != "paused":
+                    return context
+            if (
+                context.status in ("paused", "escalated", "refused")
+                and context.pending_gate is None
+            ):
+                context.status, context.status_reason = "running", "resumed by a human"
+            self.save()
             while context.status == "running":
                 await self.iterate()
+        except LeaseLost as lost:
+            # another run took the service over: stop here, the entry stays as it was
+            context.status, context.status_reason = "paused", str(lost)
+            self.save()
+            self.emit("escalate", str(lost), gate="lease")
         finally:
             self.emit("run-end", context.status_reason, status=context.status)
         return context
@@ -264,6 +271,7 @@ class Loop:
 
     def phase(self, name: str, state: str = "start", **data: Any) -> None:
         self.emit("phase", f"{name} {state}", phase=name, state=state, **data)
+        killpoints.hit(f"phase:{name}:{state}")
 
     def load_prior(self, findings: list[Finding]) -> None:
         st = self.state
@@ -362,18 +370,7 @@ class Loop:
         st = self.state
         assert st is not None and entry.action_detail is not None
         self.phase("act")
-        entry.phase = "applying"
-        self.save()
-        try:
-            result = await self.executor.apply(
-                entry.action_detail, st.context, entry, lambda m: self.emit("progress", m)
-            )
-        except Exception as exc:  # the platform failed: record it, try the next idea
-            result = ActionResult(
-                ok=False,
-                changed="",
-                details={"error": self.topology.redactor.text(f"{type(exc).__name__}: {exc}")},
-            )
+        result = await self.act_path().act(entry.action_detail, st.context, entry)
         self.record_result(entry, result)
         self.phase("act", "end")
         if not result.ok:
@@ -406,17 +403,10 @@ class Loop:
         st = self.state
         assert st is not None and entry.action_detail is not None
         if entry.phase == "applying":
-            done = await self.executor.already_applied(entry.action_detail, st.context, entry)
-            self.emit(
-                "progress",
-                "resuming: the action was " + ("already applied" if done else "not applied yet"),
-            )
-            if not done:
-                await self.act_and_check(entry)
-                return
-            entry.phase = "applied"
-            entry.changed = entry.changed or "applied before the run was interrupted"
-            self.save()
+            # the executor finds what the killed run did by the action's key, finishes it
+            # (a push, a deploy, the CI run) and reports the change it really made
+            await self.act_and_check(entry)
+            return
         await self.verify_and_test(entry)
 
     async def verify_and_test(self, entry: HistoryEntry) -> None:
@@ -608,19 +598,35 @@ class Loop:
         self.emit("escalate", reason, suspects=[c.model_dump(mode="json") for c in ctx.suspects])
         self.publish()
 
+    def act_path(self) -> ActPath:
+        """The gate-passed action's one way to the world, shared with the MCP server."""
+        return ActPath(
+            executor=self.executor,
+            save=self.save,
+            show=lambda m: self.emit("progress", m),
+            redactor=self.topology.redactor,
+            lease=self.lease,
+        )
+
     def publish(self) -> None:
+        """Publish this ending (a step of its own: ``ctx.publish_pending`` until it is done,
+        so a run killed in between resumes into it). Publishing twice updates one PR."""
         if self.publisher is None or self.state is None:
             return
+        ctx = self.state.context
         self.phase("pr")
         try:
             where = self.publisher.publish(self.state)
         except Exception as exc:  # the PR is the report; failing to open it must be visible
-            where = None
             self.emit("note", f"could not open the PR: {type(exc).__name__}: {exc}")
+            self.phase("pr", "end")
+            return
         if where:
-            self.state.context.pr = where
-            self.save()
-            self.emit("pr", where, location=where, branch=self.state.context.branch)
+            ctx.pr = where
+        ctx.published = ctx.ending()
+        self.save()
+        if where:
+            self.emit("pr", where, location=where, branch=ctx.branch)
         self.phase("pr", "end")
 
 
