@@ -259,6 +259,7 @@ class Check(BaseModel):
     name: str
     passed: bool
     detail: str = ""
+    symptom: bool = False  # the check of one of the run's entry symptoms
 
 
 class VerifyResult(BaseModel):

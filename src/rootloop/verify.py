@@ -83,7 +83,12 @@ def judge(
     for sym in symptoms:
         cleared, now = sym.cleared_in(findings)
         checks.append(
-            Check(name=f"entry symptom cleared: {sym.label}", passed=cleared, detail=f"now {now}")
+            Check(
+                name=f"entry symptom cleared: {sym.label}",
+                passed=cleared,
+                detail=f"now {now}",
+                symptom=True,
+            )
         )
     if baseline:
         was_ok = {f.node for f in baseline if f.status in (Status.OK, Status.UNKNOWN)}
