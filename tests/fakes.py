@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rootloop import killpoints
 from rootloop import topology as topology_mod
 from rootloop.actions.types import ActionResult, BaseAction
 from rootloop.context import ContextStore, DebugContext, HistoryEntry
@@ -164,12 +165,14 @@ class FakeExecutor:
         if self.before:
             self.before(action)
         progress(f"step: {action.kind}")  # the checkpoint right before the side effect
+        killpoints.hit(f"step:{action.kind}:apply")
         effect = self.effects.get(action.kind)
         result = effect(action) if effect else None
         self.applied.append(action)
         self.landed[key] = result = result or ActionResult(
             ok=True, changed=f"applied {action.describe()}"
         )
+        killpoints.hit(f"step:{action.kind}:landed")  # done in the world, not yet recorded
         if self.after:
             self.after(action)
         return result

@@ -162,6 +162,10 @@ class Loop:
         if entry is not None and entry.phase in ("applying", "applied"):
             await self.resume_entry(entry)
             return
+        if entry is not None and entry.phase == "approved":
+            # killed after the human's approval was taken, before the action began
+            await self.act_and_check(entry)
+            return
         if entry is not None and entry.phase == "awaiting-approval":
             if not await self.after_approval(entry):
                 return
