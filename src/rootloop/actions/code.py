@@ -65,14 +65,15 @@ def base_ref(topology: Topology) -> str:
     return repo.default_branch
 
 
-def find_keyed_commit(git: Git, ref: str, run_id: str, iteration: int, cwd: Path) -> str | None:
-    """The newest commit reachable from ``ref`` whose trailers name this run and iteration."""
+def find_keyed_commit(git: Git, ref: str, run_id: str, trailer: str, cwd: Path) -> str | None:
+    """The newest commit reachable from ``ref`` whose trailers name this run and carry
+    ``trailer`` (``Rootloop-Iteration: 2``, ``Rootloop-Step: publish healthy@2``)."""
     if not git.run("rev-parse", "--verify", "--quiet", ref, cwd=cwd, check=False).stdout.strip():
         return None
     out = git.run(
         "log", ref, "-F", f"--grep=Rootloop-Run: {run_id}", "--format=%H%x1f%B%x1e", cwd=cwd
     ).stdout
-    want_run, want_iter = f"Rootloop-Run: {run_id}", f"Rootloop-Iteration: {iteration}"
+    want_run, want_iter = f"Rootloop-Run: {run_id}", trailer
     for record in out.split("\x1e"):
         sha, _, body = record.strip().partition("\x1f")
         lines = {line.strip() for line in body.splitlines()}
@@ -118,7 +119,7 @@ class CodeFix:
 
     def find_commit(self, ws: RunWorkspace) -> tuple[str | None, bool]:
         """(the iteration's commit, is it on the remote run branch?)"""
-        it = self.entry.iteration
+        it = f"Rootloop-Iteration: {self.entry.iteration}"
         remote = self.remote_ref(ws)
         if remote is not None:
             sha = find_keyed_commit(ws.git, remote, self.ctx.run_id, it, ws.path)

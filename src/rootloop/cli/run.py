@@ -13,6 +13,7 @@ from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import ContextStore, DebugContext
 from rootloop.errors import StateError, UserError
+from rootloop.lease import LeaseHeld
 from rootloop.report import TerminalView
 from rootloop.state import state_dir
 
@@ -35,6 +36,17 @@ StateOption = Annotated[
 ]
 
 EXIT = {"healthy": 0, "paused": 3, "escalated": 4, "refused": 5, "failed": 1, "running": 1}
+#: another run holds the lease of this service and environment: nothing was done
+EXIT_LEASE_HELD = 6
+
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="When another run is investigating the same service and environment, wait up "
+        "to this many seconds for it to finish (default: exit 6 at once).",
+    ),
+]
 
 
 def _store(state: Path | None) -> ContextStore:
@@ -42,13 +54,21 @@ def _store(state: Path | None) -> ContextStore:
 
 
 def investigate(
-    topology_file: Path, reasoner: str, state: Path | None, ctx: DebugContext | None = None
+    topology_file: Path,
+    reasoner: str,
+    state: Path | None,
+    ctx: DebugContext | None = None,
+    wait: float = 0.0,
 ) -> DebugContext:
     session = runner.Session.open(topology_file, state)
     ctx = ctx or session.new_context(topology_file)
     chosen = session.reasoner(reasoner, topology_file)  # type: ignore[arg-type]
     view = TerminalView(console)
-    ctx = runner.run(session, ctx, [view], chosen)
+    try:
+        ctx = runner.run(session, ctx, [view], chosen, wait_lease=wait)
+    except LeaseHeld as held:
+        console.print(f"[yellow]not started[/]: {held}")
+        raise typer.Exit(EXIT_LEASE_HELD) from None
     run_dir = session.store.run_dir(ctx.run_id)
     console.print()
     console.print(
@@ -71,9 +91,12 @@ def run(
     topology_file: MapOption = Path("rootloop.yaml"),
     reasoner: ReasonerOption = "auto",
     state: StateOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
-    """Investigate until healthy: sweep → reason → gate → act → verify → test → PR."""
-    ctx = investigate(topology_file, reasoner, state)
+    """Investigate until healthy: sweep → reason → gate → act → verify → test → PR.
+
+    One run per service and environment at a time: exits 6 when another holds it."""
+    ctx = investigate(topology_file, reasoner, state, wait=wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
 
 
@@ -81,12 +104,19 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run to continue.")],
     reasoner: ReasonerOption = "auto",
     state: StateOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Continue a run that was killed, or that a human approved. No action runs twice."""
     store = _store(state)
     ctx = store.load(run_id)
-    if ctx.status == "healthy":
-        console.print(f"run {run_id} already ended healthy")
+    if ctx.publish_pending and (ctx.status != "paused" or ctx.pending_gate is None):
+        # killed between its ending and its PR: resume into publishing, nothing else
+        if not ctx.topology_file:
+            raise StateError(f"run {run_id} does not record its map; cannot resume it")
+        ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx, wait)
+        raise typer.Exit(EXIT.get(ctx.status, 1))
+    if ctx.status in ("healthy", "recovered", "not-reproduced"):
+        console.print(f"run {run_id} already ended {ctx.status} and is published")
         return
     if ctx.status == "paused" and ctx.pending_gate is not None:
         entry = ctx.current
@@ -100,9 +130,8 @@ def resume(
             )
     if not ctx.topology_file:
         raise StateError(f"run {run_id} does not record its map; cannot resume it")
-    ctx.status = "running"
-    store.save(ctx)
-    ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx)
+    ctx.status = "running"  # saved by the run once it holds the lease, not before
+    ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx, wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
 
 
