@@ -4,6 +4,8 @@
 the tool's answer, and nothing runs. An allowed action is recorded in a debug
 context before and after it runs (a new run, or the one named), so it is
 audited, shows in ``rootloop status``, and is never repeated after it failed.
+It acts through the loop's own path (``rootloop.actions.once.ActPath``): under
+the lease of the service and environment, exactly once by the action's key.
 """
 
 from __future__ import annotations
@@ -67,16 +69,45 @@ async def apply_gated(
                 f"--no-resume; then call apply_action again with run_id={ctx.run_id}"
             ),
         )
-    entry = _entry_for(ctx, action)
-    entry.phase = "applying"
-    ctx.pending_gate = None
-    store.save(ctx)
     from rootloop.actions.dispatch import Dispatcher
+    from rootloop.actions.once import ActPath
+    from rootloop.lease import Lease, LeaseHeld
 
+    lease = Lease(state_root, topo.service, topo.environment, ctx.run_id)
     try:
-        result = await Dispatcher(topo, state_root).apply(action, ctx, entry, lambda _m: None)
-    except RootloopError as exc:
-        text = topo.redactor.text(str(exc))
+        lease.acquire()
+    except LeaseHeld as held:
+        return ActionOutcome(
+            decision="refuse",
+            applied=False,
+            gate="lease",
+            reason=str(held),
+            action=described,
+            run_id=run_id,
+        )
+    try:
+        entry = _entry_for(ctx, action)
+        ctx.pending_gate = None
+        path = ActPath(
+            executor=Dispatcher(topo, state_root),
+            save=lambda: store.save(ctx),
+            show=lambda _m: None,
+            redactor=topo.redactor,
+            lease=lease,
+        )
+        lease.start_heartbeat()
+        try:
+            result = await path.act(action, ctx, entry)
+        except RootloopError as exc:  # the lease was lost before the side effect
+            text = topo.redactor.text(str(exc))
+            store.save(ctx)
+            return ActionOutcome(
+                decision="allow", applied=False, action=described, run_id=ctx.run_id, error=text
+            )
+    finally:
+        lease.release()
+    if not result.ok and result.details.get("error"):
+        text = str(result.details["error"])
         entry.phase, entry.result, entry.finished_at = "failed", f"failed: {text}", utcnow()
         store.save(ctx)
         return ActionOutcome(
