@@ -35,7 +35,17 @@ StateOption = Annotated[
     ),
 ]
 
-EXIT = {"healthy": 0, "paused": 3, "escalated": 4, "refused": 5, "failed": 1, "running": 1}
+#: how a run ended, as the process's exit code (also in ``rootloop run --help``)
+EXIT = {
+    "healthy": 0,  # fixed and verified: every entry symptom cleared because of an action
+    "failed": 1,
+    "running": 1,
+    "paused": 3,  # waiting for a human at a gate
+    "escalated": 4,  # no verified fix: a human takes over (ranked suspects in the report)
+    "refused": 5,  # production: rootloop changed nothing
+    "recovered": 7,  # the symptoms cleared without a fix: no action credited
+    "not-reproduced": 8,  # nothing wrong found, the complaint did not reproduce
+}
 #: another run holds the lease of this service and environment: nothing was done
 EXIT_LEASE_HELD = 6
 
@@ -95,7 +105,11 @@ def run(
 ) -> None:
     """Investigate until healthy: sweep → reason → gate → act → verify → test → PR.
 
-    One run per service and environment at a time: exits 6 when another holds it."""
+    One run per service and environment at a time: exits 6 when another holds it.
+
+    Exit codes: 0 fixed and verified · 1 failed · 3 paused at a gate · 4 escalated (no
+    verified fix) · 5 refused (production) · 6 another run holds the lease · 7 recovered
+    without a fix (no action credited) · 8 not reproduced."""
     ctx = investigate(topology_file, reasoner, state, wait=wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
 
