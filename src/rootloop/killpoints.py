@@ -8,6 +8,9 @@ somewhere else on a busy machine. So rootloop names its places and calls
 - ``ROOTLOOP_KILL_AT=<name>`` makes the process SIGKILL itself the first time it
   reaches ``<name>`` (a real kill -9: no ``finally``, no flush, no atexit);
   ``<name>#<n>`` kills at the n-th time instead.
+- ``ROOTLOOP_STOP_AT=<name>`` makes it SIGSTOP itself there instead: alive, holding
+  what it holds (its lease), frozen until the test sends SIGCONT — how a test
+  runs a second investigation "while the first one acts" without racing it.
 - ``hook``: tests that run in-process set it to a function that raises a
   ``BaseException`` (the loop's ``except Exception`` cannot catch it, like a kill).
 
@@ -24,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 
 ENV = "ROOTLOOP_KILL_AT"
+STOP_ENV = "ROOTLOOP_STOP_AT"
 
 #: in-process tests: called with every point's name
 hook: Callable[[str], None] | None = None
@@ -35,12 +39,13 @@ def hit(name: str) -> None:
     """Mark that the process reached ``name``; die here if a test asked for it."""
     if hook is not None:
         hook(name)
-    target = os.environ.get(ENV)
-    if not target:
-        return
-    want, _, nth = target.partition("#")
-    if want != name:
-        return
-    _seen[name] += 1
-    if _seen[name] >= (int(nth) if nth.isdigit() else 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    for env, sig in ((ENV, signal.SIGKILL), (STOP_ENV, signal.SIGSTOP)):
+        target = os.environ.get(env)
+        if not target:
+            continue
+        want, _, nth = target.partition("#")
+        if want != name:
+            continue
+        _seen[env + name] += 1
+        if _seen[env + name] == (int(nth) if nth.isdigit() else 1):
+            os.kill(os.getpid(), sig)

@@ -250,6 +250,7 @@ class CodeFix:
             self.step.before("push", f"pushing {sha[:7]} to {ws.branch}", commit=sha)
             forge = make_forge(self.topology, self.d.state_root)
             await forge.push(ws.branch)
+            self.step.inside("pushed")
             self.progress(f"pushed {ws.branch}")
         gha = await self.watch_ci(ws.branch, sha)
         self.entry.gha = gha

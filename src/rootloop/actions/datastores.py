@@ -330,6 +330,7 @@ def run_migration(action: RunMigration, dsn: str, step: Step | None = None) -> A
             )
             step.inside("commit")
             conn.commit()
+            step.inside("committed")
     except psycopg.Error as exc:
         text = _redact.text(" ".join(str(exc).split()))[:400]
         raise PlatformError(f"migration {action.name} failed: {text}") from None

@@ -207,6 +207,7 @@ def _register_once(
     if svc["taskDefinition"] != new:
         step.before("deploy", f"deploying {_short(new)}", deploying=new)
         _deploy(clients, svc, new, restart=restart)
+        step.inside("deployed")
     return td, new
 
 
