@@ -266,6 +266,8 @@ def apply_set_redis_policy(
         ok=ok,
         changed=changed,
         undo=undo,
+        # the values were already these: nothing changed, so nothing can be credited to it
+        no_op=ok and old_policy == new_policy and (action.maxmemory is None or old_max == new_max),
         details={
             "before": {"maxmemory-policy": old_policy, "maxmemory": old_max},
             "after": {"maxmemory-policy": new_policy, "maxmemory": new_max},
