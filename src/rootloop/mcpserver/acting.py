@@ -17,7 +17,7 @@ from rootloop.actions.types import BaseAction
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
 from rootloop.errors import RootloopError, UserError
 from rootloop.mcpserver.toolbox import ActionOutcome, InvestigationResult
-from rootloop.models import utcnow
+from rootloop.models import Outcome, utcnow
 from rootloop.topology import Topology
 
 VIA = "manual action through the MCP server"
@@ -106,21 +106,19 @@ async def apply_gated(
             )
     finally:
         lease.release()
-    if not result.ok and result.details.get("error"):
-        text = str(result.details["error"])
-        entry.phase, entry.result, entry.finished_at = "failed", f"failed: {text}", utcnow()
+    entry.changed, entry.undo, entry.commit = result.changed, result.undo, result.commit
+    if not result.ok:
+        text = topo.redactor.text(str(result.details.get("error") or result.changed))
+        entry.end(Outcome.APPLY_FAILED, f"failed: {text}")
         store.save(ctx)
         return ActionOutcome(
-            decision="allow",
-            applied=False,
-            action=described,
-            run_id=ctx.run_id,
-            error=text,
+            decision="allow", applied=False, action=described, run_id=ctx.run_id, error=text
         )
-    entry.phase = "applied" if result.ok else "failed"
-    entry.result = "applied (not verified)" if result.ok else f"failed: {result.changed}"
-    entry.changed, entry.undo, entry.commit = result.changed, result.undo, result.commit
-    entry.finished_at = utcnow()
+    if result.no_op:
+        entry.end(Outcome.NO_OP, f"no-op: {result.changed}")
+    else:  # not verified here: no outcome is claimed for it
+        entry.phase, entry.result = "applied", "applied (not verified)"
+        entry.finished_at = utcnow()
     store.save(ctx)
     return ActionOutcome(
         decision="allow",
