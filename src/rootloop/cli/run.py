@@ -107,9 +107,10 @@ def run(
 
     One run per service and environment at a time: exits 6 when another holds it.
 
-    Exit codes: 0 fixed and verified · 1 failed · 3 paused at a gate · 4 escalated (no
-    verified fix) · 5 refused (production) · 6 another run holds the lease · 7 recovered
-    without a fix (no action credited) · 8 not reproduced."""
+    Exit codes:
+    0 fixed and verified · 1 failed · 3 paused at a gate
+    4 escalated, no verified fix · 5 refused (production) · 6 another run holds the lease
+    7 recovered without a fix (no action credited) · 8 not reproduced"""
     ctx = investigate(topology_file, reasoner, state, wait=wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
 
