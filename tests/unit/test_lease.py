@@ -129,3 +129,34 @@ def test_kill_point_hook_sees_every_name(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(killpoints, "hook", seen.append)
     killpoints.hit("phase:act:start")
     assert seen == ["phase:act:start"]
+
+
+def test_rootloop_run_exits_6_while_another_run_holds_the_service(tmp_path: Path) -> None:
+    map_path = tmp_path / "rootloop.yaml"
+    map_path.write_text(
+        "service: svc\nenvironment: lower\ndownstream:\n"
+        "  - {name: web, type: http, skill: http-health, url: 'http://127.0.0.1:9/health'}\n"
+    )
+    state = tmp_path / "state"
+    Lease(state, "svc", "lower", "the-first-run").acquire()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rootloop.cli.main",
+            "run",
+            "-t",
+            str(map_path),
+            "--reasoner",
+            "rules",
+            "--state-dir",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 6, out
+    assert "already being investigated by run the-first-run" in out and "Traceback" not in out
+    assert not (state / "runs").exists()  # nothing was written for the refused run
