@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,9 @@ from tests.e2e.lab_cli import CLI, env_for, only_run, rootloop, said, start
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("lab") / "lab")
-    saved = dict(os.environ)
-    try:
-        yield lab
-    finally:
-        lab.down()
-        os.environ.clear()
-        os.environ.update(saved)
+@pytest.fixture
+def lab(shared_lab: Lab) -> Lab:
+    return shared_lab
 
 
 def stopped(pid: int) -> bool:

@@ -10,10 +10,8 @@ every point of every action kind, is ``tests/unit/test_exactly_once_kill_matrix.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -34,16 +32,9 @@ pytestmark = pytest.mark.e2e
 KILLED = -signal.SIGKILL
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("lab") / "lab")
-    saved = dict(os.environ)
-    try:
-        yield lab
-    finally:
-        lab.down()
-        os.environ.clear()
-        os.environ.update(saved)
+@pytest.fixture
+def lab(shared_lab: Lab) -> Lab:
+    return shared_lab
 
 
 def resume(run_id: str, state: Path) -> subprocess.CompletedProcess[str]:
