@@ -124,27 +124,25 @@ def resume(
     """Continue a run that was killed, or that a human approved. No action runs twice."""
     store = _store(state)
     ctx = store.load(run_id)
-    if ctx.publish_pending and (ctx.status != "paused" or ctx.pending_gate is None):
+    if not ctx.topology_file:
+        raise StateError(f"run {run_id} does not record its map; cannot resume it")
+    gate, entry = ctx.pending_gate, ctx.current
+    approved = (
+        ctx.status == "paused"
+        and gate is not None
+        and entry is not None
+        and entry.action_detail is not None
+        and approval_key(gate.gate, entry.action_detail) in ctx.approvals
+    )
+    if ctx.publish_pending and not approved:
         # killed between its ending and its PR: resume into publishing, nothing else
-        if not ctx.topology_file:
-            raise StateError(f"run {run_id} does not record its map; cannot resume it")
         ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx, wait)
         raise typer.Exit(EXIT.get(ctx.status, 1))
     if ctx.status in ("healthy", "recovered", "not-reproduced"):
         console.print(f"run {run_id} already ended {ctx.status} and is published")
         return
-    if ctx.status == "paused" and ctx.pending_gate is not None:
-        entry = ctx.current
-        if (
-            entry is None
-            or entry.action_detail is None
-            or approval_key(ctx.pending_gate.gate, entry.action_detail) not in ctx.approvals
-        ):
-            raise UserError(
-                f"run {run_id} waits at gate '{ctx.pending_gate.gate}': {ctx.pending_gate.reason}"
-            )
-    if not ctx.topology_file:
-        raise StateError(f"run {run_id} does not record its map; cannot resume it")
+    if ctx.status == "paused" and gate is not None and not approved:
+        raise UserError(f"run {run_id} waits at gate '{gate.gate}': {gate.reason}")
     ctx.status = "running"  # saved by the run once it holds the lease, not before
     ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx, wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
