@@ -189,7 +189,7 @@ def bench(
                 _yes(clock.first_root == truth.root_cause),
                 _yes(clock.first_category == truth.category),
                 ctx.status,
-                _yes(claimed),
+                _yes(claimed) if truth.fixable else ("YES" if claimed else "no"),
                 _yes(real.fixed) if truth.fixable else f"n/a ({_yes(real.fixed).lower()})",
                 "FALSE CLAIM" if claimed and not real.fixed else "",
                 str(ctx.iteration),
