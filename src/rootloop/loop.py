@@ -537,11 +537,21 @@ class Loop:
         """The sweep finds nothing wrong. That alone proves nothing: before any iteration
         the complaint may simply not show in the checks; after failed ones the system got
         better without a verified fix. Neither is "healthy"."""
-        ctx = self.state.context  # type: ignore[union-attr]
-        if ctx.history:
+        st = self.state
+        assert st is not None
+        ctx = st.context
+        # the report explains the run's fault, not the quiet sweep that ended it
+        last = ctx.history[-1] if ctx.history else None
+        st.diagnosis = last.diagnosis_detail if last else None
+        if last is not None:
+            # each entry symptom as this sweep sees it: the evidence of the recovery
+            root = st.diagnosis.root_cause if st.diagnosis else self.topology.service
+            st.verification = judge(
+                self.topology, st.findings, root, ctx.entry_symptoms, st.first_findings
+            )
             await self.finish("recovered", self.recovered_reason())
             return
-        checked = [f"swept {len(self.state.findings)} checks: none bad"]  # type: ignore[union-attr]
+        checked = [f"swept {len(st.findings)} checks: none bad"]
         reproduced: list[str] = []
         if self.tests is not None and (self.topology.load_test or self.topology.ui_test):
             self.phase("test")
@@ -550,8 +560,6 @@ class Loop:
             except Exception as exc:  # the reproduction could not run: say so, claim nothing
                 load = ui = None
                 checked.append(f"the load/UI tests could not run: {type(exc).__name__}: {exc}")
-            st = self.state
-            assert st is not None
             st.load_test, st.ui_test = load, ui
             self.phase("test", "end")
             if load is not None:

@@ -258,3 +258,57 @@ class _CandidatesReasoner(ScriptedReasoner):
             Candidate(node=n, score=1 / (i + 1)) for i, n in enumerate(["db", "cache", "svc", "x"])
         ]
         return p
+
+
+def published_body(h: Harness, ctx: DebugContext) -> str:
+    return (h.store.run_dir(ctx.run_id) / "pr.md").read_text(encoding="utf-8")
+
+
+def real_publisher(h: Harness, tmp_path) -> None:
+    from rootloop.publish import Publisher
+
+    class PerRun:
+        """The real publisher, in the run's own directory (known once the run starts)."""
+
+        def publish(self, run):
+            return Publisher(tmp_path, h.store.run_dir(run.context.run_id)).publish(run)
+
+    h.publisher = PerRun()  # type: ignore[assignment]
+
+
+def test_the_pr_says_fixed_and_verified_only_with_each_symptom_cleared(tmp_path):
+    world = World().set("db", Status.CRITICAL, "disk full")
+
+    h = harness(tmp_path, world, {"set-env": lambda _a: world.heal("db")})
+    real_publisher(h, tmp_path)
+    ctx = run(h)
+    body = published_body(h, ctx)
+    assert "fixed and verified" in body
+    assert "### Entry symptoms" in body and "✅ cleared" in body
+
+
+def test_the_pr_of_a_recovery_credits_no_action(tmp_path):
+    world = World().set("db", Status.CRITICAL, "errors")
+
+    def broken(_a):
+        world.heal("db")
+        return ActionResult(ok=False, changed="", details={"error": "push rejected"})
+
+    h = harness(tmp_path, world, {"set-env": broken})
+    real_publisher(h, tmp_path)
+    ctx = run(h)
+    body = published_body(h, ctx)
+    assert "recovered without a fix" in body
+    assert "fixed and verified" not in body
+    assert "failed to apply" in body  # the iteration keeps its outcome
+
+
+def test_the_pr_of_an_escalation_lists_the_ranked_suspects(tmp_path):
+    world = World().set("db", Status.CRITICAL, "errors")
+    h = harness(tmp_path, world, actions={})
+    h.reasoner = _CandidatesReasoner()
+    real_publisher(h, tmp_path)
+    ctx = run(h)
+    body = published_body(h, ctx)
+    assert "### Ranked suspects" in body
+    assert body.index("`db`") < body.index("`cache`")

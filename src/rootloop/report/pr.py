@@ -139,6 +139,13 @@ class _Body:
 
     def what_was_wrong(self) -> str:
         r, d = self.r, self.r.diagnosis
+        if d is None and r.status == "not-reproduced":
+            return (
+                "### What was wrong\n\n"
+                f"Nothing that rootloop could check on **{r.service}**'s map was wrong, and "
+                "the complaint did not reproduce: nothing was changed, nothing is claimed "
+                "fixed. What was checked is listed below."
+            )
         if d is None:
             return (
                 "### What was wrong\n\n"
