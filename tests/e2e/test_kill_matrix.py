@@ -133,3 +133,35 @@ def test_killed_between_healthy_and_the_pr_resumes_into_publishing(lab: Lab, tmp
     assert len(prs) == 1  # one PR
     # and nothing was done twice: one action in the run's history
     assert len(ContextStore(tmp_path).load(ctx.run_id).history) == 1
+
+
+def test_revert_killed_before_its_push_is_pushed_built_and_deployed_on_resume(
+    lab: Lab, tmp_path: Path
+):
+    """The issue's case: a local commit must never mean "done" — resume pushes it, waits
+    for its CI run and its deploy, and credits the fix."""
+    map_path = start(lab, "bad-deploy")
+    killed = rootloop(
+        "run",
+        "-t",
+        str(map_path),
+        "--reasoner",
+        "rules",
+        state=tmp_path,
+        kill_at="step:revert-commit:push",
+    )
+    assert killed.returncode == KILLED, said(killed)[-2000:]
+    ctx = only_run(tmp_path)
+    done = resume(ctx.run_id, tmp_path)
+    assert_credited(tmp_path, ctx.run_id, done)
+    entry = ContextStore(tmp_path).load(ctx.run_id).history[0]
+    assert entry.gha == "pass" and entry.commit
+    origin = next(lab.root.glob("repo/*.git"), None) or next(lab.root.rglob("*.git"))
+    log = subprocess.run(
+        ["git", "-C", str(origin), "log", "--format=%s", f"rootloop/payments-api/{ctx.run_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert sum(s.startswith("Revert") for s in log) == 1  # one revert, pushed once
+    assert probe(lab, "bad-deploy").fixed
