@@ -512,6 +512,7 @@ class Loop:
             st = self.state
             assert st is not None
             was_bad = {f.node for f in st.first_findings if f.status in UNHEALTHY}
+            was_bad |= {s.node for s in st.context.entry_symptoms}  # kept across a resume
             bad = [f for f in findings if f.status in UNHEALTHY]
             newly = [f for f in bad if f.node not in was_bad]
             root = before.root_cause if before else self.topology.service

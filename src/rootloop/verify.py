@@ -90,10 +90,16 @@ def judge(
                 symptom=True,
             )
         )
-    if baseline:
-        was_ok = {f.node for f in baseline if f.status in (Status.OK, Status.UNKNOWN)}
+    if baseline or symptoms:
+        # bad at the start: an entry symptom, or bad in the first sweep (that sweep is not
+        # kept across a resume; the symptoms are)
+        was_bad = {s.node for s in symptoms} | {
+            f.node for f in baseline if f.status not in (Status.OK, Status.UNKNOWN)
+        }
         newly = [
-            f for f in findings if f.node in was_ok and f.status not in (Status.OK, Status.UNKNOWN)
+            f
+            for f in findings
+            if f.node not in was_bad and f.status not in (Status.OK, Status.UNKNOWN)
         ]
         checks.append(
             Check(
