@@ -312,3 +312,14 @@ def test_the_pr_of_an_escalation_lists_the_ranked_suspects(tmp_path):
     body = published_body(h, ctx)
     assert "### Ranked suspects" in body
     assert body.index("`db`") < body.index("`cache`")
+
+
+def test_the_reports_of_a_run_that_found_nothing_claim_nothing(tmp_path):
+    h = harness(tmp_path, World())
+    real_publisher(h, tmp_path)
+    ctx = run(h)
+    body = published_body(h, ctx)
+    html = (h.store.run_dir(ctx.run_id) / "report.html").read_text(encoding="utf-8")
+    assert "not reproduced" in body and "fixed and verified" not in body
+    assert "Not reproduced" in html and "Fixed and verified" not in html
+    assert "What was checked to reproduce the complaint" in html
