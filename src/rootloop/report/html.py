@@ -197,6 +197,11 @@ def _lead(r: RunReport) -> str:
                 f"Fixed in iteration {last.iteration} by <strong>{escape(last.action)}</strong>"
                 + (", verified and load-tested." if r.load_test else ", verified.")
             )
+        elif r.status == "recovered":
+            text += (
+                "The symptoms cleared, but not because of anything rootloop did: "
+                "<strong>no action is credited with a fix</strong>."
+            )
     return f'<section class="card"><h2>What was wrong</h2><p class="lead">{text}</p></section>'
 
 
@@ -227,7 +232,7 @@ def _tiles(r: RunReport) -> str:
         passed = sum(c.passed for c in r.verify.checks)
         tiles.append(
             _tile(
-                "Verification",
+                "Verification" if r.status != "recovered" else "State now (no fix)",
                 "passed" if r.verify.passed else "failed",
                 f"{passed}/{len(r.verify.checks)} checks",
                 "good" if r.verify.passed else "bad",
