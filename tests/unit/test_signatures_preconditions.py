@@ -225,7 +225,9 @@ def history(tmp_path: Path) -> tuple[Path, str, str, str]:
 STACK = 'Traceback (most recent call last):\n  File "/srv/app/receipts.py", line 9\nKeyError: x'
 
 
-def deploy_findings(commit_: str, previous: str | None, deployed_at, onset) -> list[Finding]:
+def deploy_findings(
+    commit_: str, previous: str | None, deployed_at, onset, looked_from=T0 - timedelta(minutes=15)
+) -> list[Finding]:
     ecs = Finding(
         node="payments-api/compute",
         skill="aws-ecs",
@@ -243,6 +245,7 @@ def deploy_findings(commit_: str, previous: str | None, deployed_at, onset) -> l
         status=CRIT,
         summary="KeyError in every request",
         evidence=[Evidence(kind="stack", title="KeyError", text=STACK)],
+        signals=[sig("window_start", looked_from.isoformat())],
         anomaly_started_at=onset,
     )
     return [ecs, logs]
@@ -294,3 +297,13 @@ def test_match_on_healthy_findings_finds_nothing(tmp_path):
     fs = [Finding(node="redis", skill="redis", status=OK, summary="ok", signals=[])]
     assert match(fs, t) == []
     assert rank_suspects(t, fs) == []
+
+
+def test_a_deploy_older_than_the_logs_window_cannot_be_blamed(tmp_path):
+    """Errors first seen at the window's start may have begun long after the deploy (bad
+    input hours later): without the logs from before the deploy, it is not attributed."""
+    repo, _root, first, bad = history(tmp_path)
+    t = topo(tmp_path, repo)
+    looked_from = T0 + timedelta(hours=3)
+    found = deploy_findings(bad, first, T0, looked_from + timedelta(seconds=1), looked_from)
+    assert bad_deploy(found, t) == []

@@ -428,7 +428,8 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
     - the service's task definitions say which commit runs (``deployed_commit``) and
       which ran before it (``previous_commit``), and when the running one was deployed
       (``deployed_at``);
-    - the errors began after that deploy (the logs' first error is not earlier);
+    - the errors began after that deploy (the logs' first error is not earlier), and the
+      logs were read from before the deploy (else their first error may be censored);
     - the previous commit is an ancestor of the running one (a forward deploy), so
       ``git diff previous..running`` is exactly what the deploy changed — never a root
       commit's whole tree, never commits deployed earlier;
@@ -456,6 +457,11 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
     commit, previous, deployed_at = deploy
     if logs.anomaly_started_at is None or _utc(logs.anomaly_started_at) < _utc(deployed_at):
         return []  # the errors were there before this deploy: it did not bring them
+    looked_from = _when(logs.value("window_start"))
+    if looked_from is None or looked_from > _utc(deployed_at):
+        # the logs were not read from before the deploy: whether the service served without
+        # these errors after it, and for how long, is unknown; so is the deploy's part
+        return []
     files = _changed_files(Path(topo.repo.path), topo.repo.remote or "origin", previous, commit)
     if not files:
         return []
@@ -497,16 +503,22 @@ def _deploy_of(findings: list[Finding]) -> tuple[str, str, datetime] | None:
             continue
         if not (isinstance(previous, str) and SHA.fullmatch(previous)) or previous == commit:
             return None
-        try:
-            when = datetime.fromisoformat(str(at)) if at else None
-        except ValueError:
-            when = None
+        when = _when(at)
         return (commit, previous, when) if when is not None else None
     return None
 
 
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
 
 
 def _changed_files(repo: Path, remote: str, previous: str, commit: str) -> list[str]:
