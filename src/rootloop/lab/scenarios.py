@@ -130,6 +130,28 @@ SCENARIOS: dict[str, Scenario] = {
             gate="schema",
         ),
         Scenario(
+            name="queue-poison-message",
+            root_cause="lambda-worker",
+            category=cat.MESSAGES_FAILING,
+            description="a client enqueues a malformed message; lambda-worker fails on it "
+            "until it lands in the DLQ, while every other message is consumed",
+            fix="none by rootloop: the consumer runs; a human inspects the message in the DLQ "
+            "(changing the consumer's configuration would fix nothing)",
+            fix_kinds=[],
+            fixable=False,
+        ),
+        Scenario(
+            name="redis-maxclients",
+            root_cause="redis",
+            category=cat.UNKNOWN,
+            description="Redis refuses new clients at maxclients; memory is nowhere near a "
+            "limit, so no cache-full fix applies",
+            fix="none by rootloop: no signature's preconditions hold; it escalates with redis "
+            "among its top suspects and changes nothing",
+            fix_kinds=[],
+            fixable=False,
+        ),
+        Scenario(
             name="production",
             root_cause="lambda-worker",
             category=cat.CONNECTION_EXHAUSTION,
@@ -322,6 +344,26 @@ def _wait_deployed(lab: Lab, state: Any, sha: str) -> None:
     )
 
 
+def _queue_poison_message(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    sqs = client("sqs", state.endpoint_url)
+    sqs.send_message(QueueUrl=state.queue_url, MessageBody='{"receipt": "no payment id"}')
+    return {"queue": state.queue_url.rsplit("/", 1)[-1]}
+
+
+def _redis_maxclients(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    import redis
+
+    r = redis.Redis.from_url(state.redis_url, socket_timeout=10)
+    try:
+        connected = int(r.info("clients")["connected_clients"])
+        # this connection closes next: one fewer than now leaves no free slot
+        limit = max(1, connected - 1)
+        r.config_set("maxclients", limit)
+    finally:
+        r.close()
+    return {"maxclients": limit}
+
+
 _INJECTORS: dict[str, Callable[[Any, Any, bool], dict[str, Any] | None]] = {
     "oom-batch": _oom_batch,
     "pg-blocking-lock": _pg_blocking_lock,
@@ -331,6 +373,8 @@ _INJECTORS: dict[str, Callable[[Any, Any, bool], dict[str, Any] | None]] = {
     "bad-deploy": _bad_deploy,
     "downstream-http-503": _downstream_http_503,
     "schema-change": _schema_change,
+    "queue-poison-message": _queue_poison_message,
+    "redis-maxclients": _redis_maxclients,
 }
 
 
@@ -470,6 +514,28 @@ def _consumer_consumes(lab: Lab, state: Any) -> tuple[bool, str]:
     )
 
 
+def _dlq_empty(state: Any) -> tuple[bool, str]:
+    sqs = client("sqs", state.endpoint_url)
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=state.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    left = int(attrs["ApproximateNumberOfMessages"])
+    return left == 0, f"{left} message(s) in the DLQ"
+
+
+def _new_client_served(state: Any) -> tuple[bool, str]:
+    import redis
+
+    r = redis.Redis.from_url(state.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        r.ping()
+        return True, "a new Redis client was served"
+    except redis.RedisError as exc:
+        return False, f"a new Redis client was refused: {exc}"
+    finally:
+        r.close()
+
+
 def _bad_change_gone(lab: Lab, state: Any) -> tuple[bool, str]:
     ecs = client("ecs", state.endpoint_url)
     sha = deployed_sha(ecs)
@@ -519,4 +585,6 @@ _PROBES: dict[str, Callable[[Any, Any], tuple[bool, str]]] = {
     "bad-deploy": _bad_change_gone,
     "downstream-http-503": _notifier_up,
     "schema-change": _column_exists,
+    "queue-poison-message": lambda lab, state: _dlq_empty(state),
+    "redis-maxclients": lambda lab, state: _new_client_served(state),
 }
