@@ -194,3 +194,39 @@ def test_killed_anywhere_then_resumed_ends_like_an_uninterrupted_run(
         assert Outcome.APPLY_FAILED not in got["outcomes"]
         interrupted = [e for e in ctx.history if e.outcome is Outcome.INTERRUPTED]
         assert len(interrupted) <= 1 and all(e.changed is None for e in interrupted)
+
+
+def test_every_action_kind_has_one_executor_with_its_resources() -> None:
+    """One table maps each kind to apply, already-applied and the resources it touches."""
+    from typing import get_args
+
+    from rootloop.actions.dispatch import Dispatcher
+    from rootloop.actions.types import (
+        Action,
+        ForceDeployment,
+        RollbackTaskDefinition,
+        ScaleService,
+        SetEventSourceMapping,
+        SetFunctionEnv,
+        TerminateBackend,
+    )
+
+    samples = [
+        ENV,
+        INFRA,
+        CODE,
+        REVERT,
+        MIGRATION,
+        CACHE,
+        RollbackTaskDefinition(target="db", cluster="c", service="s", task_definition="f:1"),
+        ForceDeployment(target="db", cluster="c", service="s"),
+        ScaleService(target="db", cluster="c", service="s", desired=2),
+        TerminateBackend(target="db", pid=42),
+        SetFunctionEnv(target="w", function_name="w", name="N", value="1"),
+        SetEventSourceMapping(target="w", function_name="w"),
+    ]
+    every_kind = {cls.model_fields["kind"].default for cls in get_args(get_args(Action)[0])}
+    assert {a.kind for a in samples} == every_kind
+    for action in samples:
+        executor = Dispatcher.executor_of(action)
+        assert executor.resources(action), action.kind
