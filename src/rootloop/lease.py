@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rootloop.errors import ControlFlow, UserError
+from rootloop.errors import ControlFlow, StateError, UserError
 
 DEFAULT_TTL = 60.0
 TTL_ENV = "ROOTLOOP_LEASE_TTL"
@@ -122,8 +122,12 @@ class Lease:
     # -- storage ------------------------------------------------------------------
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        """One write transaction on the lease store; its failures are ``StateError``."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the lease store {self.path}: {exc}") from None
         try:
             conn.execute(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
@@ -133,6 +137,10 @@ class Lease:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StateError(
+                f"the lease store {self.path} cannot be used: {exc}",
+            ) from None
         finally:
             conn.close()
 
@@ -220,7 +228,7 @@ class Lease:
 
         def beat() -> None:
             while not self._stop.wait(self.ttl / 3):
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(StateError):
                     if not self.renew():
                         return  # lost: check() says so before the next side effect
 
@@ -241,5 +249,5 @@ class Lease:
         try:
             yield self
         finally:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(StateError):
                 self.release()

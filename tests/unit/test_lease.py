@@ -160,3 +160,11 @@ def test_rootloop_run_exits_6_while_another_run_holds_the_service(tmp_path: Path
     assert done.returncode == 6, out
     assert "already being investigated by run the-first-run" in out and "Traceback" not in out
     assert not (state / "runs").exists()  # nothing was written for the refused run
+
+
+def test_a_lease_store_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    from rootloop.errors import StateError
+
+    (tmp_path / "leases.sqlite3").write_text("not a database, a stray file\n" * 100)
+    with pytest.raises(StateError, match="lease store"):
+        Lease(tmp_path, "svc", "lower", "run-1").acquire()
