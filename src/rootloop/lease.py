@@ -195,21 +195,19 @@ class Lease:
         return row is not None and row[0] == self.token
 
     def renew(self) -> bool:
-        """Push the expiry out; False when the lease is no longer this run's."""
+        """Push the expiry out; False when the lease is no longer this run's. A lease that
+        expired while this run stalled is still its own until another run takes it (SQLite
+        serialises the two), so renewing it then is safe."""
         with self._db() as db:
             cur = db.execute(
-                "UPDATE lease SET expires_at = ? WHERE scope = ? AND token = ? AND expires_at > ?",
-                (time.time() + self.ttl, self.scope, self.token, time.time()),
+                "UPDATE lease SET expires_at = ? WHERE scope = ? AND token = ?",
+                (time.time() + self.ttl, self.scope, self.token),
             )
             return cur.rowcount == 1
 
     def check(self) -> None:
-        """Raise ``LeaseLost`` unless this run holds an unexpired lease right now."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT token, expires_at FROM lease WHERE scope = ?", (self.scope,)
-            ).fetchone()
-        if row is None or row[0] != self.token or row[1] <= time.time():
+        """Raise ``LeaseLost`` unless this run holds the lease right now (and extend it)."""
+        if not self.renew():
             raise LeaseLost(
                 f"run {self.run_id} no longer holds the lease of {self.scope}: "
                 "stopped before acting; resume it with 'rootloop resume'"
