@@ -145,8 +145,9 @@ class Loop:
             while context.status == "running":
                 await self.iterate()
         except LeaseLost as lost:
-            # another run took the service over: stop here, the entry stays as it was
-            context.status, context.status_reason = "paused", str(lost)
+            # another run took the service over: stop as if killed here (status "running",
+            # the entry as it was), so 'rootloop resume' continues it; not an ending to publish
+            context.status_reason = str(lost)
             self.save()
             self.emit("escalate", str(lost), gate="lease")
         finally:

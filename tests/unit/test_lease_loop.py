@@ -45,7 +45,8 @@ def test_a_run_that_lost_its_lease_stops_before_the_side_effect_and_resumes_once
     ctx = asyncio.run(loop.run(ctx))
 
     assert executor.applied == []  # nothing ran without the lease
-    assert ctx.status == "paused" and "no longer holds the lease" in ctx.status_reason
+    assert ctx.status == "running" and "no longer holds the lease" in ctx.status_reason
+    assert not ctx.publish_pending and h.publisher.published == []  # not an ending
     assert ctx.current is not None and ctx.current.phase == "applying"
     assert ctx.current.outcome is None  # not recorded as a failed fix
 
@@ -55,7 +56,6 @@ def test_a_run_that_lost_its_lease_stops_before_the_side_effect_and_resumes_once
     again.acquire()
     loop = h.loop()
     loop.lease = again
-    ctx.status = "running"
-    ctx = asyncio.run(loop.run(ctx))
+    ctx = asyncio.run(loop.run(h.store.load(ctx.run_id)))
     assert ctx.status == "healthy", ctx.status_reason
     assert len(executor.applied) == 1 and len(ctx.history) == 1
