@@ -347,6 +347,17 @@ def _wait_deployed(lab: Lab, state: Any, sha: str) -> None:
 def _queue_poison_message(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
     sqs = client("sqs", state.endpoint_url)
     sqs.send_message(QueueUrl=state.queue_url, MessageBody='{"receipt": "no payment id"}')
+    if wait:  # the fault is in place once the message has exhausted its retries
+        deadline = time.monotonic() + DEPLOY_TIMEOUT
+        while time.monotonic() < deadline:
+            if not _dlq_empty(state)[0]:
+                break
+            time.sleep(1.0)
+        else:
+            raise PlatformError(
+                f"the malformed message did not reach the DLQ within {DEPLOY_TIMEOUT:g}s",
+                f"see {lab.layout.logs / 'lambda-worker.log'}",
+            )
     return {"queue": state.queue_url.rsplit("/", 1)[-1]}
 
 

@@ -70,12 +70,16 @@ class RulesReasoner:
         facts = gather_facts(topo, findings, best.component, group)
         action, skipped, rationale, rung = self.next_rung(inp, diagnosis, facts)
         if action is None:
-            return Proposal(
-                diagnosis=diagnosis,
-                rationale=rationale,
-                escalate_reason=f"runbook ladder exhausted for {diagnosis.key}"
-                + (f" ({'; '.join(skipped)})" if skipped else ""),
+            _src, ladder = self.runbooks(topo).ladder(
+                [diagnosis.root_cause, topo.service], diagnosis.category
             )
+            reason = (
+                f"runbook ladder exhausted for {diagnosis.key}"
+                + (f" ({'; '.join(skipped)})" if skipped else "")
+                if ladder
+                else f"runbook ladder exhausted for {diagnosis.key}: no runbook has a rung for it"
+            )
+            return Proposal(diagnosis=diagnosis, rationale=rationale, escalate_reason=reason)
         return Proposal(diagnosis=diagnosis, action=action, rationale=rationale, rung=rung)
 
     def next_rung(
