@@ -451,9 +451,13 @@ class Loop:
                 st.load_test, st.ui_test = await self.tests(self.topology)
             except Exception as exc:  # a broken test setup is a failed test, said plainly
                 self.emit("note", f"tests could not run: {type(exc).__name__}: {exc}")
-                # verify passed, the tests could not say: unproven, so not fixed
-                entry.end(Outcome.SAME_FAULT, f"not proven: the tests could not run: {exc}")
-                self.save()
+                # verify passed, the tests could not say: unproven, so not fixed; and not a
+                # failed fix either (memory must not blacklist it): a human judges it
+                entry.end(Outcome.INTERRUPTED, f"not proven: the tests could not run: {exc}")
+                await self.escalate(
+                    f"iteration {entry.iteration} passed verify but the load/UI tests could "
+                    f"not run ({type(exc).__name__}): not claimed fixed"
+                )
                 return
             entry.tests = {
                 k: v.model_dump(mode="json")

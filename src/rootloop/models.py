@@ -199,7 +199,7 @@ class Outcome(StrEnum):
     NO_OP = "no_op"  # the action changed nothing in the real world
     APPLY_FAILED = "apply_failed"  # the action did not apply (error, tests, CI, push)
     REFUSED = "refused"  # a gate refused it: nothing ran
-    INTERRUPTED = "interrupted"  # the run stopped before the action ran
+    INTERRUPTED = "interrupted"  # cut off before a verdict: killed before acting, tests broken
     RECOVERED_WITHOUT_FIX = "recovered_without_fix"  # symptoms cleared, not by this action
 
     @property

@@ -235,8 +235,9 @@ def test_tests_failing_after_a_passing_verify_is_not_fixed(tmp_path):
 
     h.tests = failing
     ctx = run(h)
-    assert ctx.history[0].outcome is Outcome.SAME_FAULT
-    assert ctx.status != "healthy"
+    assert ctx.history[0].outcome is Outcome.INTERRUPTED  # unproven, not a failed fix
+    assert not ctx.history[0].did_not_help
+    assert ctx.status == "escalated" and "not claimed fixed" in ctx.status_reason
 
 
 def test_escalating_with_no_action_names_ranked_suspects(tmp_path):
