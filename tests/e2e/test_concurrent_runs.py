@@ -4,7 +4,7 @@ The first run freezes itself (SIGSTOP, via ``ROOTLOOP_STOP_AT``) right as it is 
 to act, holding its lease — no race with a sleep. A second run then exits 6 naming
 the first, having written nothing; a third, with ``--wait``, waits. The first is
 thawed, acts once, ends healthy and gives the lease back; the waiting run then
-takes it, finds nothing left to fix, and acts on nothing.
+takes it and starts its own investigation only then.
 """
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ def test_second_run_on_the_same_service_exits_or_waits(lab: Lab, tmp_path: Path)
         assert waiting.returncode != 6, " ".join(out.split())[-3000:]  # it waited, then ran
         later = [c for c in ContextStore(tmp_path).list() if c.run_id != ctx.run_id]
         assert len(later) == 1
-        assert all(h.changed is None for h in later[0].history)  # nothing left to act on
+        # whatever the waiting run found to do, it did it only after the first had ended
+        assert all(h.started_at > done.updated_at for h in later[0].history), [
+            (h.diagnosis, h.action, h.changed) for h in later[0].history
+        ]
         assert holder.holder() is None  # both gave it back
     finally:
         for proc in (first, waiting):
