@@ -13,6 +13,7 @@ holds its service's lease (``rootloop.lease``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -448,7 +449,7 @@ class Loop:
         if self.tests is not None:
             self.phase("test")
             try:
-                st.load_test, st.ui_test = await self.tests(self.topology)
+                failing = await self.test_until_settled()
             except Exception as exc:  # a broken test setup is a failed test, said plainly
                 self.emit("note", f"tests could not run: {type(exc).__name__}: {exc}")
                 # verify passed, the tests could not say: unproven, so not fixed; and not a
@@ -466,16 +467,33 @@ class Loop:
             }
             self.emit("test", "load and UI tests", **entry.tests)
             self.phase("test", "end")
-            failed = [t for t in (st.load_test, st.ui_test) if t is not None and not t.passed]
-            if failed:
-                reasons = "; ".join(
-                    ", ".join(getattr(t, "reasons", []) or ["a UI step failed"]) for t in failed
-                )
-                entry.end(Outcome.SAME_FAULT, f"the complaint remains: tests: {reasons}")
+            if failing:
+                # the entry symptoms cleared (verify passed) but the service misses its
+                # objectives: something else is wrong now, the next iteration looks for it
+                entry.end(Outcome.NEW_FAULT, f"symptoms cleared, tests fail: {failing}")
                 self.save()
                 return
         entry.end(Outcome.FIXED, "fixed: every entry symptom cleared and held", phase="done")
         await self.finish("healthy", "fixed and verified: every entry symptom cleared")
+
+    async def test_until_settled(self) -> str:
+        """Run the load and UI tests like verify sweeps: a fix may need the settle window
+        (a backlog draining, caches warming) before it meets the objectives, so failing
+        tests run again until they pass or the verify timeout ends. "" when they pass."""
+        st = self.state
+        assert st is not None and self.tests is not None
+        policy = self.topology.policy
+        deadline = time.monotonic() + policy.verify_timeout
+        while True:
+            st.load_test, st.ui_test = await self.tests(self.topology)
+            failed = [t for t in (st.load_test, st.ui_test) if t is not None and not t.passed]
+            reasons = "; ".join(
+                ", ".join(getattr(t, "reasons", []) or ["a UI step failed"]) for t in failed
+            )
+            if not failed or time.monotonic() >= deadline:
+                return reasons
+            self.emit("progress", f"tests failed ({reasons}); settling, then testing again")
+            await asyncio.sleep(max(policy.settle_seconds, 1.0))
 
     async def after_no_op(self, entry: HistoryEntry, result: ActionResult) -> None:
         """The action changed nothing. If the symptoms are gone anyway, the system recovered

@@ -324,3 +324,56 @@ def test_the_reports_of_a_run_that_found_nothing_claim_nothing(tmp_path):
     assert "not reproduced" in body and "fixed and verified" not in body
     assert "Not reproduced" in html and "Fixed and verified" not in html
     assert "What was checked to reproduce the complaint" in html
+
+
+def load_result(passed: bool) -> LoadTestResult:
+    return LoadTestResult(
+        url="http://127.0.0.1:9/pay",
+        requests=10,
+        successes=10,
+        duration_s=1,
+        rate=10,
+        p50_ms=5 if passed else 850,
+        p95_ms=9 if passed else 1200,
+        p99_ms=9 if passed else 1300,
+        passed=passed,
+        reasons=[] if passed else ["p95 1200 ms is above 800 ms"],
+    )
+
+
+def test_tests_that_pass_once_the_fix_settles_make_it_fixed(tmp_path):
+    world = World().set("db", Status.CRITICAL, "errors")
+    extra = "load_test: {url: 'http://127.0.0.1:9/pay'}"
+    h = harness(
+        tmp_path,
+        world,
+        {"set-env": lambda _a: world.heal("db")},
+        extra=extra,
+        policy={"verify_timeout": 600},  # generous: the second run comes well before it
+    )
+    runs: list[bool] = []
+
+    async def slow_then_fine(_topo):
+        runs.append(bool(runs))  # the first run fails (a backlog draining), later ones pass
+        return load_result(runs[-1]), None
+
+    h.tests = slow_then_fine
+    ctx = run(h)
+    assert runs == [False, True]
+    assert outcomes(ctx) == [Outcome.FIXED] and ctx.status == "healthy"
+
+
+def test_tests_failing_after_the_symptoms_cleared_is_a_new_fault_not_a_fix(tmp_path):
+    world = World().set("db", Status.CRITICAL, "errors")
+    extra = "load_test: {url: 'http://127.0.0.1:9/pay'}"
+    h = harness(tmp_path, world, {"set-env": lambda _a: world.heal("db")}, extra=extra)
+
+    async def always_slow(_topo):
+        return load_result(False), None
+
+    h.tests = always_slow
+    ctx = run(h)
+    first = ctx.history[0]
+    assert first.outcome is Outcome.NEW_FAULT and not first.did_not_help
+    assert ctx.status != "healthy"
+    assert Outcome.FIXED not in outcomes(ctx)
