@@ -9,10 +9,12 @@ takes it and starts its own investigation only then.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -83,7 +85,12 @@ def test_second_run_on_the_same_service_exits_or_waits(lab: Lab, tmp_path: Path)
         assert waiting.returncode != 6, " ".join(out.split())[-3000:]  # it waited, then ran
         later = [c for c in ContextStore(tmp_path).list() if c.run_id != ctx.run_id]
         assert len(later) == 1
-        # whatever the waiting run found to do, it did it only after the first had ended
+        # the waiting run began (its run-start, emitted once it held the lease) only after
+        # the first had ended; whatever it then found to do came after that too
+        transcript = tmp_path / "memory" / "runs" / later[0].run_id / "transcript.jsonl"
+        events = [json.loads(line) for line in transcript.read_text().splitlines()]
+        starts = [datetime.fromisoformat(e["at"]) for e in events if e["kind"] == "run-start"]
+        assert starts and all(at > done.updated_at for at in starts)
         assert all(h.started_at > done.updated_at for h in later[0].history), [
             (h.diagnosis, h.action, h.changed) for h in later[0].history
         ]
