@@ -197,15 +197,15 @@ class Loop:
         self.phase("sweep", "end", unhealthy=sum(f.status is not Status.OK for f in findings))
 
         self.phase("reason")
-        proposal = await self.reasoner.propose(
-            ReasoningInput(
-                topology=self.topology,
-                findings=findings,
-                context=ctx,
-                prior=st.prior,
-                extra=await self.reasoning_extra(),
-            )
-        )
+        proposal = await self.reason(findings)
+        if proposal.action is None and proposal.diagnosis.category == "unknown":
+            # one sweep is a snapshot and can miss a cause that comes and goes (a lock's
+            # waiters cancelled by their statement timeout): before handing over, look once
+            # more a settle period later; a signature must still hold on a sweep of its own
+            self.emit("progress", "no signature holds; looking once more before escalating")
+            await asyncio.sleep(self.topology.policy.settle_seconds)
+            findings = st.findings = await self.sweep(since)
+            proposal = await self.reason(findings)
         st.diagnosis = proposal.diagnosis
         self.record_usage()
         self.emit(
@@ -249,6 +249,19 @@ class Loop:
         if not self.gate(entry):
             return
         await self.act_and_check(entry)
+
+    async def reason(self, findings: list[Finding]) -> Proposal:
+        st = self.state
+        assert st is not None
+        return await self.reasoner.propose(
+            ReasoningInput(
+                topology=self.topology,
+                findings=findings,
+                context=st.context,
+                prior=st.prior,
+                extra=await self.reasoning_extra(),
+            )
+        )
 
     def record_usage(self) -> None:
         """Model tokens and cost, per call and per run, into the debug context."""

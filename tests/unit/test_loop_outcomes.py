@@ -377,3 +377,22 @@ def test_tests_failing_after_the_symptoms_cleared_is_a_new_fault_not_a_fix(tmp_p
     assert first.outcome is Outcome.NEW_FAULT and not first.did_not_help
     assert ctx.status != "healthy"
     assert Outcome.FIXED not in outcomes(ctx)
+
+
+class _SeesItTheSecondTime(ScriptedReasoner):
+    """The first sweep is a snapshot that missed the cause; the second one shows it."""
+
+    async def propose(self, inp):
+        p = await super().propose(inp)
+        if self.calls == 1:
+            p.diagnosis.category, p.action = "unknown", None
+        return p
+
+
+def test_no_signature_on_one_sweep_gets_a_second_look_before_escalating(tmp_path):
+    world = World().set("db", Status.CRITICAL, "locked", category="blocking-lock")
+    h = harness(tmp_path, world, {"set-env": lambda _a: world.heal("db")})
+    h.reasoner = _SeesItTheSecondTime({"db": env("db")})
+    ctx = run(h)
+    assert outcomes(ctx) == [Outcome.FIXED]
+    assert any("looking once more" in e.message for e in h.kinds("progress"))
