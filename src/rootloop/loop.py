@@ -3,55 +3,48 @@
 Written once, async. Every step writes the debug context before it moves on,
 and an action is marked ``applying`` before its side effect and ``applied``
 after, so a run killed at any moment resumes where it stopped and never applies
-an action twice (an ``applying`` entry is probed, not re-run).
+an action twice: an ``applying`` entry goes back to its executor, which finds
+its own side effect by the action's key and finishes it (``rootloop.actions.once``).
+An ending (healthy, escalated, ...) and its publication are two steps: a run
+killed between them resumes into publishing. Actions run only while the run
+holds its service's lease (``rootloop.lease``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from rootloop import killpoints
 from rootloop.actions.gates import Gatekeeper, approval_key, land
-from rootloop.actions.types import ActionResult, BaseAction
-from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
+from rootloop.actions.once import ActPath, Executor
+from rootloop.actions.types import ActionResult
+from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.events import Event, EventSink
+from rootloop.lease import Lease, LeaseLost
 from rootloop.models import (
     Diagnosis,
     Finding,
     LoadTestResult,
+    Outcome,
     PriorContext,
     Status,
     UiTestResult,
     VerifyResult,
+    entry_symptoms,
     utcnow,
 )
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.signatures import match
-from rootloop.redact import carries_mask
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
 from rootloop.topology import Topology
 from rootloop.verify import judge, verify
-
-
-class Executor(Protocol):
-    """Carries out allowed actions on the real world (see ``rootloop.actions.dispatch``)."""
-
-    async def apply(
-        self,
-        action: BaseAction,
-        ctx: DebugContext,
-        entry: HistoryEntry,
-        progress: Callable[[str], None],
-    ) -> ActionResult: ...
-
-    async def already_applied(
-        self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry
-    ) -> bool: ...
 
 
 class MemoryPort(Protocol):
@@ -96,6 +89,8 @@ class Loop:
     publisher: Publisher | None = None
     tests: TestRunner | None = None
     state: RunState | None = None
+    #: the service's lease, held by the runner for the whole run (None: not leased)
+    lease: Lease | None = None
 
     # -- plumbing -----------------------------------------------------------
     def emit(self, kind: str, message: str = "", **data: Any) -> None:
@@ -136,12 +131,27 @@ class Loop:
             resumed=resumed,
             topology_file=context.topology_file,
         )
-        if context.status in ("paused", "escalated", "refused") and context.pending_gate is None:
-            context.status, context.status_reason = "running", "resumed by a human"
-        self.save()
         try:
+            if context.publish_pending:
+                # killed between an ending and its pull request: publishing is that step
+                self.emit("progress", f"resuming into publishing ({context.status})")
+                self.publish()
+                if context.status != "paused":
+                    return context
+            if (
+                context.status in ("paused", "escalated", "refused")
+                and context.pending_gate is None
+            ):
+                context.status, context.status_reason = "running", "resumed by a human"
+            self.save()
             while context.status == "running":
                 await self.iterate()
+        except LeaseLost as lost:
+            # another run took the service over: stop as if killed here (status "running",
+            # the entry as it was), so 'rootloop resume' continues it; not an ending to publish
+            context.status_reason = str(lost)
+            self.save()
+            self.emit("escalate", str(lost), gate="lease")
         finally:
             self.emit("run-end", context.status_reason, status=context.status)
         return context
@@ -155,6 +165,10 @@ class Loop:
         if entry is not None and entry.phase in ("applying", "applied"):
             await self.resume_entry(entry)
             return
+        if entry is not None and entry.phase == "approved":
+            # killed after the human's approval was taken, before the action began
+            await self.act_and_check(entry)
+            return
         if entry is not None and entry.phase == "awaiting-approval":
             if not await self.after_approval(entry):
                 return
@@ -163,8 +177,7 @@ class Loop:
 
         if entry is not None and entry.phase == "diagnosed":
             # killed between reasoning and the gate: nothing ran; reason afresh
-            entry.phase, entry.result = "failed", "interrupted before the gate; not run"
-            entry.finished_at = utcnow()
+            entry.end(Outcome.INTERRUPTED, "interrupted before the gate; not run")
             self.save()
         since = self.last_action_time()
         self.phase("sweep")
@@ -178,18 +191,22 @@ class Loop:
         if not st.first_findings:
             st.first_findings = findings
             self.load_prior(findings)
+        if not ctx.entry_symptoms and not any(h.outcome and h.outcome.ran for h in ctx.history):
+            # what led here: each must be good again before anything is called fixed
+            ctx.entry_symptoms = entry_symptoms(findings)
+            self.save()
         self.phase("sweep", "end", unhealthy=sum(f.status is not Status.OK for f in findings))
 
         self.phase("reason")
-        proposal = await self.reasoner.propose(
-            ReasoningInput(
-                topology=self.topology,
-                findings=findings,
-                context=ctx,
-                prior=st.prior,
-                extra=await self.reasoning_extra(),
-            )
-        )
+        proposal = await self.reason(findings)
+        if proposal.action is None and proposal.diagnosis.category == "unknown":
+            # one sweep is a snapshot and can miss a cause that comes and goes (a lock's
+            # waiters cancelled by their statement timeout): before handing over, look once
+            # more a settle period later; a signature must still hold on a sweep of its own
+            self.emit("progress", "no signature holds; looking once more before escalating")
+            await asyncio.sleep(self.topology.policy.settle_seconds)
+            findings = st.findings = await self.sweep(since)
+            proposal = await self.reason(findings)
         st.diagnosis = proposal.diagnosis
         self.record_usage()
         self.emit(
@@ -202,10 +219,7 @@ class Loop:
         self.phase("reason", "end")
 
         if proposal.diagnosis.category == "healthy":
-            if ctx.history and ctx.history[-1].result.startswith("fail"):
-                # the last fix needed time; the service is healthy now
-                ctx.history[-1].result = "pass - healthy after settling"
-            await self.finish_healthy("every node is healthy")
+            await self.nothing_wrong_now(proposal)
             return
         if proposal.action is None:
             await self.escalate(proposal.escalate_reason or "no action proposed", proposal)
@@ -237,6 +251,19 @@ class Loop:
             return
         await self.act_and_check(entry)
 
+    async def reason(self, findings: list[Finding]) -> Proposal:
+        st = self.state
+        assert st is not None
+        return await self.reasoner.propose(
+            ReasoningInput(
+                topology=self.topology,
+                findings=findings,
+                context=st.context,
+                prior=st.prior,
+                extra=await self.reasoning_extra(),
+            )
+        )
+
     def record_usage(self) -> None:
         """Model tokens and cost, per call and per run, into the debug context."""
         ledger = getattr(self.reasoner, "ledger", None)
@@ -264,6 +291,7 @@ class Loop:
 
     def phase(self, name: str, state: str = "start", **data: Any) -> None:
         self.emit("phase", f"{name} {state}", phase=name, state=state, **data)
+        killpoints.hit(f"phase:{name}:{state}")
 
     def load_prior(self, findings: list[Finding]) -> None:
         st = self.state
@@ -295,7 +323,7 @@ class Loop:
         limit = self.topology.policy.no_progress_limit
         recent = ctx.history[-limit:]
         return len(recent) >= limit and all(
-            h.failed
+            h.did_not_help
             and h.diagnosis_detail is not None
             and h.diagnosis_detail.key == proposal.diagnosis.key
             and h.changed is None
@@ -329,9 +357,7 @@ class Loop:
             self.emit("escalate", decision.reason, gate=decision.gate)
             self.publish()
             return False
-        entry.phase = "refused"
-        entry.result = f"refused - {decision.reason}"
-        entry.finished_at = utcnow()
+        entry.end(Outcome.REFUSED, f"refused - {decision.reason}", phase="refused")
         refusing = ("production", "target", "autonomy")  # policy said no: not out of ideas
         ctx.status = "refused" if decision.gate in refusing else "escalated"
         ctx.status_reason = f"gate '{decision.gate}': {decision.reason}"
@@ -365,33 +391,21 @@ class Loop:
         st = self.state
         assert st is not None and entry.action_detail is not None
         self.phase("act")
-        entry.phase = "applying"
-        self.save()
         try:
-            if carries_mask(entry.action_detail.model_dump(mode="json")):
-                raise ValueError(
-                    "the action holds a secret that was redacted when the run was saved"
-                )
             land(self.topology, entry.action_detail, st.context)  # after approvals and resumes too
-            result = await self.executor.apply(
-                entry.action_detail, st.context, entry, lambda m: self.emit("progress", m)
-            )
+            result = await self.act_path().act(entry.action_detail, st.context, entry)
         except (ActionRefused, ApprovalRequired) as exc:  # a gate at the landing: not a failure
             self.stopped_at_landing(entry, exc)
             return
-        except Exception as exc:  # the platform failed: record it, try the next idea
-            result = ActionResult(
-                ok=False,
-                changed="",
-                details={"error": self.topology.redactor.text(f"{type(exc).__name__}: {exc}")},
-            )
         self.record_result(entry, result)
         self.phase("act", "end")
         if not result.ok:
-            entry.phase = "failed"
-            entry.result = f"fail - the action failed: {result.details.get('error', '')}"[:300]
-            entry.finished_at = utcnow()
+            why = result.details.get("error") or result.changed
+            entry.end(Outcome.APPLY_FAILED, f"the action failed to apply: {why}")
             self.save()
+            return
+        if result.no_op:
+            await self.after_no_op(entry, result)
             return
         await self.verify_and_test(entry)
 
@@ -408,8 +422,7 @@ class Loop:
             )
             ctx.status, ctx.status_reason = "paused", exc.reason
         else:
-            entry.phase, entry.result = "refused", f"refused - {exc.reason}"[:300]
-            entry.finished_at = utcnow()
+            entry.end(Outcome.REFUSED, f"refused - {exc.reason}"[:300], phase="refused")
             ctx.status, ctx.status_reason = "refused", f"gate '{exc.gate}': {exc.reason}"
         self.save()
         self.emit("escalate", ctx.status_reason, gate=exc.gate)
@@ -435,17 +448,10 @@ class Loop:
         st = self.state
         assert st is not None and entry.action_detail is not None
         if entry.phase == "applying":
-            done = await self.executor.already_applied(entry.action_detail, st.context, entry)
-            self.emit(
-                "progress",
-                "resuming: the action was " + ("already applied" if done else "not applied yet"),
-            )
-            if not done:
-                await self.act_and_check(entry)
-                return
-            entry.phase = "applied"
-            entry.changed = entry.changed or "applied before the run was interrupted"
-            self.save()
+            # the executor finds what the killed run did by the action's key, finishes it
+            # (a push, a deploy, the CI run) and reports the change it really made
+            await self.act_and_check(entry)
+            return
         await self.verify_and_test(entry)
 
     async def verify_and_test(self, entry: HistoryEntry) -> None:
@@ -467,6 +473,8 @@ class Loop:
             root,
             on_progress=lambda m: self.emit("progress", m),
             still_failing=relapsed,
+            symptoms=st.context.entry_symptoms,
+            baseline=st.first_findings,
         )
         st.verification, st.verify_findings = result, findings
         entry.verification = result.model_dump(mode="json")
@@ -480,13 +488,16 @@ class Loop:
         if self.tests is not None:
             self.phase("test")
             try:
-                st.load_test, st.ui_test = await self.tests(self.topology)
+                failing = await self.test_until_settled()
             except Exception as exc:  # a broken test setup is a failed test, said plainly
                 self.emit("note", f"tests could not run: {type(exc).__name__}: {exc}")
-                entry.result = f"fail - tests could not run: {exc}"[:300]
-                entry.phase = "failed"
-                entry.finished_at = utcnow()
-                self.save()
+                # verify passed, the tests could not say: unproven, so not fixed; and not a
+                # failed fix either (memory must not blacklist it): a human judges it
+                entry.end(Outcome.INTERRUPTED, f"not proven: the tests could not run: {exc}")
+                await self.escalate(
+                    f"iteration {entry.iteration} passed verify but the load/UI tests could "
+                    f"not run ({type(exc).__name__}): not claimed fixed"
+                )
                 return
             entry.tests = {
                 k: v.model_dump(mode="json")
@@ -495,20 +506,53 @@ class Loop:
             }
             self.emit("test", "load and UI tests", **entry.tests)
             self.phase("test", "end")
-            failed = [t for t in (st.load_test, st.ui_test) if t is not None and not t.passed]
-            if failed:
-                reasons = "; ".join(
-                    ", ".join(getattr(t, "reasons", []) or ["a UI step failed"]) for t in failed
-                )
-                entry.result = f"fail - tests: {reasons}"[:300]
-                entry.phase = "failed"
-                entry.finished_at = utcnow()
+            if failing:
+                # the entry symptoms cleared (verify passed) but the service misses its
+                # objectives: something else is wrong now, the next iteration looks for it
+                entry.end(Outcome.NEW_FAULT, f"symptoms cleared, tests fail: {failing}")
                 self.save()
                 return
-        entry.result = "pass"
-        entry.phase = "done"
-        entry.finished_at = utcnow()
-        await self.finish_healthy("verified and tested")
+        entry.end(Outcome.FIXED, "fixed: every entry symptom cleared and held", phase="done")
+        await self.finish("healthy", "fixed and verified: every entry symptom cleared")
+
+    async def test_until_settled(self) -> str:
+        """Run the load and UI tests like verify sweeps: a fix may need the settle window
+        (a backlog draining, caches warming) before it meets the objectives, so failing
+        tests run again until they pass or the verify timeout ends. "" when they pass."""
+        st = self.state
+        assert st is not None and self.tests is not None
+        policy = self.topology.policy
+        deadline = time.monotonic() + policy.verify_timeout
+        while True:
+            st.load_test, st.ui_test = await self.tests(self.topology)
+            failed = [t for t in (st.load_test, st.ui_test) if t is not None and not t.passed]
+            reasons = "; ".join(
+                ", ".join(getattr(t, "reasons", []) or ["a UI step failed"]) for t in failed
+            )
+            if not failed or time.monotonic() >= deadline:
+                return reasons
+            self.emit("progress", f"tests failed ({reasons}); settling, then testing again")
+            await asyncio.sleep(max(policy.settle_seconds, 1.0))
+
+    async def after_no_op(self, entry: HistoryEntry, result: ActionResult) -> None:
+        """The action changed nothing. If the symptoms are gone anyway, the system recovered
+        on its own: the run says so and credits no action; otherwise it tries the next idea."""
+        st = self.state
+        assert st is not None
+        root = (
+            entry.diagnosis_detail.root_cause if entry.diagnosis_detail else self.topology.service
+        )
+        findings = await self.sweep(self.settle_window_start(entry.finished_at))
+        verdict = judge(self.topology, findings, root, st.context.entry_symptoms, st.first_findings)
+        st.verification, st.verify_findings = verdict, findings
+        entry.verification = verdict.model_dump(mode="json")
+        what = f"changed nothing: {result.changed}"
+        if verdict.passed:
+            entry.end(Outcome.RECOVERED_WITHOUT_FIX, f"{what}; the symptoms cleared anyway")
+            await self.finish("recovered", self.recovered_reason())
+            return
+        entry.end(Outcome.NO_OP, what)
+        self.save()
 
     def fail(self, entry: HistoryEntry, findings: list[Finding]) -> None:
         """Describe a failed fix the seed's way: still the same problem, or a new one."""
@@ -520,48 +564,148 @@ class Loop:
             if before and h.category == before.category and h.component == before.root_cause
         ]
         if same:
-            entry.result = f"fail - still {same[0].summary}"
+            entry.end(Outcome.SAME_FAULT, f"still {same[0].summary}")
         elif hits:
             new = max(hits, key=lambda h: h.specificity)
-            entry.result = f"fail - new error: {new.summary}"
+            entry.end(Outcome.NEW_FAULT, f"new error: {new.summary}")
         else:
-            bad = [f for f in findings if f.status is not Status.OK]
-            entry.result = "fail - " + (
-                f"{bad[0].node}: {bad[0].summary}" if bad else "not verified in time"
-            )
-        entry.result = entry.result[:300]
-        entry.phase = "failed"
-        entry.finished_at = utcnow()
+            # no signature names it: a new fault when the diagnosed node is healthy again
+            # and something that was fine when the run began is bad now
+            st = self.state
+            assert st is not None
+            was_bad = {f.node for f in st.first_findings if f.status in UNHEALTHY}
+            was_bad |= {s.node for s in st.context.entry_symptoms}  # kept across a resume
+            bad = [f for f in findings if f.status in UNHEALTHY]
+            newly = [f for f in bad if f.node not in was_bad]
+            root = before.root_cause if before else self.topology.service
+            root_bad = [f for f in bad if self.component(f.node) == root]
+            if newly and not root_bad:
+                entry.end(Outcome.NEW_FAULT, f"new error: {newly[0].node}: {newly[0].summary}")
+            else:
+                worst_first = sorted(bad, key=lambda f: -f.status.severity)
+                entry.end(
+                    Outcome.SAME_FAULT,
+                    f"{worst_first[0].node}: {worst_first[0].summary}"
+                    if worst_first
+                    else "not verified in time",
+                )
         self.save()
 
+    def component(self, node: str) -> str:
+        found = self.topology.nodes.get(node)
+        return found.component if found else node
+
     # -- endings -------------------------------------------------------------------
-    async def finish_healthy(self, reason: str) -> None:
+    async def nothing_wrong_now(self, proposal: Proposal) -> None:
+        """The sweep finds nothing wrong. That alone proves nothing: before any iteration
+        the complaint may simply not show in the checks; after failed ones the system got
+        better without a verified fix. Neither is "healthy"."""
+        st = self.state
+        assert st is not None
+        ctx = st.context
+        # the report explains the run's fault, not the quiet sweep that ended it
+        last = ctx.history[-1] if ctx.history else None
+        st.diagnosis = last.diagnosis_detail if last else None
+        if last is not None:
+            # each entry symptom as this sweep sees it: the evidence of the recovery
+            root = st.diagnosis.root_cause if st.diagnosis else self.topology.service
+            st.verification = judge(
+                self.topology, st.findings, root, ctx.entry_symptoms, st.first_findings
+            )
+            await self.finish("recovered", self.recovered_reason())
+            return
+        checked = [f"swept {len(st.findings)} checks: none bad"]
+        reproduced: list[str] = []
+        if self.tests is not None and (self.topology.load_test or self.topology.ui_test):
+            self.phase("test")
+            try:
+                load, ui = await self.tests(self.topology)
+            except Exception as exc:  # the reproduction could not run: say so, claim nothing
+                load = ui = None
+                checked.append(f"the load/UI tests could not run: {type(exc).__name__}: {exc}")
+            st.load_test, st.ui_test = load, ui
+            self.phase("test", "end")
+            if load is not None:
+                line = (
+                    f"load test {load.url}: {load.success_ratio:.1%} ok, p95 {load.p95_ms:.0f} ms"
+                )
+                checked.append(line + (" (within objectives)" if load.passed else ""))
+                if not load.passed:
+                    reproduced.append("load test: " + "; ".join(load.reasons))
+            if ui is not None:
+                checked.append(f"UI test {ui.url}: {'passed' if ui.passed else 'failed'}")
+                if not ui.passed:
+                    failing = [s.name for s in ui.steps if not s.passed] or ["a step"]
+                    reproduced.append("UI test failed at " + ", ".join(failing))
+        else:
+            checked.append("the map has no load or UI test to reproduce the complaint with")
+        ctx.reproduction = checked
+        if reproduced:
+            await self.escalate(
+                "the complaint reproduces but no check names a cause: " + "; ".join(reproduced),
+                proposal,
+            )
+            return
+        await self.finish("not-reproduced", "not reproduced: " + "; ".join(checked))
+
+    def recovered_reason(self) -> str:
         ctx = self.state.context  # type: ignore[union-attr]
-        ctx.status, ctx.status_reason = "healthy", reason
+        tried = ", ".join(
+            f"iteration {h.iteration} {h.outcome.value if h.outcome else 'unfinished'}"
+            for h in ctx.history
+        )
+        return (
+            f"recovered without a fix: the symptoms cleared, not credited to any action ({tried})"
+        )
+
+    async def finish(self, status: RunStatus, reason: str) -> None:
+        ctx = self.state.context  # type: ignore[union-attr]
+        ctx.status, ctx.status_reason = status, reason
         self.save()
         self.publish()
 
     async def escalate(self, reason: str, proposal: Proposal | None = None) -> None:
         ctx = self.state.context  # type: ignore[union-attr]
         ctx.status, ctx.status_reason = "escalated", reason
+        if proposal is not None and proposal.diagnosis.candidates:
+            ctx.suspects = proposal.diagnosis.candidates[:3]
         self.save()
-        self.emit("escalate", reason)
+        self.emit("escalate", reason, suspects=[c.model_dump(mode="json") for c in ctx.suspects])
         self.publish()
 
+    def act_path(self) -> ActPath:
+        """The gate-passed action's one way to the world, shared with the MCP server."""
+        return ActPath(
+            executor=self.executor,
+            save=self.save,
+            show=lambda m: self.emit("progress", m),
+            redactor=self.topology.redactor,
+            lease=self.lease,
+        )
+
     def publish(self) -> None:
+        """Publish this ending (a step of its own: ``ctx.publish_pending`` until it is done,
+        so a run killed in between resumes into it). Publishing twice updates one PR."""
         if self.publisher is None or self.state is None:
             return
+        ctx = self.state.context
         self.phase("pr")
         try:
             where = self.publisher.publish(self.state)
         except Exception as exc:  # the PR is the report; failing to open it must be visible
-            where = None
             self.emit("note", f"could not open the PR: {type(exc).__name__}: {exc}")
+            self.phase("pr", "end")
+            return
         if where:
-            self.state.context.pr = where
-            self.save()
-            self.emit("pr", where, location=where, branch=self.state.context.branch)
+            ctx.pr = where
+        ctx.published = ctx.ending()
+        self.save()
+        if where:
+            self.emit("pr", where, location=where, branch=ctx.branch)
         self.phase("pr", "end")
+
+
+UNHEALTHY = (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE)
 
 
 def run_sync(loop: Loop, context: DebugContext) -> DebugContext:

@@ -152,7 +152,8 @@ async def test_run_investigation_runs_the_loop_and_reports(lower: Path, tmp_path
         assert not run.is_error, run.content
         run_id = run.structured_content["run_id"]
         report = await client.call_tool("get_report", {"run_id": run_id})
-    assert run.structured_content["status"] == "healthy"  # both stores answer: nothing to fix
+    # both stores answer: nothing to fix, and nothing claimed fixed
+    assert run.structured_content["status"] == "not-reproduced"
     assert run.structured_content["iterations"] == 0
     assert report.structured_content["source"] == "pr.md"
     assert run_id in report.structured_content["markdown"]

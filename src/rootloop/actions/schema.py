@@ -311,7 +311,9 @@ def edits_change_schema(edits: Iterable[Any]) -> bool:
 
 def diff_changes_schema(diff: str) -> bool:
     """The same test on a unified diff: per file, the removed lines against the added."""
-    path, removed, added = "", [], []
+    path = ""
+    removed: list[str] = []
+    added: list[str] = []
     changed = False
 
     def flush() -> bool:

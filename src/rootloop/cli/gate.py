@@ -41,7 +41,11 @@ def read_action(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise UserError(
             f"--action is not valid JSON{where}: {getattr(exc, 'msg', 'nested too deeply')}. "
             'Write an action such as {"kind": "restart", "target": "payments-api", '

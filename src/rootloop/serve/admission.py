@@ -151,7 +151,7 @@ class Admission:
                     .where(investigations.c.id == owner.id)
                     .values(resolved_at=self.clock())
                 )
-            return tx.record(alert, Verdict.RESOLVED, target, owner and owner.id), None
+            return tx.record(alert, Verdict.RESOLVED, target, owner.id if owner else None), None
         active = tx.active_for(target.lease_key)
         if active is not None:
             tx.counts[active] += 1

@@ -287,14 +287,14 @@ class Store:
     def counts(self) -> dict[str, dict[str, int]]:
         """Investigations by status and by outcome: the metrics a whole fleet agrees on."""
         with self.engine.connect() as conn:
-            by_status = dict(
+            by_status: dict[str, int] = dict(
                 conn.execute(
                     sa.select(investigations.c.status, sa.func.count()).group_by(
                         investigations.c.status
                     )
                 ).all()
             )
-            by_outcome = dict(
+            by_outcome: dict[str, int] = dict(
                 conn.execute(
                     sa.select(investigations.c.outcome, sa.func.count())
                     .where(investigations.c.outcome.is_not(None))

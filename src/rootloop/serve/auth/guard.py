@@ -127,7 +127,9 @@ class Guard:
         presented = header(scope, b"x-csrf-token")
         ctype = header(scope, b"content-type") or ""
         if presented is None and ctype.startswith("application/x-www-form-urlencoded"):
-            presented = (parse_qs(body.decode("utf-8", "replace")).get("csrf") or [None])[0]
+            presented = next(
+                iter(parse_qs(body.decode("utf-8", "replace")).get("csrf") or []), None
+            )
         if not expected or not presented or not hmac.compare_digest(presented, expected):
             await _deny(send, 403, "csrf", "missing or wrong CSRF token; reload the page")
             return

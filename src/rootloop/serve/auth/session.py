@@ -131,7 +131,9 @@ class Sessions:
         if token is None:
             return None
         return Principal(
-            f"{token.name} (API token)", "token", Grant(role=token.role, environments=token.environments)
+            f"{token.name} (API token)",
+            "token",
+            Grant(role=token.role, environments=token.environments),
         )
 
     def secure(self, scheme: str) -> bool:

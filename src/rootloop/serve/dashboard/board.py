@@ -156,6 +156,7 @@ class Board:
 
     @staticmethod
     def _item(row: InvestigationRow | None, ctx: DebugContext | None) -> Item:
+        status: str
         if ctx is not None:
             status = ctx.status
         else:

@@ -261,7 +261,7 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
         )
         if isinstance(result, Response):
             if "text/html" in request.headers.get("accept", ""):
-                body = result.body.decode() if hasattr(result, "body") else ""
+                body = bytes(result.body).decode() if hasattr(result, "body") else ""
                 return page(
                     request,
                     "refused.html",
