@@ -117,6 +117,7 @@ def make_topology(
     pol = {"settle_seconds": 0, "verify_timeout": 2, "max_iterations": 5, **(policy or {})}
     lines = [
         f"service: {service}",
+        *([] if "environment:" in extra else ["environment: staging"]),
         "self:",
         f"  compute: {{skill: fake-world, world: {world.id}}}",
         "downstream:",

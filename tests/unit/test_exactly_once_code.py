@@ -31,7 +31,9 @@ class Run:
         self.work, self.origin = tmp_path / "work", tmp_path / "origin.git"
         seed_repository(self.work, self.origin, {"app.py": "POOL = 5\n"})
         map_path = tmp_path / "rootloop.yaml"
-        map_path.write_text(f"service: svc\nself:\n  repo: {{path: {self.work}}}\n")
+        map_path.write_text(
+            f"service: svc\nenvironment: staging\nself:\n  repo: {{path: {self.work}}}\n"
+        )
         self.topology = topology_mod.load(map_path, env={})
         self.state = tmp_path / "state"
         self.store = ContextStore(self.state)

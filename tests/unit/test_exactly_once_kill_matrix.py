@@ -41,10 +41,13 @@ from rootloop.actions.types import (
 from rootloop.context import ContextStore, DebugContext
 from rootloop.models import Outcome, Status
 
+# the loop's own tests, on the fake world: see tests/conftest.py
+pytestmark = pytest.mark.usefixtures("fake_world_hosts_actions")
+
 ENV = SetEnvVar(target="db", cluster="lab", service="db", name="POOL", value="20")
 INFRA = SetTaskResources(target="db", cluster="lab", service="db", memory=2048)
-CODE = ApplyPatch(target="db", title="fix", edits=(FileEdit(path="a", search="x", replace="y"),))
-REVERT = RevertCommit(target="db", commit="abcdef1234567")
+CODE = ApplyPatch(target="svc", title="fix", edits=(FileEdit(path="a", search="x", replace="y"),))
+REVERT = RevertCommit(target="svc", commit="abcdef1234567")
 MIGRATION = RunMigration(target="db", name="add_col", sql="ALTER TABLE t ADD COLUMN c int")
 CACHE = SetRedisPolicy(target="cache", policy="allkeys-lru")
 

@@ -7,12 +7,16 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from tests.fakes import FakeExecutor, Harness, ScriptedReasoner, World, make_topology
 
 from rootloop.actions.types import SetEnvVar
 from rootloop.context import ContextStore
 from rootloop.lease import Lease
 from rootloop.models import Status
+
+# the loop's own tests, on the fake world: see tests/conftest.py
+pytestmark = pytest.mark.usefixtures("fake_world_hosts_actions")
 
 FIX = SetEnvVar(target="db", cluster="lab", service="db", name="POOL", value="20")
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from tests.fakes import FakeExecutor, Harness, ScriptedReasoner, World, make_topology
 
 from rootloop.actions.types import ActionResult, SetEnvVar
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.models import LoadTestResult, Outcome, Status
+
+# the loop's own tests, on the fake world: see tests/conftest.py
+pytestmark = pytest.mark.usefixtures("fake_world_hosts_actions")
 
 
 def env(target: str, value: str = "2") -> SetEnvVar:
