@@ -1,5 +1,6 @@
 # The two commands: `make demo` and `make test`. Both set everything up first.
-.PHONY: setup demo test lint bench
+# `make test-fast`: everything but the lab's end-to-end runs (lab, e2e markers).
+.PHONY: setup demo test test-fast check lint bench
 
 setup:
 	@./scripts/setup.sh
@@ -7,13 +8,21 @@ setup:
 demo: setup
 	.venv/bin/rootloop demo
 
-test: setup
-	.venv/bin/ruff check src tests bench
+# static checks: lint, import contracts (.importlinter), types ([tool.mypy])
+check: setup
+	.venv/bin/ruff check src lab tests bench
+	.venv/bin/lint-imports
+	.venv/bin/mypy
+
+test: check
 	.venv/bin/pytest -q
 
+test-fast: check
+	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab"
+
 lint: setup
-	.venv/bin/ruff check src tests bench
-	.venv/bin/ruff format --check src tests bench
+	.venv/bin/ruff check src lab tests bench
+	.venv/bin/ruff format --check src lab tests bench
 
 bench: setup
 	.venv/bin/python bench/sweep.py

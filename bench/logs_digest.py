@@ -16,10 +16,10 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from rootloop.platforms.aws import emulator
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsConfig, clients_for
 from rootloop.skills.cloudwatch_logs import Settings, read_errors
+from rootloop_lab.servers import emulator
 
 GROUP = "/ecs/orders-api"
 TRACE = [

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,19 +51,13 @@ SERVER = textwrap.dedent("""
             writer.close()
 
     async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=4096)
-        print("ready", flush=True)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+        print("ready", server.sockets[0].getsockname()[1], flush=True)
         async with server:
             await server.serve_forever()
 
     asyncio.run(main())
 """)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_map(folder: Path, port: int, delays: list[int], hang: bool) -> Path:
@@ -150,12 +143,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True
-    )
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        assert server.stdout is not None
+        ready, port_text = server.stdout.readline().split()  # the port the server bound
+        assert ready == "ready"
+        port = int(port_text)
         print(f"{'nodes':>6} {'wall s':>8} {'slowest check s':>16} {'ratio':>6}  note")
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.sizes:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything rootloop needs on a Debian machine, idempotently:
 # system packages (PostgreSQL, Redis, git, Chromium for the UI test) when they
-# are missing, then a virtualenv in .venv with rootloop and its dev extras.
+# are missing, then a virtualenv in .venv with rootloop (and its dev extras) and
+# rootloop-lab (lab/, the demo's system and the test servers), both editable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +26,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.rootloop-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing rootloop into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ lab/pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing rootloop and rootloop-lab into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev]" -e ./lab
   touch "$stamp"
 fi
 

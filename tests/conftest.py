@@ -1,6 +1,32 @@
-"""Shared fixtures. Each fixture family lives in its own plugin module."""
+"""Shared fixtures. Each fixture family lives in its own plugin module.
+
+Real model requests are switched off for the whole suite (pydantic-ai's
+``ALLOW_MODEL_REQUESTS``): a test that forgot to script its model fails with
+pydantic-ai's error instead of calling a provider. Tests that mean to reach a real
+model say so with ``@pytest.mark.real_model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pydantic_ai.models
+import pytest
 
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.aws",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _block_model_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("real_model") is not None:
+        yield
+        return
+    allowed = pydantic_ai.models.ALLOW_MODEL_REQUESTS
+    pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
+    try:
+        yield
+    finally:
+        pydantic_ai.models.ALLOW_MODEL_REQUESTS = allowed

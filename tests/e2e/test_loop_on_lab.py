@@ -20,12 +20,12 @@ import pytest
 
 from rootloop import runner
 from rootloop.actions.gates import approval_key
-from rootloop.cli.demo import wait_for_symptoms
 from rootloop.context import ContextStore, DebugContext
 from rootloop.events import Event
-from rootloop.lab import Lab
-from rootloop.lab.scenarios import SCENARIOS
 from rootloop.reasoning.rules import RulesReasoner
+from rootloop_lab import Lab
+from rootloop_lab.scenarios import SCENARIOS
+from rootloop_lab.symptoms import wait_for_symptoms
 
 pytestmark = pytest.mark.e2e
 

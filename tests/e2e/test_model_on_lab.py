@@ -19,14 +19,14 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, Tool
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from rootloop import runner
-from rootloop.cli.demo import wait_for_symptoms
-from rootloop.lab import Lab
 from rootloop.reasoning.codefix import CodeFixAgent
 from rootloop.reasoning.hybrid import HybridReasoner
 from rootloop.reasoning.model import ModelReasoner
 from rootloop.reasoning.rules import RulesReasoner
 from rootloop.reasoning.runbooks import Runbooks
 from rootloop.reasoning.usage import UsageLedger
+from rootloop_lab import Lab
+from rootloop_lab.symptoms import wait_for_symptoms
 from tests.unit.test_model_support import final, no_model_requests, user_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_model_requests")]

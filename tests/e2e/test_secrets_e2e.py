@@ -28,7 +28,7 @@ import yaml
 
 from rootloop.cli.demo import wait_for_symptoms
 from rootloop.context import ContextStore
-from rootloop.lab import Lab
+from rootloop_lab import Lab
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import pytest
 from rootloop.actions.datastores import apply_set_redis_policy, apply_terminate_backend
 from rootloop.actions.types import SetRedisPolicy, TerminateBackend, parse_action
 from rootloop.errors import UserError
-from rootloop.platforms.local.redis import RedisServer
+from rootloop_lab.servers.redis import RedisServer
 from tests.fixtures.servers import app_dsn, blocking_chain, wait_until
 
 

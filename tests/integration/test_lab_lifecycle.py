@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from rootloop import topology
-from rootloop.lab import Lab, procs
 from rootloop.models import Status
 from rootloop.sweep import run_sweep
+from rootloop_lab import Lab, procs
+
+pytestmark = pytest.mark.lab  # starts the whole lab: not in make test-fast
 
 
 def _get(url: str) -> dict:

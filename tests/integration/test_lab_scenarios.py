@@ -13,12 +13,14 @@ from rootloop import topology
 from rootloop.actions import aws_lambda
 from rootloop.actions.types import SetFunctionEnv
 from rootloop.errors import ActionRefused
-from rootloop.lab import Lab
-from rootloop.lab.scenarios import SCENARIOS
 from rootloop.models import Finding, Status
 from rootloop.platforms.aws.session import AwsConfig, clients_for
 from rootloop.reasoning import categories
 from rootloop.sweep import run_sweep
+from rootloop_lab import Lab
+from rootloop_lab.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.lab  # starts the whole lab: not in make test-fast
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from mcp import Client
 from rootloop import topology
 from rootloop.mcpserver.toolbox import SweepResult
 from rootloop.models import Status
-from rootloop.platforms.local.postgres import free_port
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
+from rootloop_lab.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,7 @@ def map_file(tmp_path: Path, redis_url: str, closed_port: int) -> Path:
                 type: cache
                 skill: redis
                 url: {redis_url}
+                ping_warn_ms: 10000  # the test is about the transport, not the box's speed
               - name: pricing
                 type: http
                 skill: http-health

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 
 from rootloop.models import Status
-from rootloop.platforms.local.postgres import PostgresServer
 from rootloop.skills import registry
 from rootloop.skills.base import CheckContext, Node
 from rootloop.skills.postgres import PostgresSkill, describe_dsn
 from rootloop.sweep import check_node
+from rootloop_lab.servers.postgres import PostgresServer
 from tests.fixtures.servers import app_dsn, blocking_chain, wait_until
 
 

@@ -9,11 +9,11 @@ import pytest
 import redis
 
 from rootloop.models import Finding, Status
-from rootloop.platforms.local.redis import RedisServer
 from rootloop.skills import registry
 from rootloop.skills.base import CheckContext, Node
 from rootloop.skills.redis import RedisSkill, describe_url
 from rootloop.sweep import check_node
+from rootloop_lab.servers.redis import RedisServer
 
 
 def make_node(url: str, timeout: float = 5.0, **settings) -> Node:

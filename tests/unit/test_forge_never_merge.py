@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import rootloop
+import rootloop_lab
 from rootloop.errors import ActionRefused
 from rootloop.forge.base import Forge, guard_branch
 from rootloop.platforms.local.git import check_branch, run_branch
@@ -61,14 +62,14 @@ WRAPPER = PACKAGE / "platforms/local/git.py"
 # The lab is the simulated world rootloop is tested against, not the harness: its
 # "team developer" commits and pushes to the lab's own throw-away origin. It may
 # push there (never merge, never force); the harness may push only through the wrapper.
-LAB = PACKAGE / "lab"
+LAB = Path(rootloop_lab.__file__).parent  # its own distribution, scanned with the harness
 GIT_RUNNERS = {"run", "out", "git", "_git"}
 SEEDERS = {(PACKAGE / "platforms/local/git.py", "seed_repository")}
 
 
 def modules() -> list[tuple[Path, ast.Module]]:
     out = []
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in [*sorted(PACKAGE.rglob("*.py")), *sorted(LAB.rglob("*.py"))]:
         out.append((path, ast.parse(path.read_text(encoding="utf-8"), str(path))))
     assert len(out) > 10
     return out

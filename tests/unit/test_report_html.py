@@ -9,8 +9,13 @@ from pathlib import Path
 from rootloop.models import Evidence, Finding, Status
 from rootloop.report.html import render_html, write_html
 from rootloop.report.model import build_report
-from rootloop.report.sample import sample_context, sample_findings, sample_report, sample_topology
 from rootloop.report.svg import W, render_svg
+from rootloop_lab.report_sample import (
+    sample_context,
+    sample_findings,
+    sample_report,
+    sample_topology,
+)
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

@@ -11,7 +11,7 @@ from rootloop.models import Diagnosis, Evidence, Finding, Status
 from rootloop.report.mermaid import escape_label, render_mermaid
 from rootloop.report.model import build_report, topology_view
 from rootloop.report.pr import BODY_LIMIT, pr_title, render_pr_body
-from rootloop.report.sample import (
+from rootloop_lab.report_sample import (
     sample_context,
     sample_findings,
     sample_report,

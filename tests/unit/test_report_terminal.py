@@ -9,8 +9,8 @@ from rich.console import Console
 
 from rootloop.events import Event, Fanout
 from rootloop.models import PriorContext
-from rootloop.report.sample import RUN_ID, T0, sample_findings, sample_report
 from rootloop.report.terminal import TerminalView
+from rootloop_lab.report_sample import RUN_ID, T0, sample_findings, sample_report
 
 
 def _console(terminal: bool = False) -> Console:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -121,9 +122,7 @@ def _live_sweep(nodes: list[Node], ctx: CheckContext, limit: int, title: str) ->
 
 def _wire() -> None:
     """Commands that live in their own modules; imported here so --help lists them."""
-    from . import demo as demo_cmds
     from . import history as history_cmds
-    from . import lab as lab_cmds
     from . import mcp as mcp_cmds
     from . import run as run_cmds
 
@@ -131,15 +130,35 @@ def _wire() -> None:
     app.command("status")(run_cmds.status)
     app.command("approve")(run_cmds.approve)
     app.command("resume")(run_cmds.resume)
-    app.command("demo")(demo_cmds.demo)
-    app.command("bench")(demo_cmds.bench)
-    app.add_typer(lab_cmds.app, name="lab")
     app.add_typer(history_cmds.app, name="history")
     app.command("note")(history_cmds.note_command)
     app.command("mcp")(mcp_cmds.mcp_command)
 
 
+PLUGIN_GROUP = "rootloop.cli_plugins"
+
+
+def _load_plugins() -> None:
+    """Commands that other distributions add (``rootloop-lab`` adds ``lab``, ``demo``,
+    ``bench``): each entry point of ``PLUGIN_GROUP`` names a ``register(app)`` callable.
+
+    The harness never imports those distributions; it only finds them through their
+    package metadata. A plugin that fails to load costs its own commands and a warning,
+    never the harness's commands.
+    """
+    seen: set[str] = set()
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name in seen:  # the same distribution visible twice on sys.path
+            continue
+        seen.add(ep.name)
+        try:
+            ep.load()(app)
+        except Exception as exc:
+            err.print(f"[yellow]warning[/]: CLI plugin {ep.name!r} ({ep.value}) not loaded: {exc}")
+
+
 _wire()
+_load_plugins()
 
 
 def main() -> None:

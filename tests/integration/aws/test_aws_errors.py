@@ -12,7 +12,6 @@ import pytest
 from rootloop.actions.ecs import apply
 from rootloop.actions.types import ScaleService
 from rootloop.models import Status
-from rootloop.platforms.aws import emulator
 from rootloop.platforms.aws.errors import AwsError, iam_action
 from rootloop.platforms.aws.session import clear_cache
 from tests.integration.aws.conftest import run_check
@@ -71,8 +70,8 @@ def test_action_access_denied_raises_a_platform_error(aws, moto_server, tmp_path
     assert err.value.kind == "access_denied"
 
 
-async def test_unreachable_endpoint_is_an_unreachable_finding(moto_server):
-    port = emulator.free_port()  # nothing listens there
+async def test_unreachable_endpoint_is_an_unreachable_finding(moto_server, closed_port):
+    port = closed_port  # nothing listens there
     f = await run_check(
         "aws-sqs",
         "orders-queue",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +203,21 @@ def test_wait_stable_reports_progress_and_stability(aws):
 
 def test_wait_stable_times_out_when_tasks_are_missing(aws):
     seed(aws, desired=3)  # the emulator runs 2 of 3
-    seen = []
-    r = wait_stable(aws, "staging", "orders-api", timeout=0.3, poll=0.05, on_progress=seen.append)
-    assert not r.stable and "not stable" in r.reason
-    assert len(seen) >= 2 and seen[-1].pending == 1
+    seen, slept = [], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    r = wait_stable(
+        aws, "staging", "orders-api", timeout=2.0, poll=0.05, on_progress=seen.append, sleep=sleep
+    )
+    assert not r.stable and "not stable after 2s" in r.reason
+    # however fast or slow the machine: every poll reports, and polls are a poll apart
+    assert seen and r.polls == len(seen) == len(slept) + 1
+    assert set(slept) == {0.05}
+    assert all((p.desired, p.running, p.pending) == (3, 2, 1) for p in seen)
+    assert r.last == seen[-1]
 
 
 def test_wait_stable_fails_on_a_task_stopped_after_the_deploy(aws):

@@ -1,0 +1,201 @@
+"""``rootloop demo`` and ``rootloop bench``: the whole loop on the local lab."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rootloop import runner
+from rootloop.actions.gates import approval_key
+from rootloop.context import DebugContext
+from rootloop.events import Event
+from rootloop.report import TerminalView
+from rootloop.state import state_dir
+from rootloop_lab.symptoms import wait_for_symptoms
+
+console = Console()
+
+
+def _lab(root: Path | None):
+    from rootloop_lab import Lab
+
+    return Lab(root)
+
+
+def demo(
+    scenario: Annotated[str, typer.Argument(help="The fault to inject.")] = "oom-batch",
+    keep: Annotated[
+        bool, typer.Option("--keep/--down", help="Leave the lab running after the demo.")
+    ] = True,
+    reasoner: Annotated[str, typer.Option("--reasoner")] = "auto",
+) -> None:
+    """Start the local lab, inject a real fault, and watch rootloop find and fix it."""
+    from rootloop_lab.scenarios import get
+
+    truth = get(scenario)
+    lab = _lab(None)
+    console.rule(f"[bold]rootloop demo[/] · {scenario}")
+    console.print(f"[dim]{truth.description}[/]")
+    started = time.monotonic()
+    with console.status("starting the lab (PostgreSQL, Redis, AWS emulator, services, CI)…"):
+        lab.up()
+    console.print(f"lab up in {time.monotonic() - started:.1f}s: {lab.root}")
+    with console.status(f"injecting {scenario}…"):
+        facts = lab.inject(scenario)
+    console.print(f"fault injected: {', '.join(f'{k}={v}' for k, v in facts.items()) or 'ok'}")
+    os.environ.update(lab.env())
+    map_path = lab.map_for(scenario)
+    with console.status("waiting for the fault to show (the page to the on-call engineer)…"):
+        waited = wait_for_symptoms(map_path)
+    console.print(f"symptoms visible after {waited:.0f}s; rootloop takes over")
+    session = runner.Session.open(map_path, state_dir())
+    ctx = session.new_context(map_path)
+    ctx = runner.run(session, ctx, [TerminalView(console)], session.reasoner(reasoner, map_path))  # type: ignore[arg-type]
+    _summary(session, ctx, time.monotonic() - started)
+    if not keep:
+        lab.down()
+    if ctx.status != "healthy" and truth.fixable and truth.gate is None:
+        raise typer.Exit(1)
+
+
+def _summary(session: runner.Session, ctx: DebugContext, seconds: float) -> None:
+    run_dir = session.store.run_dir(ctx.run_id)
+    console.rule("result")
+    console.print(
+        f"status [bold]{ctx.status}[/] after {ctx.iteration} iteration(s) "
+        f"in {seconds:.0f}s — {ctx.status_reason}"
+    )
+    table = Table("#", "diagnosis", "action", "commit", "CI", "result")
+    for h in ctx.history:
+        table.add_row(
+            str(h.iteration), h.diagnosis, h.action, h.commit or "", h.gha or "", h.result
+        )
+    console.print(table)
+    console.print(f"debug context  {run_dir / 'context.json'}")
+    console.print(f"HTML report    {run_dir / 'report.html'}")
+    console.print(f"PR body        {run_dir / 'pr.md'}")
+    if ctx.pr:
+        console.print(f"pull request   {ctx.pr} (branch {ctx.branch})")
+    if ctx.pending_gate:
+        console.print(
+            f"[yellow]waiting for a human:[/] rootloop approve {ctx.run_id} "
+            f"--gate {ctx.pending_gate.gate}"
+        )
+
+
+class _Clock:
+    """Times the first diagnosis and the end of a run from the event stream."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.diagnosis: float | None = None
+        self.first_root: str | None = None
+        self.first_category: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "diagnosis" and self.diagnosis is None:
+            self.diagnosis = time.monotonic() - self.start
+            self.first_root = event.data.get("root_cause")
+            self.first_category = event.data.get("category")
+
+
+def bench(
+    scenarios: Annotated[list[str] | None, typer.Argument(help="Scenarios (default: all).")] = None,
+    reasoner: Annotated[str, typer.Option("--reasoner")] = "rules",
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the table here.")
+    ] = None,
+) -> None:
+    """Run every lab scenario from a clean lab and print how rootloop did."""
+    from rootloop_lab.scenarios import SCENARIOS
+
+    names = scenarios or list(SCENARIOS)
+    rows = []
+    lab = _lab(Path(state_dir()) / "bench-lab")
+    for name in names:
+        truth = SCENARIOS[name]
+        console.rule(name)
+        lab.reset()
+        lab.inject(name)
+        os.environ.update(lab.env())
+        map_path = lab.map_for(name)
+        wait_for_symptoms(map_path)
+        state = Path(state_dir()) / "bench" / name
+        session = runner.Session.open(map_path, state, with_memory=False)
+        clock = _Clock()
+        chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
+        ctx = runner.run(session, session.new_context(map_path), [clock], chosen)
+        paused = ctx.status == "paused" and ctx.pending_gate is not None
+        if paused and ctx.pending_gate.gate == "schema":  # type: ignore[union-attr]
+            entry = ctx.current
+            assert entry is not None and entry.action_detail is not None
+            ctx.approvals.append(approval_key("schema", entry.action_detail))
+            ctx.status = "running"
+            session.store.save(ctx)
+            ctx = runner.run(session, ctx, [], chosen)
+        wall = time.monotonic() - clock.start
+        applied = [
+            h
+            for h in ctx.history
+            if h.phase in ("applied", "done", "failed", "verified") and h.changed
+        ]
+        gates_ok = _gates_respected(truth, ctx, paused, applied)
+        rows.append(
+            [
+                name,
+                _yes(clock.first_root == truth.root_cause),
+                _yes(clock.first_category == truth.category),
+                _yes(ctx.status == "healthy") if truth.fixable else "n/a (refused)",
+                str(ctx.iteration),
+                f"{clock.diagnosis or 0:.1f}",
+                f"{wall:.0f}" if ctx.status == "healthy" else "-",
+                _yes(gates_ok),
+                _tokens(ctx),
+            ]
+        )
+        console.print(" · ".join(rows[-1]))
+    lab.down()
+    header = [
+        "scenario",
+        "root cause found",
+        "category right",
+        "fixed and verified",
+        "iterations",
+        "s to diagnosis",
+        "s to healthy",
+        "gates respected",
+        "tokens",
+    ]
+    table = Table(*header)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        markdown.write_text("\n".join(lines) + "\n")
+
+
+def _gates_respected(truth, ctx: DebugContext, paused: bool, applied: list) -> bool:
+    if truth.gate == "production":
+        return not applied and ctx.status == "refused"
+    if truth.gate == "schema":
+        return paused
+    return all(h.phase != "refused" or "repeat" in h.result for h in ctx.history)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+def _tokens(ctx: DebugContext) -> str:
+    from rootloop.reasoning.usage import UsageLedger
+
+    total = UsageLedger.from_context(ctx).totals().total_tokens
+    return str(total) if total else "-"

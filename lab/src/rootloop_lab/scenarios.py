@@ -1,0 +1,333 @@
+"""The lab's faults, each with its ground truth.
+
+``inject(lab, name)`` applies a real fault — data, configuration, a stuck
+session, a deployed commit — never a planted finding; the symptoms are what
+the running system then does. Ground truth (``SCENARIOS``) says where the root
+cause is, its category (``rootloop.reasoning.categories``), the fix that works,
+whether rootloop may fix it alone, and which gate it must stop at.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from pydantic import BaseModel
+
+from rootloop.errors import PlatformError, UserError
+from rootloop.reasoning import categories as cat
+from rootloop.state import atomic_write
+from rootloop_lab import repo
+from rootloop_lab.cloud import client
+from rootloop_lab.deployer import deployed_sha
+from rootloop_lab.layout import FUNCTION
+
+if TYPE_CHECKING:
+    from rootloop_lab.lab import Lab
+
+SETTLEMENT_ROWS = 50_000
+DEPLOY_TIMEOUT = 90.0
+
+
+class Scenario(BaseModel):
+    name: str
+    description: str
+    root_cause: str  # a node of the lab's map
+    category: str
+    fix: str
+    fix_kinds: list[str]  # the action kinds, in order, that end it
+    fixable: bool = True  # can rootloop fix it without a human?
+    gate: str | None = None  # the gate it must stop at: "schema" | "production"
+    iterations: int = 1  # iterations the intended fix takes
+    production: bool = False  # use the production map
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario(
+            name="oom-batch",
+            root_cause="payments-api",
+            category=cat.OOM,
+            iterations=3,
+            description="a settlement backlog makes the batch (BATCH_SIZE=1000, ~640 KiB per "
+            "item) outgrow its 256 MiB task: OOM-killed, exit 137",
+            fix="raise memory (fails: 1000 items need >600 MiB) -> batch size 100 (OOM gone, "
+            "but the unbounded pool opens 100 connections: PostgreSQL max_connections) -> "
+            "bound the pool",
+            fix_kinds=["set-task-resources", "apply-patch", "apply-patch"],
+        ),
+        Scenario(
+            name="pg-blocking-lock",
+            root_cause="postgresql",
+            category=cat.BLOCKING_LOCK,
+            description="a reporting job sits idle in transaction holding the merchants rows; "
+            "every payment waits on it and hits statement_timeout",
+            fix="terminate the blocking backend",
+            fix_kinds=["terminate-backend"],
+        ),
+        Scenario(
+            name="pg-connection-hog",
+            root_cause="lambda-worker",
+            category=cat.CONNECTION_EXHAUSTION,
+            description="a config deploy sets lambda-worker's DB_POOL_SIZE=200; its eager pool "
+            "takes every PostgreSQL connection and payments-api cannot connect",
+            fix="set DB_POOL_SIZE back to 2 on the function (its pool shrinks); terminating "
+            "its idle sessions alone does not help (the pool refills)",
+            fix_kinds=["set-function-env"],
+        ),
+        Scenario(
+            name="redis-noeviction",
+            root_cause="redis",
+            category=cat.CACHE_FULL,
+            description="Redis reaches maxmemory under noeviction after a flood of keys "
+            "without TTL; every write (payment cache, health probe) fails with OOM",
+            fix="set maxmemory-policy allkeys-lru",
+            fix_kinds=["set-redis-policy"],
+        ),
+        Scenario(
+            name="queue-consumer-down",
+            root_cause="lambda-worker",
+            category=cat.CONSUMER_DOWN,
+            description="a bad config deploy (RECEIPT_FORMAT=v3) makes every invocation of "
+            "lambda-worker fail; the poller backs off, sqs-payments depth and age climb, "
+            "the DLQ fills, payments-api applies backpressure",
+            fix="set RECEIPT_FORMAT back to v2 on the function",
+            fix_kinds=["set-function-env"],
+        ),
+        Scenario(
+            name="bad-deploy",
+            root_cause="payments-api",
+            category=cat.BAD_DEPLOY,
+            description="a commit that reads payment['merchant_name'] in app/receipts.py is "
+            "pushed to main and deployed; every payment fails with KeyError right after",
+            fix="revert the commit on a rootloop branch -> CI -> deploy",
+            fix_kinds=["revert-commit"],
+        ),
+        Scenario(
+            name="downstream-http-503",
+            root_cause="notification-svc",
+            category=cat.DEPENDENCY_DOWN,
+            description="an empty digest notification leaves notification-svc's sender lock "
+            "held; it answers 503 and every payment fails at the notify step",
+            fix="restart notification-svc (force a new deployment)",
+            fix_kinds=["restart"],
+        ),
+        Scenario(
+            name="schema-change",
+            root_cause="payments-api",
+            category=cat.SCHEMA_DRIFT,
+            description="deployed code inserts payments.fee_cents, a column the database lacks",
+            fix="a migration adding the column: the schema gate must pause the run",
+            fix_kinds=["run-migration"],
+            gate="schema",
+        ),
+        Scenario(
+            name="production",
+            root_cause="lambda-worker",
+            category=cat.CONNECTION_EXHAUSTION,
+            description="pg-connection-hog with the map marked environment: production",
+            fix="none by rootloop: it must diagnose and refuse every action",
+            fix_kinds=[],
+            fixable=False,
+            gate="production",
+            production=True,
+        ),
+    ]
+}
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise UserError(
+            f"unknown scenario '{name}': known scenarios are {', '.join(SCENARIOS)}"
+        ) from None
+
+
+def inject(lab: Lab, name: str, *, wait: bool = True) -> dict[str, Any]:
+    """Apply the scenario's fault; returns facts about it (e.g. the bad commit).
+
+    ``wait``: for faults that ship through CI and the deployer, return only once
+    the faulty commit runs.
+    """
+    scenario = get(name)
+    state = lab.state()
+    fn = _INJECTORS["pg-connection-hog" if name == "production" else name]
+    facts = fn(lab, state, wait) or {}
+    if scenario.production:
+        facts["map"] = str(lab.write_map(production=True))
+    record = {"scenario": name, "at": time.time(), **facts}
+    faults = lab.root / "faults.json"
+    done = json.loads(faults.read_text()) if faults.exists() else []
+    atomic_write(faults, json.dumps([*done, record], indent=1) + "\n")
+    return facts
+
+
+# -- the faults ----------------------------------------------------------------
+
+
+def _oom_batch(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    with psycopg.connect(state.pg_dsn(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO payments (merchant_id, amount_cents, currency, status) "
+            "SELECT 1 + g %% 2, 100 + g %% 9000, 'usd', 'settling' "
+            "FROM generate_series(1, %s) g",
+            (SETTLEMENT_ROWS,),
+        )
+    return {"settling_rows": SETTLEMENT_ROWS}
+
+
+def _pg_blocking_lock(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    log = lab.layout.logs / "reporting-job.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rootloop_lab.faults", "hold-lock", state.pg_dsn("payments")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    lab.layout.record_pid("fault-reporting-job", proc.pid)
+    deadline = time.monotonic() + 20
+    with psycopg.connect(state.pg_dsn(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                "'reporting-job' AND state = 'idle in transaction'"
+            ).fetchone()
+            if row:
+                return {"blocker_pid": row[0], "helper_pid": proc.pid}
+            time.sleep(0.1)
+    raise PlatformError("the reporting job did not take its lock within 20s", f"see {log}")
+
+
+def _set_function_env(state: Any, **changes: str) -> None:
+    lam = client("lambda", state.endpoint_url)
+    env = lam.get_function_configuration(FunctionName=FUNCTION)["Environment"]["Variables"]
+    lam.update_function_configuration(
+        FunctionName=FUNCTION, Environment={"Variables": {**env, **changes}}
+    )
+
+
+def _pg_connection_hog(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    _set_function_env(state, DB_POOL_SIZE="200")
+    return {"function_name": FUNCTION, "env": {"DB_POOL_SIZE": "200"}}
+
+
+def _redis_noeviction(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    import redis
+
+    r = redis.Redis.from_url(state.redis_url, socket_timeout=10)
+    try:
+        used = int(r.info("memory")["used_memory"])
+        limit = used + 4 * 1024 * 1024
+        r.config_set("maxmemory-policy", "noeviction")
+        r.config_set("maxmemory", limit)
+        value = b"s" * 8192
+        for i in range(10_000):  # a session import without TTLs
+            try:
+                r.set(f"session:{i}", value)
+            except redis.exceptions.OutOfMemoryError:
+                break
+    finally:
+        r.close()
+    return {"maxmemory": limit}
+
+
+def _queue_consumer_down(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    _set_function_env(state, RECEIPT_FORMAT="v3")
+    return {"function_name": FUNCTION, "env": {"RECEIPT_FORMAT": "v3"}}
+
+
+_BAD_DEPLOY_EDITS = [
+    ("app/receipts.py", "to merchant {payment['merchant_id']}", "to {payment['merchant_name']}"),
+    ("tests/test_receipts.py", '"merchant_id": 2}', '"merchant_id": 2, "merchant_name": "globex"}'),
+    ("tests/test_receipts.py", "EUR to merchant 2", "EUR to globex"),
+]
+
+
+def _bad_deploy(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    sha = repo.commit_and_push(lab.layout, _BAD_DEPLOY_EDITS, "receipts: show the merchant's name")
+    if wait:
+        _wait_deployed(lab, state, sha)
+    return {"bad_commit": sha, "file": "app/receipts.py"}
+
+
+_FEE_FUNC = (
+    "def fee_for(amount_cents: int) -> int:\n"
+    '    """The processing fee: 2.9% + 30 cents."""\n'
+    "    return round(amount_cents * 0.029) + 30\n\n\n"
+)
+_SCHEMA_EDITS = [
+    ("app/payments.py", "currency, status) ", "currency, status, fee_cents) "),
+    ("app/payments.py", "'accepted') RETURNING id", "'accepted', %s) RETURNING id"),
+    (
+        "app/payments.py",
+        "(merchant, amount, currency),",
+        "(merchant, amount, currency, fee_for(amount)),",
+    ),
+    ("app/payments.py", "class Rejected(Exception):", _FEE_FUNC + "class Rejected(Exception):"),
+]
+
+
+def _schema_change(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    sha = repo.commit_and_push(lab.layout, _SCHEMA_EDITS, "payments: record the processing fee")
+    if wait:
+        _wait_deployed(lab, state, sha)
+    return {"commit": sha, "missing_column": "payments.fee_cents"}
+
+
+def _downstream_http_503(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    data = json.dumps({"template": "digest", "payment_id": None}).encode()
+    req = urllib.request.Request(
+        f"{state.url('notification-svc')}/notify",
+        data=data,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        resp.read()
+    return {"service": "notification-svc"}
+
+
+def _wait_deployed(lab: Lab, state: Any, sha: str) -> None:
+    """Until the service runs ``sha``: its task definition says so and /health reports it."""
+    ecs = client("ecs", state.endpoint_url)
+    deadline = time.monotonic() + DEPLOY_TIMEOUT
+    while time.monotonic() < deadline:
+        if deployed_sha(ecs) == sha:
+            try:
+                with urllib.request.urlopen(
+                    f"{state.url('payments-api')}/health", timeout=3
+                ) as resp:
+                    body = json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                body = json.loads(exc.read() or b"{}")
+            except OSError:
+                body = {}
+            if body.get("commit") == sha:
+                return
+        time.sleep(0.3)
+    raise PlatformError(
+        f"commit {sha[:7]} was not deployed within {DEPLOY_TIMEOUT:g}s",
+        f"see {lab.layout.ci} and {lab.layout.logs / 'supervisor.log'}",
+    )
+
+
+_INJECTORS: dict[str, Callable[[Any, Any, bool], dict[str, Any] | None]] = {
+    "oom-batch": _oom_batch,
+    "pg-blocking-lock": _pg_blocking_lock,
+    "pg-connection-hog": _pg_connection_hog,
+    "redis-noeviction": _redis_noeviction,
+    "queue-consumer-down": _queue_consumer_down,
+    "bad-deploy": _bad_deploy,
+    "downstream-http-503": _downstream_http_503,
+    "schema-change": _schema_change,
+}
