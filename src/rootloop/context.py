@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from rootloop.actions.types import Action, BaseAction
 from rootloop.errors import StateError
-from rootloop.models import Diagnosis, utcnow
+from rootloop.models import Candidate, Diagnosis, Outcome, Symptom, utcnow
 from rootloop.redact import write_json
 
 Phase = Literal[
@@ -32,7 +32,19 @@ Phase = Literal[
     "refused",
     "awaiting-approval",
 ]
-RunStatus = Literal["running", "healthy", "paused", "escalated", "refused", "failed"]
+#: how a run ended. "healthy" only when the last iteration's outcome is ``fixed``;
+#: "recovered": the symptoms cleared but no action is credited; "not-reproduced": the
+#: sweep and the map's reproductions found nothing wrong.
+RunStatus = Literal[
+    "running",
+    "healthy",
+    "recovered",
+    "not-reproduced",
+    "paused",
+    "escalated",
+    "refused",
+    "failed",
+]
 
 
 class HistoryEntry(BaseModel):
@@ -42,8 +54,9 @@ class HistoryEntry(BaseModel):
     action: str = ""
     commit: str | None = None
     gha: str | None = None
-    result: str = "pending"
+    result: str = "pending"  # for people: every decision reads ``outcome``
     # rootloop's
+    outcome: Outcome | None = None  # None while the iteration is still going
     phase: Phase = "diagnosed"
     diagnosis_detail: Diagnosis | None = None
     action_detail: Action | None = None
@@ -53,22 +66,33 @@ class HistoryEntry(BaseModel):
     undo: str | None = None
     verification: dict[str, Any] | None = None
     tests: dict[str, Any] | None = None
+    #: what an executor wrote down BEFORE a side effect (the previous state, an explicit
+    #: target, the sessions to end): a resumed action finishes the same change and reports
+    #: what it really changed, never "nothing changed" because it ran before the kill
+    journal: dict[str, Any] = {}
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 
     @property
     def failed(self) -> bool:
-        """The iteration did not end healthy."""
-        return self.result.startswith("fail")
+        """The iteration ended without fixing its fault (still going: not failed yet)."""
+        return self.outcome is not None and self.outcome.failed
 
     @property
     def did_not_help(self) -> bool:
         """The action did not fix its diagnosis: never propose it again for that diagnosis.
 
-        An action whose result is a *new* error did help — it moved the investigation on
+        An action whose outcome is a *new* fault did help — it moved the investigation on
         (the seed's batch-size fix that exposed pool exhaustion) — so it is not one.
         """
-        return self.failed and not self.result.startswith("fail - new error")
+        return self.outcome is not None and self.outcome.did_not_help
+
+    def end(self, outcome: Outcome, result: str, phase: Phase = "failed") -> None:
+        """Close the iteration: the outcome decides, the text explains."""
+        self.outcome = outcome
+        self.result = result[:300]
+        self.phase = phase
+        self.finished_at = utcnow()
 
 
 class PendingGate(BaseModel):
@@ -90,16 +114,32 @@ class DebugContext(BaseModel):
     approvals: list[str] = []
     branch: str | None = None
     pr: str | None = None
+    #: the last ending whose PR and report were published (see ``ending``)
+    published: str | None = None
     notes: list[str] = []
     usage: dict[str, Any] = {}
+    #: every bad signal of the run's first sweep: "fixed" means each is good again
+    entry_symptoms: list[Symptom] = []
+    #: what the run checked to reproduce a complaint its sweep did not show
+    reproduction: list[str] = []
+    #: where a human starts when rootloop escalates: the top suspects, with evidence
+    suspects: list[Candidate] = []
     started_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
     # -- questions the loop asks -----------------------------------------
     def attempt_of(self, action: BaseAction) -> HistoryEntry | None:
-        """The latest iteration that tried exactly this action, if any."""
+        """The latest finished iteration that tried exactly this action, if any (the one
+        being gated is in the history already, and has no outcome yet)."""
         fp = action.fingerprint()
-        return next((h for h in reversed(self.history) if h.action_fingerprint == fp), None)
+        return next(
+            (
+                h
+                for h in reversed(self.history)
+                if h.action_fingerprint == fp and h.outcome is not None
+            ),
+            None,
+        )
 
     def failed_before(self, action: BaseAction) -> HistoryEntry | None:
         entry = self.attempt_of(action)
@@ -135,8 +175,24 @@ class DebugContext(BaseModel):
         return {
             h.action_fingerprint
             for h in self.history
-            if h.failed and h.action_fingerprint and not h.changed
+            if h.outcome is Outcome.APPLY_FAILED and h.action_fingerprint
         }
+
+    def ending(self) -> str:
+        """This ending of the run, as publishing keys it: ``<status>@<iterations>``."""
+        return f"{self.status}@{len(self.history)}"
+
+    @property
+    def publish_pending(self) -> bool:
+        """The run reached an ending that is not published yet (killed between the two):
+        derived, not a flag, so no crash can fall between the status and the flag."""
+        return self.status != "running" and self.published != self.ending()
+
+    def action_key(self, entry: HistoryEntry) -> str:
+        """The idempotency key of an iteration's action: ``<run>/<iteration>``. It tags
+        the task-definition revision, the commit's trailer and the migration ledger row,
+        so a resumed run finds its own side effect in the real world."""
+        return f"{self.run_id}/{entry.iteration}"
 
     @property
     def current(self) -> HistoryEntry | None:

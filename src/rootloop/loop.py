@@ -3,7 +3,11 @@
 Written once, async. Every step writes the debug context before it moves on,
 and an action is marked ``applying`` before its side effect and ``applied``
 after, so a run killed at any moment resumes where it stopped and never applies
-an action twice (an ``applying`` entry is probed, not re-run).
+an action twice: an ``applying`` entry goes back to its executor, which finds
+its own side effect by the action's key and finishes it (``rootloop.actions.once``).
+An ending (healthy, escalated, ...) and its publication are two steps: a run
+killed between them resumes into publishing. Actions run only while the run
+holds its service's lease (``rootloop.lease``).
 """
 
 from __future__ import annotations
@@ -14,43 +18,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from rootloop import killpoints
 from rootloop.actions.gates import Gatekeeper, approval_key
-from rootloop.actions.types import ActionResult, BaseAction
-from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
+from rootloop.actions.once import ActPath, Executor
+from rootloop.actions.types import ActionResult
+from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.events import Event, EventSink
+from rootloop.lease import Lease, LeaseLost
 from rootloop.models import (
     Diagnosis,
     Finding,
     LoadTestResult,
+    Outcome,
     PriorContext,
     Status,
     UiTestResult,
     VerifyResult,
+    entry_symptoms,
     utcnow,
 )
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.signatures import match
-from rootloop.redact import carries_mask
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
 from rootloop.topology import Topology
 from rootloop.verify import judge, verify
-
-
-class Executor(Protocol):
-    """Carries out allowed actions on the real world (see ``rootloop.actions.dispatch``)."""
-
-    async def apply(
-        self,
-        action: BaseAction,
-        ctx: DebugContext,
-        entry: HistoryEntry,
-        progress: Callable[[str], None],
-    ) -> ActionResult: ...
-
-    async def already_applied(
-        self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry
-    ) -> bool: ...
 
 
 class MemoryPort(Protocol):
@@ -95,6 +87,8 @@ class Loop:
     publisher: Publisher | None = None
     tests: TestRunner | None = None
     state: RunState | None = None
+    #: the service's lease, held by the runner for the whole run (None: not leased)
+    lease: Lease | None = None
 
     # -- plumbing -----------------------------------------------------------
     def emit(self, kind: str, message: str = "", **data: Any) -> None:
@@ -135,12 +129,26 @@ class Loop:
             resumed=resumed,
             topology_file=context.topology_file,
         )
-        if context.status in ("paused", "escalated", "refused") and context.pending_gate is None:
-            context.status, context.status_reason = "running", "resumed by a human"
-        self.save()
         try:
+            if context.publish_pending:
+                # killed between an ending and its pull request: publishing is that step
+                self.emit("progress", f"resuming into publishing ({context.status})")
+                self.publish()
+                if context.status != "paused":
+                    return context
+            if (
+                context.status in ("paused", "escalated", "refused")
+                and context.pending_gate is None
+            ):
+                context.status, context.status_reason = "running", "resumed by a human"
+            self.save()
             while context.status == "running":
                 await self.iterate()
+        except LeaseLost as lost:
+            # another run took the service over: stop here, the entry stays as it was
+            context.status, context.status_reason = "paused", str(lost)
+            self.save()
+            self.emit("escalate", str(lost), gate="lease")
         finally:
             self.emit("run-end", context.status_reason, status=context.status)
         return context
@@ -154,6 +162,10 @@ class Loop:
         if entry is not None and entry.phase in ("applying", "applied"):
             await self.resume_entry(entry)
             return
+        if entry is not None and entry.phase == "approved":
+            # killed after the human's approval was taken, before the action began
+            await self.act_and_check(entry)
+            return
         if entry is not None and entry.phase == "awaiting-approval":
             if not await self.after_approval(entry):
                 return
@@ -162,8 +174,7 @@ class Loop:
 
         if entry is not None and entry.phase == "diagnosed":
             # killed between reasoning and the gate: nothing ran; reason afresh
-            entry.phase, entry.result = "failed", "interrupted before the gate; not run"
-            entry.finished_at = utcnow()
+            entry.end(Outcome.INTERRUPTED, "interrupted before the gate; not run")
             self.save()
         since = self.last_action_time()
         self.phase("sweep")
@@ -177,6 +188,10 @@ class Loop:
         if not st.first_findings:
             st.first_findings = findings
             self.load_prior(findings)
+        if not ctx.entry_symptoms and not any(h.outcome and h.outcome.ran for h in ctx.history):
+            # what led here: each must be good again before anything is called fixed
+            ctx.entry_symptoms = entry_symptoms(findings)
+            self.save()
         self.phase("sweep", "end", unhealthy=sum(f.status is not Status.OK for f in findings))
 
         self.phase("reason")
@@ -201,10 +216,7 @@ class Loop:
         self.phase("reason", "end")
 
         if proposal.diagnosis.category == "healthy":
-            if ctx.history and ctx.history[-1].result.startswith("fail"):
-                # the last fix needed time; the service is healthy now
-                ctx.history[-1].result = "pass - healthy after settling"
-            await self.finish_healthy("every node is healthy")
+            await self.nothing_wrong_now(proposal)
             return
         if proposal.action is None:
             await self.escalate(proposal.escalate_reason or "no action proposed", proposal)
@@ -263,6 +275,7 @@ class Loop:
 
     def phase(self, name: str, state: str = "start", **data: Any) -> None:
         self.emit("phase", f"{name} {state}", phase=name, state=state, **data)
+        killpoints.hit(f"phase:{name}:{state}")
 
     def load_prior(self, findings: list[Finding]) -> None:
         st = self.state
@@ -294,7 +307,7 @@ class Loop:
         limit = self.topology.policy.no_progress_limit
         recent = ctx.history[-limit:]
         return len(recent) >= limit and all(
-            h.failed
+            h.did_not_help
             and h.diagnosis_detail is not None
             and h.diagnosis_detail.key == proposal.diagnosis.key
             and h.changed is None
@@ -328,9 +341,7 @@ class Loop:
             self.emit("escalate", decision.reason, gate=decision.gate)
             self.publish()
             return False
-        entry.phase = "refused"
-        entry.result = f"refused - {decision.reason}"
-        entry.finished_at = utcnow()
+        entry.end(Outcome.REFUSED, f"refused - {decision.reason}", phase="refused")
         ctx.status = "refused" if decision.gate == "production" else "escalated"
         ctx.status_reason = f"gate '{decision.gate}': {decision.reason}"
         self.save()
@@ -363,29 +374,16 @@ class Loop:
         st = self.state
         assert st is not None and entry.action_detail is not None
         self.phase("act")
-        entry.phase = "applying"
-        self.save()
-        try:
-            if carries_mask(entry.action_detail.model_dump(mode="json")):
-                raise ValueError(
-                    "the action holds a secret that was redacted when the run was saved"
-                )
-            result = await self.executor.apply(
-                entry.action_detail, st.context, entry, lambda m: self.emit("progress", m)
-            )
-        except Exception as exc:  # the platform failed: record it, try the next idea
-            result = ActionResult(
-                ok=False,
-                changed="",
-                details={"error": self.topology.redactor.text(f"{type(exc).__name__}: {exc}")},
-            )
+        result = await self.act_path().act(entry.action_detail, st.context, entry)
         self.record_result(entry, result)
         self.phase("act", "end")
         if not result.ok:
-            entry.phase = "failed"
-            entry.result = f"fail - the action failed: {result.details.get('error', '')}"[:300]
-            entry.finished_at = utcnow()
+            why = result.details.get("error") or result.changed
+            entry.end(Outcome.APPLY_FAILED, f"the action failed to apply: {why}")
             self.save()
+            return
+        if result.no_op:
+            await self.after_no_op(entry, result)
             return
         await self.verify_and_test(entry)
 
@@ -409,17 +407,10 @@ class Loop:
         st = self.state
         assert st is not None and entry.action_detail is not None
         if entry.phase == "applying":
-            done = await self.executor.already_applied(entry.action_detail, st.context, entry)
-            self.emit(
-                "progress",
-                "resuming: the action was " + ("already applied" if done else "not applied yet"),
-            )
-            if not done:
-                await self.act_and_check(entry)
-                return
-            entry.phase = "applied"
-            entry.changed = entry.changed or "applied before the run was interrupted"
-            self.save()
+            # the executor finds what the killed run did by the action's key, finishes it
+            # (a push, a deploy, the CI run) and reports the change it really made
+            await self.act_and_check(entry)
+            return
         await self.verify_and_test(entry)
 
     async def verify_and_test(self, entry: HistoryEntry) -> None:
@@ -441,6 +432,8 @@ class Loop:
             root,
             on_progress=lambda m: self.emit("progress", m),
             still_failing=relapsed,
+            symptoms=st.context.entry_symptoms,
+            baseline=st.first_findings,
         )
         st.verification, st.verify_findings = result, findings
         entry.verification = result.model_dump(mode="json")
@@ -457,9 +450,8 @@ class Loop:
                 st.load_test, st.ui_test = await self.tests(self.topology)
             except Exception as exc:  # a broken test setup is a failed test, said plainly
                 self.emit("note", f"tests could not run: {type(exc).__name__}: {exc}")
-                entry.result = f"fail - tests could not run: {exc}"[:300]
-                entry.phase = "failed"
-                entry.finished_at = utcnow()
+                # verify passed, the tests could not say: unproven, so not fixed
+                entry.end(Outcome.SAME_FAULT, f"not proven: the tests could not run: {exc}")
                 self.save()
                 return
             entry.tests = {
@@ -474,15 +466,31 @@ class Loop:
                 reasons = "; ".join(
                     ", ".join(getattr(t, "reasons", []) or ["a UI step failed"]) for t in failed
                 )
-                entry.result = f"fail - tests: {reasons}"[:300]
-                entry.phase = "failed"
-                entry.finished_at = utcnow()
+                entry.end(Outcome.SAME_FAULT, f"the complaint remains: tests: {reasons}")
                 self.save()
                 return
-        entry.result = "pass"
-        entry.phase = "done"
-        entry.finished_at = utcnow()
-        await self.finish_healthy("verified and tested")
+        entry.end(Outcome.FIXED, "fixed: every entry symptom cleared and held", phase="done")
+        await self.finish("healthy", "fixed and verified: every entry symptom cleared")
+
+    async def after_no_op(self, entry: HistoryEntry, result: ActionResult) -> None:
+        """The action changed nothing. If the symptoms are gone anyway, the system recovered
+        on its own: the run says so and credits no action; otherwise it tries the next idea."""
+        st = self.state
+        assert st is not None
+        root = (
+            entry.diagnosis_detail.root_cause if entry.diagnosis_detail else self.topology.service
+        )
+        findings = await self.sweep(self.settle_window_start(entry.finished_at))
+        verdict = judge(self.topology, findings, root, st.context.entry_symptoms, st.first_findings)
+        st.verification, st.verify_findings = verdict, findings
+        entry.verification = verdict.model_dump(mode="json")
+        what = f"changed nothing: {result.changed}"
+        if verdict.passed:
+            entry.end(Outcome.RECOVERED_WITHOUT_FIX, f"{what}; the symptoms cleared anyway")
+            await self.finish("recovered", self.recovered_reason())
+            return
+        entry.end(Outcome.NO_OP, what)
+        self.save()
 
     def fail(self, entry: HistoryEntry, findings: list[Finding]) -> None:
         """Describe a failed fix the seed's way: still the same problem, or a new one."""
@@ -494,48 +502,148 @@ class Loop:
             if before and h.category == before.category and h.component == before.root_cause
         ]
         if same:
-            entry.result = f"fail - still {same[0].summary}"
+            entry.end(Outcome.SAME_FAULT, f"still {same[0].summary}")
         elif hits:
             new = max(hits, key=lambda h: h.specificity)
-            entry.result = f"fail - new error: {new.summary}"
+            entry.end(Outcome.NEW_FAULT, f"new error: {new.summary}")
         else:
-            bad = [f for f in findings if f.status is not Status.OK]
-            entry.result = "fail - " + (
-                f"{bad[0].node}: {bad[0].summary}" if bad else "not verified in time"
-            )
-        entry.result = entry.result[:300]
-        entry.phase = "failed"
-        entry.finished_at = utcnow()
+            # no signature names it: a new fault when the diagnosed node is healthy again
+            # and something that was fine when the run began is bad now
+            st = self.state
+            assert st is not None
+            was_bad = {f.node for f in st.first_findings if f.status in UNHEALTHY}
+            was_bad |= {s.node for s in st.context.entry_symptoms}  # kept across a resume
+            bad = [f for f in findings if f.status in UNHEALTHY]
+            newly = [f for f in bad if f.node not in was_bad]
+            root = before.root_cause if before else self.topology.service
+            root_bad = [f for f in bad if self.component(f.node) == root]
+            if newly and not root_bad:
+                entry.end(Outcome.NEW_FAULT, f"new error: {newly[0].node}: {newly[0].summary}")
+            else:
+                worst_first = sorted(bad, key=lambda f: -f.status.severity)
+                entry.end(
+                    Outcome.SAME_FAULT,
+                    f"{worst_first[0].node}: {worst_first[0].summary}"
+                    if worst_first
+                    else "not verified in time",
+                )
         self.save()
 
+    def component(self, node: str) -> str:
+        found = self.topology.nodes.get(node)
+        return found.component if found else node
+
     # -- endings -------------------------------------------------------------------
-    async def finish_healthy(self, reason: str) -> None:
+    async def nothing_wrong_now(self, proposal: Proposal) -> None:
+        """The sweep finds nothing wrong. That alone proves nothing: before any iteration
+        the complaint may simply not show in the checks; after failed ones the system got
+        better without a verified fix. Neither is "healthy"."""
+        st = self.state
+        assert st is not None
+        ctx = st.context
+        # the report explains the run's fault, not the quiet sweep that ended it
+        last = ctx.history[-1] if ctx.history else None
+        st.diagnosis = last.diagnosis_detail if last else None
+        if last is not None:
+            # each entry symptom as this sweep sees it: the evidence of the recovery
+            root = st.diagnosis.root_cause if st.diagnosis else self.topology.service
+            st.verification = judge(
+                self.topology, st.findings, root, ctx.entry_symptoms, st.first_findings
+            )
+            await self.finish("recovered", self.recovered_reason())
+            return
+        checked = [f"swept {len(st.findings)} checks: none bad"]
+        reproduced: list[str] = []
+        if self.tests is not None and (self.topology.load_test or self.topology.ui_test):
+            self.phase("test")
+            try:
+                load, ui = await self.tests(self.topology)
+            except Exception as exc:  # the reproduction could not run: say so, claim nothing
+                load = ui = None
+                checked.append(f"the load/UI tests could not run: {type(exc).__name__}: {exc}")
+            st.load_test, st.ui_test = load, ui
+            self.phase("test", "end")
+            if load is not None:
+                line = (
+                    f"load test {load.url}: {load.success_ratio:.1%} ok, p95 {load.p95_ms:.0f} ms"
+                )
+                checked.append(line + (" (within objectives)" if load.passed else ""))
+                if not load.passed:
+                    reproduced.append("load test: " + "; ".join(load.reasons))
+            if ui is not None:
+                checked.append(f"UI test {ui.url}: {'passed' if ui.passed else 'failed'}")
+                if not ui.passed:
+                    failing = [s.name for s in ui.steps if not s.passed] or ["a step"]
+                    reproduced.append("UI test failed at " + ", ".join(failing))
+        else:
+            checked.append("the map has no load or UI test to reproduce the complaint with")
+        ctx.reproduction = checked
+        if reproduced:
+            await self.escalate(
+                "the complaint reproduces but no check names a cause: " + "; ".join(reproduced),
+                proposal,
+            )
+            return
+        await self.finish("not-reproduced", "not reproduced: " + "; ".join(checked))
+
+    def recovered_reason(self) -> str:
         ctx = self.state.context  # type: ignore[union-attr]
-        ctx.status, ctx.status_reason = "healthy", reason
+        tried = ", ".join(
+            f"iteration {h.iteration} {h.outcome.value if h.outcome else 'unfinished'}"
+            for h in ctx.history
+        )
+        return (
+            f"recovered without a fix: the symptoms cleared, not credited to any action ({tried})"
+        )
+
+    async def finish(self, status: RunStatus, reason: str) -> None:
+        ctx = self.state.context  # type: ignore[union-attr]
+        ctx.status, ctx.status_reason = status, reason
         self.save()
         self.publish()
 
     async def escalate(self, reason: str, proposal: Proposal | None = None) -> None:
         ctx = self.state.context  # type: ignore[union-attr]
         ctx.status, ctx.status_reason = "escalated", reason
+        if proposal is not None and proposal.diagnosis.candidates:
+            ctx.suspects = proposal.diagnosis.candidates[:3]
         self.save()
-        self.emit("escalate", reason)
+        self.emit("escalate", reason, suspects=[c.model_dump(mode="json") for c in ctx.suspects])
         self.publish()
 
+    def act_path(self) -> ActPath:
+        """The gate-passed action's one way to the world, shared with the MCP server."""
+        return ActPath(
+            executor=self.executor,
+            save=self.save,
+            show=lambda m: self.emit("progress", m),
+            redactor=self.topology.redactor,
+            lease=self.lease,
+        )
+
     def publish(self) -> None:
+        """Publish this ending (a step of its own: ``ctx.publish_pending`` until it is done,
+        so a run killed in between resumes into it). Publishing twice updates one PR."""
         if self.publisher is None or self.state is None:
             return
+        ctx = self.state.context
         self.phase("pr")
         try:
             where = self.publisher.publish(self.state)
         except Exception as exc:  # the PR is the report; failing to open it must be visible
-            where = None
             self.emit("note", f"could not open the PR: {type(exc).__name__}: {exc}")
+            self.phase("pr", "end")
+            return
         if where:
-            self.state.context.pr = where
-            self.save()
-            self.emit("pr", where, location=where, branch=self.state.context.branch)
+            ctx.pr = where
+        ctx.published = ctx.ending()
+        self.save()
+        if where:
+            self.emit("pr", where, location=where, branch=ctx.branch)
         self.phase("pr", "end")
+
+
+UNHEALTHY = (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE)
 
 
 def run_sync(loop: Loop, context: DebugContext) -> DebugContext:

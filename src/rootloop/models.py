@@ -98,11 +98,72 @@ class Finding(BaseModel):
 
 
 class Candidate(BaseModel):
-    """A node ranked as a possible root cause."""
+    """A node ranked as a possible root cause: where a human starts when rootloop stops."""
 
     node: str
     score: float
     reasons: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+    onset: datetime | None = None  # when its checks first saw the anomaly, if they know
+    would_try: str | None = None  # the first thing rootloop would do about it
+
+
+class Symptom(BaseModel):
+    """One bad signal that led to the investigation: fixed means each is good again.
+
+    ``signal`` None stands for the node's check as a whole (its status); otherwise the
+    named signal of that check, which must come back to ``ok`` on its own.
+    """
+
+    node: str
+    skill: str
+    signal: str | None = None
+    status: Status
+    value: float | int | str | bool | None = None
+    summary: str = ""
+
+    @property
+    def label(self) -> str:
+        what = f"{self.node} {self.signal}" if self.signal else self.node
+        return f"{what} ({self.status.value}: {self.summary or self.value})"
+
+    def cleared_in(self, findings: list[Finding]) -> tuple[bool, str]:
+        """Whether a sweep shows this symptom gone, and what it shows instead."""
+        f = next((x for x in findings if x.node == self.node), None)
+        if f is None:
+            return False, "not checked in this sweep"
+        if self.signal is None:
+            return f.status is Status.OK, f"{f.status.value}: {f.summary}"
+        s = f.signal(self.signal)
+        if s is None:  # the check no longer reports it: judge by the check as a whole
+            return f.status is Status.OK, f"{f.status.value}: {f.summary}"
+        return s.status is Status.OK, f"{s.name}={s.value}{s.unit} ({s.status.value})"
+
+
+def entry_symptoms(findings: list[Finding]) -> list[Symptom]:
+    """Every bad check of a sweep, and each bad signal in it: what the run must clear.
+
+    ``unknown`` is not bad (a check that could not tell); a bad check without a bad
+    signal is recorded as the check itself.
+    """
+    out: list[Symptom] = []
+    for f in findings:
+        if f.status in (Status.OK, Status.UNKNOWN):
+            continue
+        out.append(Symptom(node=f.node, skill=f.skill, status=f.status, summary=f.summary))
+        out += [
+            Symptom(
+                node=f.node,
+                skill=f.skill,
+                signal=s.name,
+                status=s.status,
+                value=s.value,
+                summary=str(s),
+            )
+            for s in f.signals
+            if s.status not in (Status.OK, Status.UNKNOWN)
+        ]
+    return out
 
 
 class Diagnosis(BaseModel):
@@ -123,6 +184,39 @@ class Diagnosis(BaseModel):
     def key(self) -> str:
         """Identity of a diagnosis for 'already tried' checks: node and category."""
         return f"{self.root_cause}:{self.category}"
+
+
+class Outcome(StrEnum):
+    """How one iteration ended: data the gates, memory and the report read.
+
+    The iteration's ``result`` text is for people; every decision reads this instead.
+    ``fixed`` is the only outcome that credits the action with the recovery.
+    """
+
+    FIXED = "fixed"  # every entry symptom cleared because of the action, verified
+    SAME_FAULT = "same_fault"  # applied, changed something; the diagnosed fault remains
+    NEW_FAULT = "new_fault"  # applied; the old fault is gone but a new one shows
+    NO_OP = "no_op"  # the action changed nothing in the real world
+    APPLY_FAILED = "apply_failed"  # the action did not apply (error, tests, CI, push)
+    REFUSED = "refused"  # a gate refused it: nothing ran
+    INTERRUPTED = "interrupted"  # the run stopped before the action ran
+    RECOVERED_WITHOUT_FIX = "recovered_without_fix"  # symptoms cleared, not by this action
+
+    @property
+    def did_not_help(self) -> bool:
+        """Never propose this action again for the diagnosis. A new fault is progress (the
+        seed's batch-size fix that exposed pool exhaustion), not a failure of the action."""
+        return self in (Outcome.SAME_FAULT, Outcome.NO_OP, Outcome.APPLY_FAILED)
+
+    @property
+    def failed(self) -> bool:
+        """The iteration did not end with its fault fixed."""
+        return self is not Outcome.FIXED
+
+    @property
+    def ran(self) -> bool:
+        """The action's side effect was attempted."""
+        return self not in (Outcome.REFUSED, Outcome.INTERRUPTED)
 
 
 class PastIncident(BaseModel):
@@ -165,6 +259,7 @@ class Check(BaseModel):
     name: str
     passed: bool
     detail: str = ""
+    symptom: bool = False  # the check of one of the run's entry symptoms
 
 
 class VerifyResult(BaseModel):

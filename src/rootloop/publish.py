@@ -4,6 +4,11 @@ Every run that reaches an end (healthy, paused at a gate, escalated, refused)
 publishes: the run's branch always carries a commit — the fix, or at least the
 incident record — so the PR is a reviewable change with the whole debug
 history in its body. Nothing here merges.
+
+Publishing is a step like an action, exactly once per ending: the record commit
+carries ``Rootloop-Step: publish <status>@<iterations>`` and is not made again
+when the branch has it; pushing a pushed branch and opening the run's PR again
+update the one PR. Kill points: ``step:publish:<commit|push|pr>``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from rootloop.actions.code import make_forge
+from rootloop import killpoints
+from rootloop.actions.code import find_keyed_commit, make_forge
 from rootloop.loop import RunState
 from rootloop.redact import write_text
 from rootloop.report import build_report, pr_title, render_pr_body, write_html
@@ -61,17 +67,26 @@ class Publisher:
         ws = CodeFix.workspace_for(run.topology, ctx, self.state_root)
         await asyncio.to_thread(ws.open)
         ctx.branch = ws.branch
-        record = ws.path / "incidents" / f"{ctx.run_id}.md"
-        write_text(record, body)  # committed and pushed: through the boundary like any artefact
-        dirty = await asyncio.to_thread(ws.git.out, "status", "--porcelain", cwd=ws.path)
-        if dirty.strip():
-            await asyncio.to_thread(
-                ws.commit,
-                f"Incident record {ctx.run_id}",
-                f"rootloop's debug history for {ctx.service}: {ctx.status}",
-            )
+        step = f"publish {ctx.ending()}"
+        recorded = await asyncio.to_thread(
+            find_keyed_commit, ws.git, "HEAD", ctx.run_id, f"Rootloop-Step: {step}", ws.path
+        )
+        if recorded is None:
+            record = ws.path / "incidents" / f"{ctx.run_id}.md"
+            write_text(record, body)  # committed and pushed: through the boundary like any artefact
+            dirty = await asyncio.to_thread(ws.git.out, "status", "--porcelain", cwd=ws.path)
+            if dirty.strip():
+                killpoints.hit("step:publish:commit")
+                await asyncio.to_thread(
+                    ws.commit,
+                    f"Incident record {ctx.run_id}",
+                    f"rootloop's debug history for {ctx.service}: {ctx.status}",
+                    step=step,
+                )
         forge = make_forge(run.topology, self.state_root)
+        killpoints.hit("step:publish:push")
         await forge.push(ws.branch)
+        killpoints.hit("step:publish:pr")
         pr = await forge.open_or_update_pr(ws.branch, title, body, LABELS)
         return pr.url
 

@@ -1,7 +1,9 @@
 """Assembles an investigation: the map, the reasoner, the executor, memory, the views.
 
 ``start`` begins a new run; ``resume`` continues a persisted one (after a kill,
-or after a human approved a gate). Both end in the same ``Loop.run``.
+or after a human approved a gate). Both end in the same ``Loop.run``, holding
+the lease of the service and environment for the whole run (``rootloop.lease``):
+a second run on the same service gets ``LeaseHeld`` before it writes anything.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rootloop import topology as topology_mod
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.context import ContextStore, DebugContext
 from rootloop.events import Event, Fanout
+from rootloop.lease import Lease
 from rootloop.loop import Loop
 from rootloop.models import LoadTestResult, UiTestResult
 from rootloop.publish import Publisher
@@ -140,11 +143,25 @@ def make_tests(run_dir: Path):
     return run
 
 
+def lease_for(session: Session, ctx: DebugContext) -> Lease:
+    """The lease of the run's service and environment, in the session's state store."""
+    return Lease(session.state_root, ctx.service, session.topology.environment, ctx.run_id)
+
+
 def run(
-    session: Session, ctx: DebugContext, sinks: list[Callable[[Event], None]], reasoner: Reasoner
+    session: Session,
+    ctx: DebugContext,
+    sinks: list[Callable[[Event], None]],
+    reasoner: Reasoner,
+    *,
+    wait_lease: float = 0.0,
 ) -> DebugContext:
-    loop = session.loop(ctx, sinks, reasoner)
-    try:
-        return asyncio.run(loop.run(ctx))
-    finally:
-        session.archive(ctx, loop)
+    """One run under the service's lease (``LeaseHeld`` when another run holds it and does
+    not give it back within ``wait_lease`` seconds)."""
+    with lease_for(session, ctx).held(wait_lease) as lease:
+        loop = session.loop(ctx, sinks, reasoner)
+        loop.lease = lease
+        try:
+            return asyncio.run(loop.run(ctx))
+        finally:
+            session.archive(ctx, loop)

@@ -1,18 +1,21 @@
 """The verify phase: the seed's verifiers over a fresh sweep, held over a settle window.
 
-A fix counts only when, in two sweeps ``settle_seconds`` apart: the root-cause
-component's checks are healthy again, the service's own checks are healthy
-(tasks stable, error rate under the threshold), PostgreSQL shows no blocking
-queries, and nothing on the map is critical.
+A fix counts only when, in two sweeps ``settle_seconds`` apart: every entry symptom
+of the run (each bad signal that started it) is good again, the root-cause
+component's checks are healthy, the service's own checks are healthy (tasks
+stable, error rate under the threshold), PostgreSQL shows no blocking queries,
+nothing that was healthy when the run began is bad now, and nothing on the map
+is critical. Whether the action changed anything is the loop's question: a
+passing verify after a no-op is a recovery, not a fix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from rootloop.models import Check, Finding, Status, VerifyResult
+from rootloop.models import Check, Finding, Status, Symptom, VerifyResult
 from rootloop.topology import Topology
 
 Sweeper = Callable[[], Awaitable[list[Finding]]]
@@ -22,7 +25,15 @@ Sweeper = Callable[[], Awaitable[list[Finding]]]
 GRACE_SECONDS = 15.0
 
 
-def judge(topo: Topology, findings: list[Finding], root: str) -> VerifyResult:
+def judge(
+    topo: Topology,
+    findings: list[Finding],
+    root: str,
+    symptoms: Sequence[Symptom] = (),
+    baseline: Sequence[Finding] = (),
+) -> VerifyResult:
+    """The verdict on one sweep. ``symptoms``: the run's entry symptoms, each must be
+    cleared; ``baseline``: the run's first sweep, against which "newly bad" is judged."""
     by_component: dict[str, list[Finding]] = {}
     for f in findings:
         node = topo.nodes.get(f.node)
@@ -69,6 +80,34 @@ def judge(topo: Topology, findings: list[Finding], root: str) -> VerifyResult:
                     detail=f"{blocked} blocked session(s)",
                 )
             )
+    for sym in symptoms:
+        cleared, now = sym.cleared_in(findings)
+        checks.append(
+            Check(
+                name=f"entry symptom cleared: {sym.label}",
+                passed=cleared,
+                detail=f"now {now}",
+                symptom=True,
+            )
+        )
+    if baseline or symptoms:
+        # bad at the start: an entry symptom, or bad in the first sweep (that sweep is not
+        # kept across a resume; the symptoms are)
+        was_bad = {s.node for s in symptoms} | {
+            f.node for f in baseline if f.status not in (Status.OK, Status.UNKNOWN)
+        }
+        newly = [
+            f
+            for f in findings
+            if f.node not in was_bad and f.status not in (Status.OK, Status.UNKNOWN)
+        ]
+        checks.append(
+            Check(
+                name="nothing newly bad",
+                passed=not newly,
+                detail="; ".join(f"{f.node}: {f.summary}" for f in newly) or "none",
+            )
+        )
     critical = [f for f in findings if f.status is Status.CRITICAL]
     checks.append(
         Check(
@@ -87,6 +126,8 @@ async def verify(
     *,
     on_progress: Callable[[str], None] | None = None,
     still_failing: Callable[[list[Finding]], bool] | None = None,
+    symptoms: Sequence[Symptom] = (),
+    baseline: Sequence[Finding] = (),
 ) -> tuple[VerifyResult, list[Finding]]:
     """Sweep until the verdict passes twice in a row, or the verify timeout runs out.
 
@@ -99,7 +140,7 @@ async def verify(
     passes = relapses = 0
     while True:
         findings = await sweeper()
-        result = judge(topo, findings, root)
+        result = judge(topo, findings, root, symptoms, baseline)
         passes = passes + 1 if result.passed else 0
         settled = time.monotonic() - started >= GRACE_SECONDS
         relapses = relapses + 1 if settled and still_failing and still_failing(findings) else 0

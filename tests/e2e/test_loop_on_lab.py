@@ -22,6 +22,7 @@ from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import ContextStore, DebugContext
 from rootloop.events import Event
+from rootloop.models import Outcome
 from rootloop.reasoning.rules import RulesReasoner
 from rootloop_lab import Lab
 from rootloop_lab.scenarios import SCENARIOS
@@ -82,9 +83,9 @@ def test_oom_batch_takes_the_seeds_three_iterations(lab: Lab, memory_dir: Path) 
     kinds = [h.action_detail.kind for h in ctx.history if h.action_detail]
     assert kinds == ["set-task-resources", "apply-patch", "apply-patch"]
     first, second, third = ctx.history
-    assert first.result.startswith("fail - still OOMKilled")
-    assert second.result.startswith("fail - new error") and second.gha == "pass"
-    assert second.commit and third.commit and third.result == "pass"
+    assert first.outcome is Outcome.SAME_FAULT and "OOMKilled" in first.result
+    assert second.outcome is Outcome.NEW_FAULT and second.gha == "pass"
+    assert second.commit and third.commit and third.outcome is Outcome.FIXED
     seed = ctx.seed_view()
     assert seed["iteration"] == 3 and [h["iteration"] for h in seed["history"]] == [1, 2, 3]
     # a PR on the run's branch, main untouched

@@ -19,6 +19,7 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, Tool
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from rootloop import runner
+from rootloop.models import Outcome
 from rootloop.reasoning.codefix import CodeFixAgent
 from rootloop.reasoning.hybrid import HybridReasoner
 from rootloop.reasoning.model import ModelReasoner
@@ -152,7 +153,7 @@ def test_scripted_model_fixes_a_fault_no_runbook_covers(lab: Lab, tmp_path: Path
     [entry] = ctx.history
     assert entry.action_detail is not None and entry.action_detail.kind == "apply-patch"
     assert [e.path for e in entry.action_detail.edits] == ["app/receipts.py"]
-    assert entry.commit and entry.gha == "pass" and entry.result == "pass"
+    assert entry.commit and entry.gha == "pass" and entry.outcome is Outcome.FIXED
     assert log[0].startswith("app/receipts.py:")  # it read the trace, then the file
     assert "PASSED" in log[-1] or "passed" in log[-1]  # and ran the repo's tests
     assert "KeyError" in seen[0]  # the findings reached the diagnosing model

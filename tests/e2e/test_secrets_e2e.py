@@ -26,7 +26,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 import yaml
 
-from rootloop.cli.demo import wait_for_symptoms
+from rootloop_lab.symptoms import wait_for_symptoms
 from rootloop.context import ContextStore
 from rootloop_lab import Lab
 

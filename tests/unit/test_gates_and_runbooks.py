@@ -13,7 +13,7 @@ from rootloop.actions.types import (
 )
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import UserError
-from rootloop.models import Diagnosis, FailedAction, PriorContext
+from rootloop.models import Diagnosis, FailedAction, Outcome, PriorContext
 from rootloop.reasoning import runbooks
 
 MAP = """\
@@ -35,12 +35,19 @@ def topo(tmp_path: Path, env: str = "lower") -> topology.Topology:
     return topology.load(p, env={})
 
 
-def entry(action, result: str, diagnosis: Diagnosis = DIAG, changed: str | None = "done"):
+def entry(
+    action,
+    result: str,
+    outcome: Outcome,
+    diagnosis: Diagnosis = DIAG,
+    changed: str | None = "done",
+):
     return HistoryEntry(
         iteration=1,
         diagnosis=diagnosis.summary,
         action=action.describe(),
         result=result,
+        outcome=outcome,
         diagnosis_detail=diagnosis,
         action_detail=action,
         action_fingerprint=action.fingerprint(),
@@ -93,7 +100,7 @@ def test_a_patch_touching_migrations_is_a_schema_change(tmp_path):
 
 def test_an_action_that_did_not_help_is_never_repeated_for_that_diagnosis(tmp_path):
     gk = Gatekeeper(topo(tmp_path))
-    ctx = DebugContext(service="p", history=[entry(MEM, "fail - still OOMKilled")])
+    ctx = DebugContext(service="p", history=[entry(MEM, "still OOMKilled", Outcome.SAME_FAULT)])
     d = gk.check(MEM, ctx, DIAG.key)
     assert (d.decision, d.gate) == ("refuse", "repeat")
     other = Diagnosis(root_cause="payments-api", category="bad-deploy", summary="x", confidence=0.5)
@@ -101,13 +108,15 @@ def test_an_action_that_did_not_help_is_never_repeated_for_that_diagnosis(tmp_pa
 
 
 def test_a_fix_that_exposed_a_new_error_helped_and_is_not_blocked(tmp_path):
-    ctx = DebugContext(service="p", history=[entry(MEM, "fail - new error: pool exhausted")])
+    ctx = DebugContext(
+        service="p", history=[entry(MEM, "new error: pool exhausted", Outcome.NEW_FAULT)]
+    )
     assert Gatekeeper(topo(tmp_path)).check(MEM, ctx, DIAG.key).allowed
 
 
 def test_an_action_that_failed_to_apply_is_refused_whatever_the_diagnosis(tmp_path):
     ctx = DebugContext(
-        service="p", history=[entry(MEM, "fail - the action failed: CI red", changed=None)]
+        service="p", history=[entry(MEM, "CI red", Outcome.APPLY_FAILED, changed=None)]
     )
     assert Gatekeeper(topo(tmp_path)).check(MEM, ctx, "x:y").gate == "repeat"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rootloop.actions.types import BaseAction, ForceDeployment, SetTaskResources
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.models import Diagnosis, Evidence, Finding, Signal, Status
+from rootloop.models import Diagnosis, Evidence, Finding, Outcome, Signal, Status
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -30,7 +30,8 @@ def entry(
         diagnosis=diagnosis.summary,
         action=action.describe(),
         result=result,
-        phase="failed" if result.startswith("fail") else "verified",
+        outcome=Outcome.SAME_FAULT if result.startswith("fail") else Outcome.FIXED,
+        phase="failed" if result.startswith("fail") else "done",
         diagnosis_detail=diagnosis,
         action_detail=action,
         action_fingerprint=action.fingerprint(),

@@ -19,7 +19,7 @@ from pydantic_ai.models.function import AgentInfo
 
 from rootloop import topology as topo_mod
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.models import Evidence, Finding, Signal, Status, Suspect
+from rootloop.models import Evidence, Finding, Outcome, Signal, Status, Suspect
 from rootloop.reasoning.base import Proposal, ReasoningInput
 from rootloop.topology import Topology
 
@@ -134,6 +134,7 @@ def failed_context(action: dict[str, Any], category: str = "connection-leak") ->
         diagnosis=p.diagnosis.summary,
         action=p.action.describe(),
         result="failed - error rate still 31%",
+        outcome=Outcome.SAME_FAULT,
         phase="failed",
         diagnosis_detail=p.diagnosis,
         action_detail=p.action,

@@ -106,7 +106,10 @@ def test_escalated_run_says_why_and_what_was_tried() -> None:
     assert "🛑 escalated" in body
     assert "### Why it stopped" in body
     assert "**escalated**: iteration budget spent (3 of 3)" in body
-    assert "- iteration 1: infra fix - set ECS task memory to 2048 → fail - still OOMKilled" in body
+    assert (
+        "- iteration 1: infra fix - set ECS task memory to 2048 → same fault remains: still "
+        "OOMKilled" in body
+    )
     assert "Fixed in iteration" not in body
     assert "### Load test — failed" in body
     assert "- p95 2140 ms is above 800 ms" in body

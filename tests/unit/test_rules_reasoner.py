@@ -2,7 +2,7 @@ from pathlib import Path
 
 from rootloop import topology
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.models import Finding, Signal, Status, Suspect
+from rootloop.models import Finding, Outcome, Signal, Status, Suspect
 from rootloop.reasoning.base import ReasoningInput
 from rootloop.reasoning.rules import RulesReasoner
 from rootloop.skills import registry
@@ -59,7 +59,7 @@ def test_connections_held_by_the_worker_blame_the_worker_two_hops_away(tmp_path)
         "postgres",
         Status.CRITICAL,
         "connections at 100%",
-        signals=[Signal(name="connections_used_ratio", value=1.0)],
+        signals=[Signal(name="connections_used_ratio", value=1.0, status=Status.CRITICAL)],
         suspects=[Suspect(node="lambda-worker", reason="holds 90%", weight=0.9)],
     )
     api = f("payments-api/compute", "http-health", Status.CRITICAL, "HTTP 500")
@@ -76,7 +76,12 @@ def test_a_causal_signature_beats_a_victims_symptom(tmp_path):
         "redis",
         Status.CRITICAL,
         "memory full under noeviction",
-        signals=[Signal(name="maxmemory_policy", value="noeviction")],
+        signals=[
+            Signal(name="maxmemory_policy", value="noeviction"),
+            Signal(name="maxmemory", value=4_000_000),
+            Signal(name="used_memory", value=3_990_000),
+            Signal(name="used_memory_ratio", value=0.9975, status=Status.CRITICAL),
+        ],
     )
     gw = f("api-gateway", "http-health", Status.CRITICAL, "HTTP 502")
     p = propose(topo, [redis, gw, *ok("postgresql", "lambda-worker")])
@@ -107,6 +112,7 @@ def test_oom_climbs_the_ladder_and_skips_the_rung_that_did_not_help(tmp_path):
         diagnosis="OOM",
         action=first.action.describe(),
         result="fail - still OOMKilled",
+        outcome=Outcome.SAME_FAULT,
         diagnosis_detail=first.diagnosis,
         action_detail=first.action,
         rung=first.rung,

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,28 @@ SCENARIOS: dict[str, Scenario] = {
             fix="a migration adding the column: the schema gate must pause the run",
             fix_kinds=["run-migration"],
             gate="schema",
+        ),
+        Scenario(
+            name="queue-poison-message",
+            root_cause="lambda-worker",
+            category=cat.MESSAGES_FAILING,
+            description="a client enqueues a malformed message; lambda-worker fails on it "
+            "until it lands in the DLQ, while every other message is consumed",
+            fix="none by rootloop: the consumer runs; a human inspects the message in the DLQ "
+            "(changing the consumer's configuration would fix nothing)",
+            fix_kinds=[],
+            fixable=False,
+        ),
+        Scenario(
+            name="redis-maxclients",
+            root_cause="redis",
+            category=cat.UNKNOWN,
+            description="Redis refuses new clients at maxclients; memory is nowhere near a "
+            "limit, so no cache-full fix applies",
+            fix="none by rootloop: no signature's preconditions hold; it escalates with redis "
+            "among its top suspects and changes nothing",
+            fix_kinds=[],
+            fixable=False,
         ),
         Scenario(
             name="production",
@@ -321,6 +344,26 @@ def _wait_deployed(lab: Lab, state: Any, sha: str) -> None:
     )
 
 
+def _queue_poison_message(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    sqs = client("sqs", state.endpoint_url)
+    sqs.send_message(QueueUrl=state.queue_url, MessageBody='{"receipt": "no payment id"}')
+    return {"queue": state.queue_url.rsplit("/", 1)[-1]}
+
+
+def _redis_maxclients(lab: Lab, state: Any, wait: bool) -> dict[str, Any]:
+    import redis
+
+    r = redis.Redis.from_url(state.redis_url, socket_timeout=10)
+    try:
+        connected = int(r.info("clients")["connected_clients"])
+        # this connection closes next: one fewer than now leaves no free slot
+        limit = max(1, connected - 1)
+        r.config_set("maxclients", limit)
+    finally:
+        r.close()
+    return {"maxclients": limit}
+
+
 _INJECTORS: dict[str, Callable[[Any, Any, bool], dict[str, Any] | None]] = {
     "oom-batch": _oom_batch,
     "pg-blocking-lock": _pg_blocking_lock,
@@ -330,4 +373,218 @@ _INJECTORS: dict[str, Callable[[Any, Any, bool], dict[str, Any] | None]] = {
     "bad-deploy": _bad_deploy,
     "downstream-http-503": _downstream_http_503,
     "schema-change": _schema_change,
+    "queue-poison-message": _queue_poison_message,
+    "redis-maxclients": _redis_maxclients,
+}
+
+
+# -- ground truth: each fault's own probe -------------------------------------------------
+#
+# Independent of rootloop's skills: each probe asks the real system, with its own client,
+# whether the injected fault is gone (the blocker's session, the function's real setting,
+# a write to Redis, the deployed tree…) and whether the complaint is (payments through the
+# gateway succeed). The bench prints these beside what rootloop claimed.
+
+
+class Truth(BaseModel):
+    fixed: bool
+    detail: str
+
+
+PROBE_PAYMENTS = 5
+PROBE_SETTLE_SECONDS = 5.0
+
+
+def probe(lab: Lab, name: str) -> Truth:
+    """Whether ``name``'s injected fault is truly gone, asked of the real system."""
+    get(name)
+    state = lab.state()
+    fault_gone, why = _PROBES["pg-connection-hog" if name == "production" else name](lab, state)
+    ok, sent = _payments_work(state)
+    payments = f"{ok}/{sent} payments through the gateway succeeded"
+    return Truth(fixed=fault_gone and ok == sent, detail=f"{why}; {payments}")
+
+
+def _payments_work(state: Any) -> tuple[int, int]:
+    ok = 0
+    for i in range(PROBE_PAYMENTS):
+        body = json.dumps({"amount_cents": 100 + i, "merchant_id": 1 + i % 2}).encode()
+        req = urllib.request.Request(
+            f"{state.url('api-gateway')}/api/payments",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                ok += resp.status < 400
+        except (urllib.error.HTTPError, OSError):
+            pass
+    return ok, PROBE_PAYMENTS
+
+
+def _oom_gone(lab: Lab, state: Any) -> tuple[bool, str]:
+    """The backlog drains (the batch settles rows again) and no task died of memory lately."""
+    count = "SELECT count(*) FROM payments WHERE status = 'settling'"
+    with psycopg.connect(state.pg_dsn(), autocommit=True, connect_timeout=5) as conn:
+        before = conn.execute(count).fetchone()[0]  # type: ignore[index]
+        time.sleep(PROBE_SETTLE_SECONDS * 2)
+        after = conn.execute(count).fetchone()[0]  # type: ignore[index]
+    ecs = client("ecs", state.endpoint_url)
+    recent = time.time() - 60
+    stopped = ecs.list_tasks(cluster="lab", serviceName="payments-api", desiredStatus="STOPPED")
+    arns = stopped.get("taskArns", [])
+    tasks = ecs.describe_tasks(cluster="lab", tasks=arns)["tasks"] if arns else []
+    oom = [
+        t
+        for t in tasks
+        if t.get("stoppedAt")
+        and t["stoppedAt"].timestamp() > recent
+        and any(c.get("exitCode") == 137 for c in t.get("containers", []))
+    ]
+    draining = after == 0 or after < before
+    return draining and not oom, (
+        f"settling rows {before} -> {after} in {PROBE_SETTLE_SECONDS * 2:g}s; "
+        f"{len(oom)} task(s) killed with exit 137 in the last minute"
+    )
+
+
+def _blocker_gone(lab: Lab, state: Any) -> tuple[bool, str]:
+    with psycopg.connect(state.pg_dsn(), autocommit=True, connect_timeout=5) as conn:
+        blocked = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"
+        ).fetchone()[0]  # type: ignore[index]
+        holder = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting-job' "
+            "AND state = 'idle in transaction'"
+        ).fetchone()[0]  # type: ignore[index]
+    return not blocked and not holder, (
+        f"{blocked} blocked session(s), {holder} reporting-job session(s) idle in transaction"
+    )
+
+
+def _function_env(state: Any) -> dict[str, str]:
+    lam = client("lambda", state.endpoint_url)
+    return lam.get_function_configuration(FunctionName=FUNCTION)["Environment"]["Variables"]
+
+
+def _hog_gone(lab: Lab, state: Any) -> tuple[bool, str]:
+    pool = _function_env(state).get("DB_POOL_SIZE", "")
+    with psycopg.connect(state.pg_dsn(), autocommit=True, connect_timeout=5) as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (FUNCTION,)
+        ).fetchone()[0]  # type: ignore[index]
+    return pool != "200", f"{FUNCTION} DB_POOL_SIZE={pool or 'unset'}, holds {held} connection(s)"
+
+
+def _cache_writable(lab: Lab, state: Any) -> tuple[bool, str]:
+    import redis
+
+    r = redis.Redis.from_url(state.redis_url, socket_timeout=5)
+    try:
+        policy = r.config_get("maxmemory-policy").get("maxmemory-policy")
+        try:
+            r.set("bench:probe", b"x" * 1024, ex=60)
+            return True, f"a 1 KiB write succeeded (policy {policy})"
+        except redis.exceptions.ResponseError as exc:
+            return False, f"a 1 KiB write failed: {exc} (policy {policy})"
+    finally:
+        r.close()
+
+
+def _consumer_consumes(lab: Lab, state: Any) -> tuple[bool, str]:
+    """The worker's real setting is one it supports, and the queue stops growing. Messages
+    that failed during the fault stay in the DLQ: reported, a human redrives them."""
+    fmt = _function_env(state).get("RECEIPT_FORMAT", "")
+    sqs = client("sqs", state.endpoint_url)
+
+    def depth(url: str) -> int:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
+
+    before = depth(state.queue_url)
+    time.sleep(PROBE_SETTLE_SECONDS)
+    after = depth(state.queue_url)
+    dlq = depth(state.dlq_url) if state.dlq_url else 0
+    supported = fmt in ("v1", "v2")
+    return supported and (after == 0 or after < before), (
+        f"RECEIPT_FORMAT={fmt or 'unset'}; queue depth {before} -> {after}; "
+        f"{dlq} message(s) left in the DLQ from the fault"
+    )
+
+
+def _dlq_empty(state: Any) -> tuple[bool, str]:
+    sqs = client("sqs", state.endpoint_url)
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=state.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    left = int(attrs["ApproximateNumberOfMessages"])
+    return left == 0, f"{left} message(s) in the DLQ"
+
+
+def _new_client_served(state: Any) -> tuple[bool, str]:
+    import redis
+
+    r = redis.Redis.from_url(state.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        r.ping()
+        return True, "a new Redis client was served"
+    except redis.RedisError as exc:
+        return False, f"a new Redis client was refused: {exc}"
+    finally:
+        r.close()
+
+
+def _bad_change_gone(lab: Lab, state: Any) -> tuple[bool, str]:
+    ecs = client("ecs", state.endpoint_url)
+    sha = deployed_sha(ecs)
+    if not sha:
+        return False, "no deployed commit"
+    path, _search, bad = _BAD_DEPLOY_EDITS[0]
+    shown = subprocess.run(
+        ["git", "-C", str(lab.layout.origin), "show", f"{sha}:{path}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        return False, f"cannot read {path} at {sha[:7]}"
+    present = bad in shown.stdout
+    return (
+        not present,
+        f"deployed {sha[:7]}: the bad line is {'still' if present else 'not'} in {path}",
+    )
+
+
+def _notifier_up(lab: Lab, state: Any) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(f"{state.url('notification-svc')}/health", timeout=5) as r:
+            return r.status == 200, f"notification-svc /health {r.status}"
+    except urllib.error.HTTPError as exc:
+        return False, f"notification-svc /health {exc.code}"
+    except OSError as exc:
+        return False, f"notification-svc unreachable: {exc}"
+
+
+def _column_exists(lab: Lab, state: Any) -> tuple[bool, str]:
+    with psycopg.connect(state.pg_dsn(), autocommit=True, connect_timeout=5) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'payments' "
+            "AND column_name = 'fee_cents'"
+        ).fetchone()
+    return found is not None, f"payments.fee_cents {'exists' if found else 'is missing'}"
+
+
+_PROBES: dict[str, Callable[[Any, Any], tuple[bool, str]]] = {
+    "oom-batch": _oom_gone,
+    "pg-blocking-lock": _blocker_gone,
+    "pg-connection-hog": _hog_gone,
+    "redis-noeviction": _cache_writable,
+    "queue-consumer-down": _consumer_consumes,
+    "bad-deploy": _bad_change_gone,
+    "downstream-http-503": _notifier_up,
+    "schema-change": _column_exists,
+    "queue-poison-message": lambda lab, state: _dlq_empty(state),
+    "redis-maxclients": lambda lab, state: _new_client_served(state),
 }

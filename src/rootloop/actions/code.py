@@ -3,6 +3,13 @@
 Everything happens on the run's branch ``rootloop/<service>/<run>`` in its own
 worktree; the git layer refuses any write to the default branch, so this
 module cannot merge or push there even by mistake.
+
+Exactly once: each iteration's commit (a fix or a revert) carries the trailers
+``Rootloop-Run: <run>`` and ``Rootloop-Iteration: <n>``. A resumed run looks for
+that commit on the REMOTE run branch first, then on the local one; a commit that
+exists is never made again, a commit that is not on the remote is pushed, and CI
+and the deploy are then picked up where they were (the CI run of that sha, the
+task definition naming it). A local commit alone never means "done".
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import PlatformError, UserError
 from rootloop.forge.base import Forge
 from rootloop.models import utcnow
+from rootloop.platforms.local.git import Git
 from rootloop.topology import Topology
 
 if TYPE_CHECKING:
-    from rootloop.actions.dispatch import Dispatcher, Progress
-    from rootloop.code.editor import RunWorkspace
+    from rootloop.actions.dispatch import Dispatcher, Progress, Step
+    from rootloop.code.editor import CommitResult, RunWorkspace
 
 
 def make_forge(topology: Topology, state_root: Path) -> Forge:
@@ -57,13 +65,106 @@ def base_ref(topology: Topology) -> str:
     return repo.default_branch
 
 
+def find_keyed_commit(git: Git, ref: str, run_id: str, trailer: str, cwd: Path) -> str | None:
+    """The newest commit reachable from ``ref`` whose trailers name this run and carry
+    ``trailer`` (``Rootloop-Iteration: 2``, ``Rootloop-Step: publish healthy@2``)."""
+    if not git.run("rev-parse", "--verify", "--quiet", ref, cwd=cwd, check=False).stdout.strip():
+        return None
+    out = git.run(
+        "log", ref, "-F", f"--grep=Rootloop-Run: {run_id}", "--format=%H%x1f%B%x1e", cwd=cwd
+    ).stdout
+    want_run, want_iter = f"Rootloop-Run: {run_id}", trailer
+    for record in out.split("\x1e"):
+        sha, _, body = record.strip().partition("\x1f")
+        lines = {line.strip() for line in body.splitlines()}
+        if sha and want_run in lines and want_iter in lines:
+            return sha
+    return None
+
+
 class CodeFix:
     def __init__(
-        self, dispatcher: Dispatcher, ctx: DebugContext, entry: HistoryEntry, progress: Progress
+        self,
+        dispatcher: Dispatcher,
+        ctx: DebugContext,
+        entry: HistoryEntry,
+        progress: Progress,
+        step: Step | None = None,
     ) -> None:
+        from rootloop.actions.dispatch import Step
+
         self.d = dispatcher
         self.topology = dispatcher.topology
         self.ctx, self.entry, self.progress = ctx, entry, progress
+        kind = entry.action_detail.kind if entry.action_detail else "code"
+        self.step = step or Step(ctx, entry, progress, kind)
+
+    @property
+    def remote(self) -> str:
+        repo = self.topology.repo
+        return (repo.remote if repo else None) or "origin"
+
+    def remote_ref(self, ws: RunWorkspace) -> str | None:
+        """Fetch the run branch from the remote (read-only); its remote-tracking ref."""
+        if (
+            ws.git.run(
+                "ls-remote", "--exit-code", self.remote, f"refs/heads/{ws.branch}", check=False
+            ).returncode
+            != 0
+        ):
+            return None
+        tracking = f"refs/remotes/{self.remote}/{ws.branch}"
+        ws.git.run("fetch", "--quiet", self.remote, f"+refs/heads/{ws.branch}:{tracking}")
+        return tracking
+
+    def find_commit(self, ws: RunWorkspace) -> tuple[str | None, bool]:
+        """(the iteration's commit, is it on the remote run branch?)"""
+        it = f"Rootloop-Iteration: {self.entry.iteration}"
+        remote = self.remote_ref(ws)
+        if remote is not None:
+            sha = find_keyed_commit(ws.git, remote, self.ctx.run_id, it, ws.path)
+            if sha is not None:
+                return sha, True
+        return find_keyed_commit(ws.git, "HEAD", self.ctx.run_id, it, ws.path), False
+
+    def reset_leftovers(self, ws: RunWorkspace) -> None:
+        """A run killed mid-edit or mid-revert left the worktree dirty: start clean from
+        the branch's last commit (the worktree is rootloop's own, under the state dir)."""
+        for args in (("revert", "--abort"), ("reset", "--hard", "HEAD"), ("clean", "-fd")):
+            ws.git.run(*args, cwd=ws.path, check=False)
+
+    def adopt(self, ws: RunWorkspace, sha: str) -> None:
+        """The remote has the commit but this worktree does not (it was recreated): move the
+        run branch forward to it, never backwards."""
+        ancestor = (
+            ws.git.run(
+                "merge-base", "--is-ancestor", "HEAD", sha, cwd=ws.path, check=False
+            ).returncode
+            == 0
+        )
+        if not ancestor:
+            raise PlatformError(
+                f"the run branch {ws.branch} diverged from its remote",
+                "inspect the worktree and the remote branch by hand",
+            )
+        ws.git.run("reset", "--hard", sha, cwd=ws.path)
+
+    def contains(self, ws: RunWorkspace, sha: str) -> bool:
+        """The worktree's branch already has ``sha``."""
+        return (
+            ws.git.run(
+                "merge-base", "--is-ancestor", sha, "HEAD", cwd=ws.path, check=False
+            ).returncode
+            == 0
+        )
+
+    async def landed(self) -> bool:
+        """Is this iteration's commit on the remote run branch? (CI and deploy follow it.)"""
+        ws = self.workspace()
+        if not (ws.path / ".git").exists():
+            return False
+        _sha, on_remote = await asyncio.to_thread(self.find_commit, ws)
+        return on_remote
 
     def workspace(self) -> RunWorkspace:
         return self.workspace_for(self.topology, self.ctx, self.d.state_root)
@@ -83,20 +184,23 @@ class CodeFix:
             root=state_root / "worktrees",
         )
 
-    async def committed(self) -> bool:
-        """Did an interrupted run already commit this iteration on the run branch?"""
-        ws = self.workspace()
-        if not (ws.path / ".git").exists():
-            return False
-        log = await asyncio.to_thread(ws.git.out, "log", "--format=%B", "-n", "20", cwd=ws.path)
-        return f"Rootloop-Iteration: {self.entry.iteration}" in log
-
     async def apply(self, action: ApplyPatch | RevertCommit) -> ActionResult:
         repo = self.topology.repo
         assert repo is not None
         ws = self.workspace()
         await asyncio.to_thread(ws.open)
         self.ctx.branch = ws.branch
+        found, on_remote = await asyncio.to_thread(self.find_commit, ws)
+        if found is not None:
+            self.progress(
+                f"found this iteration's commit {found[:7]} "
+                + ("on the remote" if on_remote else "in the worktree, not pushed yet")
+            )
+            if on_remote and not await asyncio.to_thread(self.contains, ws, found):
+                await asyncio.to_thread(self.adopt, ws, found)
+            commit = await asyncio.to_thread(self.described, ws, found)
+            return await self.ship(ws, commit, pushed=on_remote)
+        await asyncio.to_thread(self.reset_leftovers, ws)
         if isinstance(action, ApplyPatch):
             files = await asyncio.to_thread(ws.apply_edits, action.edits)
             self.progress(f"edited {', '.join(files)} in {ws.path}")
@@ -113,20 +217,44 @@ class CodeFix:
                             f"{run.output_tail[-1500:]}"
                         },
                     )
+            self.step.before("commit", f"committing on {ws.branch} ({self.step.key})")
             commit = await asyncio.to_thread(
                 ws.commit, action.title, action.reason, iteration=self.entry.iteration
             )
         else:
-            commit = await asyncio.to_thread(ws.revert, action.commit)
+            self.step.before("commit", f"reverting {action.commit[:7]} on {ws.branch}")
+            commit = await asyncio.to_thread(
+                ws.revert, action.commit, iteration=self.entry.iteration
+            )
+        self.progress(f"committed {commit.sha[:7]} on {ws.branch}")
+        return await self.ship(ws, commit, pushed=False)
+
+    def described(self, ws: RunWorkspace, sha: str) -> CommitResult:
+        """A commit found after a restart, described as if it had just been made."""
+        from rootloop.code.editor import CommitResult
+
+        files = ws.git.out("diff-tree", "--no-commit-id", "--name-only", "-r", sha, cwd=ws.path)
+        return CommitResult(
+            sha=sha,
+            branch=ws.branch,
+            message=ws.git.out("log", "-1", "--format=%B", sha, cwd=ws.path),
+            diff=ws.git.diff(f"{sha}^", sha, cwd=ws.path),
+            files=[f for f in files.splitlines() if f],
+        )
+
+    async def ship(self, ws: RunWorkspace, commit: CommitResult, *, pushed: bool) -> ActionResult:
+        """Push (unless the remote has it), then CI and the deploy of that commit."""
         sha = commit.sha
         self.entry.commit = sha[:7]
-        self.progress(f"committed {sha[:7]} on {ws.branch}")
-        forge = make_forge(self.topology, self.d.state_root)
-        await forge.push(ws.branch)
-        self.progress(f"pushed {ws.branch}")
+        if not pushed:
+            self.step.before("push", f"pushing {sha[:7]} to {ws.branch}", commit=sha)
+            forge = make_forge(self.topology, self.d.state_root)
+            await forge.push(ws.branch)
+            self.step.inside("pushed")
+            self.progress(f"pushed {ws.branch}")
         gha = await self.watch_ci(ws.branch, sha)
         self.entry.gha = gha
-        if gha != "pass":
+        if gha not in ("pass", "skipped"):  # skipped: the map declares no CI to wait for
             return ActionResult(
                 ok=False,
                 changed=f"committed {sha[:7]} on {ws.branch}",
@@ -141,7 +269,8 @@ class CodeFix:
         deployed = await self.wait_deploy(sha)
         return ActionResult(
             ok=deployed,
-            changed=f"committed {sha[:7]} on {ws.branch}, CI passed, "
+            changed=f"committed {sha[:7]} on {ws.branch}, "
+            + ("CI passed, " if gha == "pass" else "no CI in the map, ")
             + ("deployed to the lower environment" if deployed else "deploy not seen"),
             commit=sha[:7],
             undo=f"git revert {sha[:7]} on {ws.branch}",

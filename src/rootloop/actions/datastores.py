@@ -5,22 +5,35 @@ They run after the gates (the loop's job, not theirs) and return an
 ``ok=False`` with the reason, never an exception. Only a malformed action (a
 ``TerminateBackend`` that selects nothing, which would end every session) raises
 ``UserError``. Nothing here puts a DSN, URL or password in its result.
+
+Exactly once, across a kill: the sessions to end are journaled (pid and start
+time) before any is ended, and a resume ends only those of them still there —
+never a new session that took a recycled pid or reconnected since. The Redis
+values before the change are journaled too, so a resumed change still says what
+it changed. A migration runs in ONE transaction with its row in the ledger table
+``rootloop_migrations`` (keyed by run and iteration): it commits with its record
+or not at all, and a resume that finds the row does not run it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 import redis
 from psycopg.rows import class_row
 
-from rootloop.actions.types import ActionResult, SetRedisPolicy, TerminateBackend
-from rootloop.errors import UserError
+from rootloop.actions.types import ActionResult, RunMigration, SetRedisPolicy, TerminateBackend
+from rootloop.errors import PlatformError, UserError
 from rootloop.redact import Redactor
 from rootloop.skills.postgres import describe_dsn
 from rootloop.skills.redis import describe_url
+
+if TYPE_CHECKING:
+    from rootloop.actions.dispatch import Step
 
 _redact = Redactor()
 _WAIT_MS = 5000  # pg_terminate_backend(pid, timeout) waits this long for each session to end
@@ -34,13 +47,15 @@ class _Target:
     xact_age_s: float | None
     query: str
     blocking: bool
+    backend_start: str = ""
 
 
 _SELECT = """
 SELECT pid, coalesce(application_name, '') AS application_name, state,
        extract(epoch FROM now() - xact_start)::float8 AS xact_age_s,
        left(coalesce(query, ''), 500) AS query,
-       pid IN (SELECT unnest(pg_blocking_pids(a.pid)) FROM pg_stat_activity a) AS blocking
+       pid IN (SELECT unnest(pg_blocking_pids(a.pid)) FROM pg_stat_activity a) AS blocking,
+       backend_start::text AS backend_start
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
   AND (%(pid)s::int IS NULL OR pid = %(pid)s::int)
@@ -62,8 +77,30 @@ def _selector(action: TerminateBackend) -> str:
     return ", ".join(parts)
 
 
-def apply_terminate_backend(action: TerminateBackend, dsn: str) -> ActionResult:
+def _still_there(conn: psycopg.Connection, journaled: list[dict]) -> list[_Target]:
+    """The journaled sessions that still run: same pid AND same start (not a recycled pid)."""
+    wanted = {(t["pid"], t["backend_start"]) for t in journaled}
+    with conn.cursor(row_factory=class_row(_Target)) as cur:
+        cur.execute(_SELECT, {"pid": None, "app": None, "state": None})
+        return [t for t in cur.fetchall() if (t.pid, t.backend_start) in wanted]
+
+
+def terminated_already(dsn: str, step: Step) -> bool:
+    """Every session this action journaled is gone."""
+    journaled = step.journal.get("sessions")
+    if journaled is None:
+        return False
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        return not _still_there(conn, journaled)
+
+
+def apply_terminate_backend(
+    action: TerminateBackend, dsn: str, step: Step | None = None
+) -> ActionResult:
     """``pg_terminate_backend`` on the sessions the action selects; waits until they are gone."""
+    from rootloop.actions.dispatch import Step
+
+    step = step or Step.detached(action.kind)
     if action.pid is None and not action.application_name and not action.state:
         raise UserError(
             "terminate-backend needs a pid, an application_name or a state: without one it "
@@ -75,20 +112,33 @@ def apply_terminate_backend(action: TerminateBackend, dsn: str) -> ActionResult:
         with psycopg.connect(
             dsn, autocommit=True, connect_timeout=5, application_name="rootloop-action"
         ) as conn:
-            with conn.cursor(row_factory=class_row(_Target)) as cur:
-                cur.execute(
-                    _SELECT,
-                    {"pid": action.pid, "app": action.application_name, "state": action.state},
-                )
-                targets = [t for t in cur.fetchall() if t.blocking or not action.blocking_only]
-            if not targets:
+            journaled = step.journal.get("sessions")
+            if journaled is not None:  # resumed: only the sessions chosen before the kill
+                chosen = [_Target(**t) for t in journaled]
+                targets = _still_there(conn, journaled)
+            else:
+                with conn.cursor(row_factory=class_row(_Target)) as cur:
+                    cur.execute(
+                        _SELECT,
+                        {"pid": action.pid, "app": action.application_name, "state": action.state},
+                    )
+                    targets = [t for t in cur.fetchall() if t.blocking or not action.blocking_only]
+                chosen = targets
+            if not chosen:
                 return ActionResult(
                     ok=False,
                     changed=f"nothing on {where}: no session matches {selector}",
                     details={"selector": selector, "terminated": []},
                 )
+            if journaled is None:
+                step.before(
+                    "terminate",
+                    f"ending {len(targets)} session(s) on {where}",
+                    sessions=[{**t.__dict__, "query": _redact.text(t.query)} for t in targets],
+                )
             waits = conn.info.server_version >= 140000
-            done: list[_Target] = []
+            gone = {t.pid for t in targets}
+            done: list[_Target] = [t for t in chosen if t.pid not in gone]
             failed: list[int] = []
             for t in targets:
                 if waits:
@@ -155,14 +205,35 @@ def _wait_gone(conn: psycopg.Connection, pids: list[int], timeout: float = 5.0) 
         time.sleep(0.05)
 
 
-def apply_set_redis_policy(action: SetRedisPolicy, url: str) -> ActionResult:
+def redis_policy_in_force(action: SetRedisPolicy, url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    try:
+        now = client.config_get("maxmemory*")
+    finally:
+        client.close()
+    return str(now.get("maxmemory-policy")) == action.policy and (
+        action.maxmemory is None or str(now.get("maxmemory")) == str(action.maxmemory)
+    )
+
+
+def apply_set_redis_policy(
+    action: SetRedisPolicy, url: str, step: Step | None = None
+) -> ActionResult:
     """CONFIG SET maxmemory-policy (and maxmemory); the undo restores the values read before."""
+    from rootloop.actions.dispatch import Step
+
+    step = step or Step.detached(action.kind)
     where = describe_url(url)
     client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     try:
-        before = client.config_get("maxmemory*")
+        before = step.journal.get("redis_before") or client.config_get("maxmemory*")
         old_policy = str(before.get("maxmemory-policy", "?"))
         old_max = str(before.get("maxmemory", "?"))
+        step.before(
+            "config-set",
+            f"setting maxmemory-policy {action.policy} on {where}",
+            redis_before={"maxmemory-policy": old_policy, "maxmemory": old_max},
+        )
         client.config_set("maxmemory-policy", action.policy)
         if action.maxmemory is not None:
             client.config_set("maxmemory", action.maxmemory)
@@ -195,8 +266,76 @@ def apply_set_redis_policy(action: SetRedisPolicy, url: str) -> ActionResult:
         ok=ok,
         changed=changed,
         undo=undo,
+        # the values were already these: nothing changed, so nothing can be credited to it
+        no_op=ok and old_policy == new_policy and (action.maxmemory is None or old_max == new_max),
         details={
             "before": {"maxmemory-policy": old_policy, "maxmemory": old_max},
             "after": {"maxmemory-policy": new_policy, "maxmemory": new_max},
         },
+    )
+
+
+# -- migrations -----------------------------------------------------------------------------
+
+LEDGER = "rootloop_migrations"
+_LEDGER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER} (
+    key text PRIMARY KEY,
+    name text NOT NULL,
+    sql_sha256 text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def _ledger_exists(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (LEDGER,)).fetchone()
+    return bool(row and row[0])
+
+
+def migration_recorded(dsn: str, key: str) -> bool:
+    """The ledger holds this key: the migration and its record committed together."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        if not _ledger_exists(conn):
+            return False
+        return conn.execute(f"SELECT 1 FROM {LEDGER} WHERE key = %s", (key,)).fetchone() is not None
+
+
+def run_migration(action: RunMigration, dsn: str, step: Step | None = None) -> ActionResult:
+    """Apply an approved migration and its ledger row in ONE transaction, at most once."""
+    from rootloop.actions.dispatch import Step
+
+    step = step or Step.detached(action.kind)
+    start = time.perf_counter()
+    digest = hashlib.sha256(action.sql.encode()).hexdigest()
+    done = ActionResult(
+        ok=True,
+        changed=f"applied migration {action.name} (ledger {LEDGER}, key {step.key})",
+        undo="write and approve a reverse migration",
+        details={"sql": action.sql, "ledger_key": step.key},
+    )
+    try:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=False) as conn:
+            conn.execute(_LEDGER_DDL)
+            conn.commit()
+            # one migration per key at a time, even across two processes
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (step.key,))
+            if conn.execute(f"SELECT 1 FROM {LEDGER} WHERE key = %s", (step.key,)).fetchone():
+                conn.rollback()
+                return done.model_copy(
+                    update={"changed": done.changed + ", found in the ledger after a restart"}
+                )
+            step.before("migrate", f"running migration {action.name} ({step.key})")
+            conn.execute(action.sql)  # type: ignore[arg-type]
+            conn.execute(
+                f"INSERT INTO {LEDGER} (key, name, sql_sha256) VALUES (%s, %s, %s)",
+                (step.key, action.name, digest),
+            )
+            step.inside("commit")
+            conn.commit()
+            step.inside("committed")
+    except psycopg.Error as exc:
+        text = _redact.text(" ".join(str(exc).split()))[:400]
+        raise PlatformError(f"migration {action.name} failed: {text}") from None
+    return done.model_copy(
+        update={"changed": f"{done.changed} in {time.perf_counter() - start:.2f}s"}
     )

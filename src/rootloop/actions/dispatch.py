@@ -1,21 +1,33 @@
-"""Routes an allowed action to the executor of its platform, and waits for it to land.
+"""One table from each action kind to its executor: apply, already applied, resources.
 
 Infra actions change the world directly (ECS through boto3, PostgreSQL, Redis,
 Lambda) and then wait for the deploy to be stable. Code actions go the seed's
 long way: edit in the run's worktree → repository tests → commit → push the
 run's branch → watch CI → wait for the lower environment to deploy the commit.
 The gates have already been passed when anything here runs.
+
+Exactly once, across any crash: every executor is idempotent under the action's
+key (``<run>/<iteration>``). Right before each side effect it calls
+``Step.before``, which writes what it is about to do into the entry's journal,
+persists the context and checks the lease (the loop's progress callback does
+both), and passes a named kill point. A resumed run calls ``apply`` again: the
+executor first finds its own side effect in the real world — the task-definition
+revision tagged with the key, the commit carrying the key's trailers on the
+remote run branch, the ledger row of the migration — and continues from there
+(deploy, push, CI, the deploy of the commit) instead of doing it twice.
+``already_applied`` asks the same question without acting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rootloop import killpoints
 from rootloop.actions.types import (
     ActionResult,
     ApplyPatch,
@@ -33,7 +45,7 @@ from rootloop.actions.types import (
     TerminateBackend,
 )
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.errors import PlatformError, UserError
+from rootloop.errors import UserError
 from rootloop.models import utcnow
 from rootloop.skills.base import Node
 from rootloop.topology import Topology
@@ -41,6 +53,59 @@ from rootloop.topology import Topology
 Progress = Callable[[str], None]
 ECS_ACTIONS = (SetTaskResources, SetEnvVar, RollbackTaskDefinition, ForceDeployment, ScaleService)
 LAMBDA_ACTIONS = (SetFunctionEnv, SetEventSourceMapping)
+
+
+@dataclass
+class Step:
+    """One action being carried out: its idempotency key, its journal, its checkpoint."""
+
+    ctx: DebugContext
+    entry: HistoryEntry
+    progress: Progress
+    kind: str = ""
+
+    @classmethod
+    def detached(cls, kind: str) -> Step:
+        """For an executor called outside a run (tests, scripts): a journal of its own."""
+        return cls(DebugContext(service="-"), HistoryEntry(iteration=0, diagnosis=""), _quiet, kind)
+
+    @property
+    def key(self) -> str:
+        return self.ctx.action_key(self.entry)
+
+    @property
+    def journal(self) -> dict[str, Any]:
+        return self.entry.journal
+
+    def before(self, what: str, message: str = "", **facts: Any) -> None:
+        """Right before a side effect: journal ``facts``, persist, check the lease, and
+        pass the kill point ``step:<kind>:<what>``. Raises ``LeaseLost`` to stop here."""
+        self.entry.journal.update(facts)
+        self.progress(message or f"{what} ({self.key})")
+        killpoints.hit(f"step:{self.kind}:{what}")
+
+    def inside(self, what: str) -> None:
+        """A kill point inside a side effect (a migration's open transaction)."""
+        killpoints.hit(f"step:{self.kind}:{what}")
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+Apply = Callable[["Dispatcher", Any, Step], Awaitable[ActionResult]]
+Probe = Callable[["Dispatcher", Any, Step], Awaitable[bool]]
+#: (what kind of thing, its name) — what a production check reads before the side effect
+Resource = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Executor:
+    """How one action kind is carried out."""
+
+    apply: Apply
+    already_applied: Probe
+    resources: Callable[[Any], list[Resource]]
 
 
 class Dispatcher:
@@ -82,76 +147,53 @@ class Dispatcher:
         )
         return clients_for(cfg)
 
-    # -- Executor protocol -----------------------------------------------------------------
+    # -- Executor protocol (the loop's and the MCP server's one way to act) ----------------
+    @staticmethod
+    def executor_of(action: BaseAction) -> Executor:
+        for types, executor in EXECUTORS:
+            if isinstance(action, types):
+                return executor
+        raise UserError(f"no executor for action '{action.kind}'")
+
+    def resources(self, action: BaseAction) -> list[Resource]:
+        """What the action touches, for the production check right before its side effect."""
+        return self.executor_of(action).resources(action)
+
     async def apply(
         self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry, progress: Progress
     ) -> ActionResult:
-        if isinstance(action, ECS_ACTIONS):
-            return await self._ecs(action, progress)
-        if isinstance(action, LAMBDA_ACTIONS):
-            from rootloop.actions import aws_lambda
-
-            node = self.node_with_skill("aws-lambda", action.target)
-            return await asyncio.to_thread(
-                aws_lambda.apply, action, self.aws_clients(node), self.topology
-            )
-        if isinstance(action, TerminateBackend):
-            from rootloop.actions.datastores import apply_terminate_backend
-
-            node = self.node_with_skill("postgres", action.target)
-            return await asyncio.to_thread(apply_terminate_backend, action, node.settings.dsn)  # type: ignore[attr-defined]
-        if isinstance(action, SetRedisPolicy):
-            from rootloop.actions.datastores import apply_set_redis_policy
-
-            node = self.node_with_skill("redis", action.target)
-            return await asyncio.to_thread(apply_set_redis_policy, action, node.settings.url)  # type: ignore[attr-defined]
-        if isinstance(action, RunMigration):
-            node = self.node_with_skill("postgres", action.target)
-            return await asyncio.to_thread(run_migration, action, node.settings.dsn)  # type: ignore[attr-defined]
-        if isinstance(action, ApplyPatch | RevertCommit):
-            from rootloop.actions.code import CodeFix
-
-            return await CodeFix(self, ctx, entry, progress).apply(action)
-        raise UserError(f"no executor for action '{action.kind}'")
+        step = Step(ctx, entry, progress, action.kind)
+        return await self.executor_of(action).apply(self, action, step)
 
     async def already_applied(
         self, action: BaseAction, ctx: DebugContext, entry: HistoryEntry
     ) -> bool:
-        """Probe whether an action whose run was killed mid-way took effect."""
-        if isinstance(action, ApplyPatch | RevertCommit):
-            from rootloop.actions.code import CodeFix
-
-            return await CodeFix(self, ctx, entry, lambda _m: None).committed()
-        if isinstance(action, SetTaskResources) and action.memory is not None:
-            node = self.node_with_skill("aws-ecs", action.target)
-            clients = self.aws_clients(node)
-
-            def memory_now() -> int | None:
-                svc = clients.ecs.describe_services(
-                    cluster=action.cluster, services=[action.service]
-                )["services"][0]
-                td = clients.ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])[
-                    "taskDefinition"
-                ]
-                return int(td.get("memory") or td["containerDefinitions"][0].get("memory") or 0)
-
-            return await asyncio.to_thread(memory_now) == action.memory
-        return False  # the other actions are safe to repeat: they set a state, not a delta
+        """Did an interrupted run's action take effect? Read from the real world."""
+        step = Step(ctx, entry, lambda _m: None, action.kind)
+        return await self.executor_of(action).already_applied(self, action, step)
 
     # -- ECS ----------------------------------------------------------------------------------
-    async def _ecs(self, action: Any, progress: Progress) -> ActionResult:
+    async def _ecs(self, action: Any, step: Step) -> ActionResult:
         from rootloop.actions import ecs
 
         node = self.node_with_skill("aws-ecs", action.target)
         clients = self.aws_clients(node)
-        started = utcnow()
-        result = await asyncio.to_thread(ecs.apply, action, clients, self.topology)
-        progress(f"{result.changed}; waiting for {action.service} to be stable")
+        step.journal.setdefault("started_at", utcnow().isoformat())
+        result = await asyncio.to_thread(ecs.apply, action, clients, self.topology, step)
+        step.progress(f"{result.changed}; waiting for {action.service} to be stable")
+        since = datetime.fromisoformat(step.journal["started_at"])
         stable = await self.wait_stable(
-            clients, action.cluster, action.service, progress, since=started
+            clients, action.cluster, action.service, step.progress, since=since
         )
         details = {**result.details, "stable": stable.stable, "stable_reason": stable.reason}
         return result.model_copy(update={"details": details})
+
+    async def _ecs_applied(self, action: Any, step: Step) -> bool:
+        from rootloop.actions import ecs
+
+        node = self.node_with_skill("aws-ecs", action.target)
+        clients = self.aws_clients(node)
+        return await asyncio.to_thread(ecs.already_applied, action, clients, step)
 
     async def wait_stable(
         self,
@@ -174,21 +216,110 @@ class Dispatcher:
             since=since,
         )
 
+    # -- Lambda -------------------------------------------------------------------------------
+    async def _lambda(self, action: Any, step: Step) -> ActionResult:
+        from rootloop.actions import aws_lambda
 
-def run_migration(action: RunMigration, dsn: str) -> ActionResult:
-    """Apply an approved migration in one transaction."""
-    import psycopg
+        node = self.node_with_skill("aws-lambda", action.target)
+        clients = self.aws_clients(node)
+        return await asyncio.to_thread(aws_lambda.apply, action, clients, self.topology, step)
 
-    start = time.perf_counter()
-    try:
-        with psycopg.connect(dsn, connect_timeout=5, autocommit=False) as conn:
-            conn.execute(action.sql)  # type: ignore[arg-type]
-            conn.commit()
-    except psycopg.Error as exc:
-        raise PlatformError(f"migration {action.name} failed: {exc}".strip()) from None
-    return ActionResult(
-        ok=True,
-        changed=f"applied migration {action.name} in {time.perf_counter() - start:.2f}s",
-        undo="write and approve a reverse migration",
-        details={"sql": action.sql},
-    )
+    async def _lambda_applied(self, action: Any, step: Step) -> bool:
+        from rootloop.actions import aws_lambda
+
+        node = self.node_with_skill("aws-lambda", action.target)
+        return await asyncio.to_thread(
+            aws_lambda.already_applied, action, self.aws_clients(node), step
+        )
+
+    # -- datastores ---------------------------------------------------------------------------
+    def _dsn(self, action: BaseAction) -> str:
+        return self.node_with_skill("postgres", action.target).settings.dsn  # type: ignore[attr-defined]
+
+    def _redis_url(self, action: BaseAction) -> str:
+        return self.node_with_skill("redis", action.target).settings.url  # type: ignore[attr-defined]
+
+    async def _terminate(self, action: TerminateBackend, step: Step) -> ActionResult:
+        from rootloop.actions.datastores import apply_terminate_backend
+
+        return await asyncio.to_thread(apply_terminate_backend, action, self._dsn(action), step)
+
+    async def _terminated(self, action: TerminateBackend, step: Step) -> bool:
+        from rootloop.actions.datastores import terminated_already
+
+        return await asyncio.to_thread(terminated_already, self._dsn(action), step)
+
+    async def _redis(self, action: SetRedisPolicy, step: Step) -> ActionResult:
+        from rootloop.actions.datastores import apply_set_redis_policy
+
+        return await asyncio.to_thread(
+            apply_set_redis_policy, action, self._redis_url(action), step
+        )
+
+    async def _redis_applied(self, action: SetRedisPolicy, step: Step) -> bool:
+        from rootloop.actions.datastores import redis_policy_in_force
+
+        return await asyncio.to_thread(redis_policy_in_force, action, self._redis_url(action))
+
+    async def _migrate(self, action: RunMigration, step: Step) -> ActionResult:
+        from rootloop.actions.datastores import run_migration
+
+        return await asyncio.to_thread(run_migration, action, self._dsn(action), step)
+
+    async def _migrated(self, action: RunMigration, step: Step) -> bool:
+        from rootloop.actions.datastores import migration_recorded
+
+        return await asyncio.to_thread(migration_recorded, self._dsn(action), step.key)
+
+    # -- code -----------------------------------------------------------------------------------
+    async def _code(self, action: ApplyPatch | RevertCommit, step: Step) -> ActionResult:
+        from rootloop.actions.code import CodeFix
+
+        return await CodeFix(self, step.ctx, step.entry, step.progress, step).apply(action)
+
+    async def _code_applied(self, action: ApplyPatch | RevertCommit, step: Step) -> bool:
+        from rootloop.actions.code import CodeFix
+
+        return await CodeFix(self, step.ctx, step.entry, step.progress, step).landed()
+
+
+def _ecs_resources(a: Any) -> list[Resource]:
+    return [("ECS service", f"{a.cluster}/{a.service}"), ("ECS cluster", a.cluster)]
+
+
+def _lambda_resources(a: Any) -> list[Resource]:
+    return [("Lambda function", a.function_name)]
+
+
+def _node_resource(kind: str) -> Callable[[Any], list[Resource]]:
+    return lambda a: [(kind, a.target)]
+
+
+def _code_resources(a: Any) -> list[Resource]:
+    return [("git branch", "the run's rootloop/ branch"), ("service", a.target)]
+
+
+#: action types → how they are carried out (the only place that says so)
+EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
+    (ECS_ACTIONS, Executor(Dispatcher._ecs, Dispatcher._ecs_applied, _ecs_resources)),
+    (
+        LAMBDA_ACTIONS,
+        Executor(Dispatcher._lambda, Dispatcher._lambda_applied, _lambda_resources),
+    ),
+    (
+        (TerminateBackend,),
+        Executor(Dispatcher._terminate, Dispatcher._terminated, _node_resource("PostgreSQL")),
+    ),
+    (
+        (SetRedisPolicy,),
+        Executor(Dispatcher._redis, Dispatcher._redis_applied, _node_resource("Redis")),
+    ),
+    (
+        (RunMigration,),
+        Executor(Dispatcher._migrate, Dispatcher._migrated, _node_resource("PostgreSQL")),
+    ),
+    (
+        (ApplyPatch, RevertCommit),
+        Executor(Dispatcher._code, Dispatcher._code_applied, _code_resources),
+    ),
+]

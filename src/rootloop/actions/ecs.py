@@ -4,6 +4,13 @@ Each executor checks the production gate against the real resource first
 (its name and its AWS tags, read with ListTagsForResource) and refuses with
 ``ActionRefused(gate="production")`` before any change. Each returns what it
 changed and how to undo it (usually the previous task-definition ARN).
+
+Exactly once: a changed task definition (resources, environment, a restart) is
+registered as ONE revision tagged ``rootloop:action=<run>/<iteration>``; a resumed
+run finds that revision by its tag and only deploys it if the service does not
+run it yet. The revision a change is computed from, and a rollback's explicit
+target, are journaled before the first side effect, so a resume neither stacks a
+second revision nor rolls back "one more".
 ``wait_stable`` then watches the service until running = desired, the rollout
 is complete and no task stopped since the deploy — or says why not.
 """
@@ -14,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rootloop.actions.gates import refuse_production_resources
 from rootloop.actions.types import (
@@ -31,6 +38,12 @@ from rootloop.platforms.aws.errors import AWS_ERRORS, translate
 from rootloop.platforms.aws.session import AwsClients
 from rootloop.redact import MASK, SENSITIVE_NAME
 from rootloop.topology import Topology
+
+if TYPE_CHECKING:
+    from rootloop.actions.dispatch import Step
+
+#: the tag that carries a revision's idempotency key
+KEY_TAG = "rootloop:action"
 
 EcsAction = SetTaskResources | SetEnvVar | RollbackTaskDefinition | ForceDeployment | ScaleService
 
@@ -55,15 +68,39 @@ _REGISTER_KEYS = (
 )
 
 
-def apply(action: BaseAction, clients: AwsClients, topology: Topology) -> ActionResult:
+def apply(
+    action: BaseAction, clients: AwsClients, topology: Topology, step: Step | None = None
+) -> ActionResult:
     """Run one ECS action after the production gate; AWS failures raise AwsError."""
+    from rootloop.actions.dispatch import Step
+
     handler = _HANDLERS.get(type(action))
     if handler is None:
         raise UserError(f"'{action.kind}' is not an ECS action")
+    step = step or Step.detached(action.kind)
     try:
         svc = _service(clients, action.cluster, action.service)  # type: ignore[attr-defined]
         refuse_production(clients, topology, action, svc)
-        return handler(action, clients, svc)
+        return handler(action, clients, svc, step)
+    except AWS_ERRORS as exc:
+        raise translate(exc) from exc
+
+
+def already_applied(action: BaseAction, clients: AwsClients, step: Step) -> bool:
+    """Does the service already run what this action (under its key) would deploy?"""
+    try:
+        svc = _service(clients, action.cluster, action.service)  # type: ignore[attr-defined]
+        if isinstance(action, ScaleService):
+            return svc.get("desiredCount") == action.desired and "previous_desired" in step.journal
+        if isinstance(action, RollbackTaskDefinition):
+            target = step.journal.get("rollback_target")
+            return target is not None and svc["taskDefinition"] == target
+        base = step.journal.get("previous_task_definition")
+        if base is None:
+            return False
+        td = clients.ecs.describe_task_definition(taskDefinition=base)["taskDefinition"]
+        mine = find_tagged(clients, td["family"], step.key, int(td["revision"]))
+        return mine is not None and svc["taskDefinition"] == mine
     except AWS_ERRORS as exc:
         raise translate(exc) from exc
 
@@ -118,22 +155,90 @@ def _register(
     return clients.ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
 
 
-def _current_td(clients: AwsClients, svc: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
-    resp = clients.ecs.describe_task_definition(
-        taskDefinition=svc["taskDefinition"], include=["TAGS"]
-    )
+def _base_td(
+    clients: AwsClients, svc: dict[str, Any], step: Step
+) -> tuple[dict[str, Any], list[Any]]:
+    """The revision the change is computed from: the one journaled before the first side
+    effect (a resume), else the one the service runs now."""
+    arn = step.journal.get("previous_task_definition") or svc["taskDefinition"]
+    resp = clients.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     return resp["taskDefinition"], resp.get("tags", [])
 
 
-def _deploy(clients: AwsClients, svc: dict[str, Any], arn: str) -> None:
+def find_tagged(clients: AwsClients, family: str, key: str, after: int) -> str | None:
+    """The revision of ``family`` newer than ``after`` whose key tag is ``key``."""
+    kw: dict[str, Any] = {"familyPrefix": family, "sort": "DESC"}
+    while True:
+        page = clients.ecs.list_task_definitions(**kw)
+        for arn in page.get("taskDefinitionArns", []):
+            f, _, rev = arn.rsplit("/", 1)[-1].rpartition(":")
+            if f != family or not rev.isdigit():
+                continue
+            if int(rev) <= after:  # older than the base: not ours (no order is assumed)
+                continue
+            tags = clients.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+            if any(t.get("key") == KEY_TAG and t.get("value") == key for t in tags.get("tags", [])):
+                return arn
+        if not page.get("nextToken"):
+            return None
+        kw["nextToken"] = page["nextToken"]
+
+
+def _register_once(
+    clients: AwsClients,
+    svc: dict[str, Any],
+    step: Step,
+    change: Callable[[dict[str, Any]], None],
+    *,
+    restart: bool = False,
+) -> tuple[dict[str, Any], str]:
+    """Register the changed revision once (found by its key tag after a crash) and deploy
+    it unless the service runs it already. Returns (the base revision, the new ARN)."""
+    td, tags = _base_td(clients, svc, step)
+    new = find_tagged(clients, td["family"], step.key, int(td["revision"]))
+    if new is None:
+        step.before(
+            "register",
+            f"registering a revision of {td['family']} tagged {KEY_TAG}={step.key}",
+            previous_task_definition=td["taskDefinitionArn"],
+        )
+        keyed = [t for t in tags if t.get("key") != KEY_TAG]
+        new = _register(clients, td, [*keyed, {"key": KEY_TAG, "value": step.key}], change)
+    if svc["taskDefinition"] != new:
+        step.before("deploy", f"deploying {_short(new)}", deploying=new)
+        _deploy(clients, svc, new, restart=restart)
+        step.inside("deployed")
+    return td, new
+
+
+def _deploy(clients: AwsClients, svc: dict[str, Any], arn: str, *, restart: bool = False) -> None:
     clients.ecs.update_service(
-        cluster=svc["clusterArn"], service=svc["serviceName"], taskDefinition=arn
+        cluster=svc["clusterArn"],
+        service=svc["serviceName"],
+        taskDefinition=arn,
+        forceNewDeployment=restart,
     )
 
 
-def _set_resources(a: SetTaskResources, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
-    td, tags = _current_td(clients, svc)
+def _no_op(svc: dict[str, Any], what: str) -> ActionResult:
+    """The service already has the requested state: nothing registered, nothing deployed."""
+    return ActionResult(
+        ok=True,
+        changed=f"{svc['serviceName']}: {what} already; nothing changed",
+        no_op=True,
+        details={"task_definition": svc["taskDefinition"]},
+    )
+
+
+def _set_resources(
+    a: SetTaskResources, clients: AwsClients, svc: dict[str, Any], step: Step
+) -> ActionResult:
+    td, _ = _base_td(clients, svc, step)
     old_mem, old_cpu = td.get("memory"), td.get("cpu")
+    same_mem = a.memory is None or str(a.memory) == str(old_mem)
+    same_cpu = a.cpu is None or str(a.cpu) == str(old_cpu)
+    if same_mem and same_cpu and "previous_task_definition" not in step.journal:
+        return _no_op(svc, f"memory {old_mem}, cpu {old_cpu}")
 
     def change(body: dict[str, Any]) -> None:
         if a.memory is not None:
@@ -149,8 +254,7 @@ def _set_resources(a: SetTaskResources, clients: AwsClients, svc: dict[str, Any]
         if a.cpu is not None:
             body["cpu"] = str(a.cpu)
 
-    new = _register(clients, td, tags, change)
-    _deploy(clients, svc, new)
+    td, new = _register_once(clients, svc, step, change)
     what = []
     if a.memory is not None:
         what.append(f"memory {old_mem} -> {a.memory}")
@@ -160,9 +264,9 @@ def _set_resources(a: SetTaskResources, clients: AwsClients, svc: dict[str, Any]
         ok=True,
         changed=f"{svc['serviceName']}: registered {_short(new)} ({', '.join(what)}) "
         f"and deployed it",
-        undo=_undo(svc, svc["taskDefinition"]),
+        undo=_undo(svc, td["taskDefinitionArn"]),
         details={
-            "previous_task_definition": svc["taskDefinition"],
+            "previous_task_definition": td["taskDefinitionArn"],
             "task_definition": new,
             "previous_memory": old_mem,
             "previous_cpu": old_cpu,
@@ -170,41 +274,45 @@ def _set_resources(a: SetTaskResources, clients: AwsClients, svc: dict[str, Any]
     )
 
 
-def _set_env(a: SetEnvVar, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
-    td, tags = _current_td(clients, svc)
+def _env_value(td: dict[str, Any], container: str, name: str) -> str | None:
+    c = next(c for c in td["containerDefinitions"] if c["name"] == container)
+    return next((e.get("value") for e in c.get("environment", []) if e["name"] == name), None)
+
+
+def _set_env(a: SetEnvVar, clients: AwsClients, svc: dict[str, Any], step: Step) -> ActionResult:
+    td, _ = _base_td(clients, svc, step)
     names = [c["name"] for c in td["containerDefinitions"]]
     target = a.container or names[0]
     if target not in names:
         raise UserError(
             f"container '{target}' is not in {td['family']} (it has {', '.join(names)})"
         )
-    previous: list[str | None] = [None]
+    previous = _env_value(td, target, a.name)
+    secret = bool(SENSITIVE_NAME.search(a.name))
+    if previous == a.value and "previous_task_definition" not in step.journal:
+        return _no_op(svc, f"{target} has {a.name}={MASK if secret else a.value}")
 
     def change(body: dict[str, Any]) -> None:
         c = next(c for c in body["containerDefinitions"] if c["name"] == target)
         env = [dict(e) for e in c.get("environment", [])]
         for e in env:
             if e["name"] == a.name:
-                previous[0] = e.get("value")
                 e["value"] = a.value
                 break
         else:
             env.append({"name": a.name, "value": a.value})
         c["environment"] = env
 
-    new = _register(clients, td, tags, change)
-    _deploy(clients, svc, new)
-    shown = MASK if SENSITIVE_NAME.search(a.name) else a.value
-    old = (
-        "unset" if previous[0] is None else (MASK if SENSITIVE_NAME.search(a.name) else previous[0])
-    )
+    td, new = _register_once(clients, svc, step, change)
+    shown = MASK if secret else a.value
+    old = "unset" if previous is None else (MASK if secret else previous)
     return ActionResult(
         ok=True,
         changed=f"{svc['serviceName']}/{target}: {a.name} {old} -> {shown} in "
         f"{_short(new)}, deployed",
-        undo=_undo(svc, svc["taskDefinition"]),
+        undo=_undo(svc, td["taskDefinitionArn"]),
         details={
-            "previous_task_definition": svc["taskDefinition"],
+            "previous_task_definition": td["taskDefinitionArn"],
             "task_definition": new,
             "container": target,
         },
@@ -228,13 +336,28 @@ def previous_revision(clients: AwsClients, current_arn: str) -> str:
     raise UserError(f"{family_rev} has no earlier ACTIVE revision to roll back to")
 
 
-def _rollback(a: RollbackTaskDefinition, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
-    current = svc["taskDefinition"]
-    target = a.task_definition or previous_revision(clients, current)
-    target = clients.ecs.describe_task_definition(taskDefinition=target)["taskDefinition"][
-        "taskDefinitionArn"
-    ]
-    _deploy(clients, svc, target)
+def _rollback(
+    a: RollbackTaskDefinition, clients: AwsClients, svc: dict[str, Any], step: Step
+) -> ActionResult:
+    """Roll back to an EXPLICIT revision: "the previous one" is resolved once, journaled
+    with the revision it was previous to, and a resume deploys that same target."""
+    current = step.journal.get("previous_task_definition") or svc["taskDefinition"]
+    target = step.journal.get("rollback_target")
+    if target is None:
+        wanted = a.task_definition or previous_revision(clients, current)
+        target = clients.ecs.describe_task_definition(taskDefinition=wanted)["taskDefinition"][
+            "taskDefinitionArn"
+        ]
+    if svc["taskDefinition"] != target:
+        step.before(
+            "deploy",
+            f"rolling {svc['serviceName']} back to {_short(target)}",
+            previous_task_definition=current,
+            rollback_target=target,
+        )
+        _deploy(clients, svc, target)
+    elif "rollback_target" not in step.journal:
+        return _no_op(svc, f"runs {_short(target)}")
     return ActionResult(
         ok=True,
         changed=f"{svc['serviceName']}: rolled back {_short(current)} -> {_short(target)}",
@@ -243,23 +366,30 @@ def _rollback(a: RollbackTaskDefinition, clients: AwsClients, svc: dict[str, Any
     )
 
 
-def _force(a: ForceDeployment, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
-    clients.ecs.update_service(
-        cluster=svc["clusterArn"], service=svc["serviceName"], forceNewDeployment=True
-    )
+def _force(
+    a: ForceDeployment, clients: AwsClients, svc: dict[str, Any], step: Step
+) -> ActionResult:
+    """A restart is a deploy of a copy of the running revision, tagged with the action's
+    key: a resumed run finds the copy and does not restart the service a second time."""
+    td, new = _register_once(clients, svc, step, lambda _body: None, restart=True)
     return ActionResult(
         ok=True,
-        changed=f"{svc['serviceName']}: forced a new deployment of {_short(svc['taskDefinition'])}",
-        undo="nothing to undo: the same task definition was redeployed",
-        details={"task_definition": svc["taskDefinition"]},
+        changed=f"{svc['serviceName']}: restarted: deployed {_short(new)}, a copy of "
+        f"{_short(td['taskDefinitionArn'])}",
+        undo="nothing to undo: the same configuration was redeployed",
+        details={"previous_task_definition": td["taskDefinitionArn"], "task_definition": new},
     )
 
 
-def _scale(a: ScaleService, clients: AwsClients, svc: dict[str, Any]) -> ActionResult:
-    old = svc.get("desiredCount", 0)
-    clients.ecs.update_service(
-        cluster=svc["clusterArn"], service=svc["serviceName"], desiredCount=a.desired
-    )
+def _scale(a: ScaleService, clients: AwsClients, svc: dict[str, Any], step: Step) -> ActionResult:
+    old = step.journal.get("previous_desired", svc.get("desiredCount", 0))
+    if old == a.desired:
+        return _no_op(svc, f"desired count is {a.desired}")
+    if svc.get("desiredCount") != a.desired:
+        step.before("scale", f"scaling {svc['serviceName']} to {a.desired}", previous_desired=old)
+        clients.ecs.update_service(
+            cluster=svc["clusterArn"], service=svc["serviceName"], desiredCount=a.desired
+        )
     return ActionResult(
         ok=True,
         changed=f"{svc['serviceName']}: desired count {old} -> {a.desired}",

@@ -233,6 +233,10 @@ class ActionResult(BaseModel):
     undo: str = ""
     commit: str | None = None
     details: dict[str, Any] = {}
+    #: the real world already had the requested state (an env var set to the value it
+    #: had, a policy already in force, no session to end): nothing changed, so whatever
+    #: happens next, this action fixed nothing
+    no_op: bool = False
 
 
 def fields_of(kind: str) -> set[str]:

@@ -13,6 +13,7 @@ from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import ContextStore, DebugContext
 from rootloop.errors import StateError, UserError
+from rootloop.lease import LeaseHeld
 from rootloop.report import TerminalView
 from rootloop.state import state_dir
 
@@ -34,7 +35,28 @@ StateOption = Annotated[
     ),
 ]
 
-EXIT = {"healthy": 0, "paused": 3, "escalated": 4, "refused": 5, "failed": 1, "running": 1}
+#: how a run ended, as the process's exit code (also in ``rootloop run --help``)
+EXIT = {
+    "healthy": 0,  # fixed and verified: every entry symptom cleared because of an action
+    "failed": 1,
+    "running": 1,
+    "paused": 3,  # waiting for a human at a gate
+    "escalated": 4,  # no verified fix: a human takes over (ranked suspects in the report)
+    "refused": 5,  # production: rootloop changed nothing
+    "recovered": 7,  # the symptoms cleared without a fix: no action credited
+    "not-reproduced": 8,  # nothing wrong found, the complaint did not reproduce
+}
+#: another run holds the lease of this service and environment: nothing was done
+EXIT_LEASE_HELD = 6
+
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="When another run is investigating the same service and environment, wait up "
+        "to this many seconds for it to finish (default: exit 6 at once).",
+    ),
+]
 
 
 def _store(state: Path | None) -> ContextStore:
@@ -42,13 +64,21 @@ def _store(state: Path | None) -> ContextStore:
 
 
 def investigate(
-    topology_file: Path, reasoner: str, state: Path | None, ctx: DebugContext | None = None
+    topology_file: Path,
+    reasoner: str,
+    state: Path | None,
+    ctx: DebugContext | None = None,
+    wait: float = 0.0,
 ) -> DebugContext:
     session = runner.Session.open(topology_file, state)
     ctx = ctx or session.new_context(topology_file)
     chosen = session.reasoner(reasoner, topology_file)  # type: ignore[arg-type]
     view = TerminalView(console)
-    ctx = runner.run(session, ctx, [view], chosen)
+    try:
+        ctx = runner.run(session, ctx, [view], chosen, wait_lease=wait)
+    except LeaseHeld as held:
+        console.print(f"[yellow]not started[/]: {held}")
+        raise typer.Exit(EXIT_LEASE_HELD) from None
     run_dir = session.store.run_dir(ctx.run_id)
     console.print()
     console.print(
@@ -71,9 +101,17 @@ def run(
     topology_file: MapOption = Path("rootloop.yaml"),
     reasoner: ReasonerOption = "auto",
     state: StateOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
-    """Investigate until healthy: sweep → reason → gate → act → verify → test → PR."""
-    ctx = investigate(topology_file, reasoner, state)
+    """Investigate until healthy: sweep → reason → gate → act → verify → test → PR.
+
+    One run per service and environment at a time: exits 6 when another holds it.
+
+    Exit codes:
+    0 fixed and verified · 1 failed · 3 paused at a gate
+    4 escalated, no verified fix · 5 refused (production) · 6 another run holds the lease
+    7 recovered without a fix (no action credited) · 8 not reproduced"""
+    ctx = investigate(topology_file, reasoner, state, wait=wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
 
 
@@ -81,28 +119,32 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run to continue.")],
     reasoner: ReasonerOption = "auto",
     state: StateOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Continue a run that was killed, or that a human approved. No action runs twice."""
     store = _store(state)
     ctx = store.load(run_id)
-    if ctx.status == "healthy":
-        console.print(f"run {run_id} already ended healthy")
-        return
-    if ctx.status == "paused" and ctx.pending_gate is not None:
-        entry = ctx.current
-        if (
-            entry is None
-            or entry.action_detail is None
-            or approval_key(ctx.pending_gate.gate, entry.action_detail) not in ctx.approvals
-        ):
-            raise UserError(
-                f"run {run_id} waits at gate '{ctx.pending_gate.gate}': {ctx.pending_gate.reason}"
-            )
     if not ctx.topology_file:
         raise StateError(f"run {run_id} does not record its map; cannot resume it")
-    ctx.status = "running"
-    store.save(ctx)
-    ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx)
+    gate, entry = ctx.pending_gate, ctx.current
+    approved = (
+        ctx.status == "paused"
+        and gate is not None
+        and entry is not None
+        and entry.action_detail is not None
+        and approval_key(gate.gate, entry.action_detail) in ctx.approvals
+    )
+    if ctx.publish_pending and not approved:
+        # killed between its ending and its PR: resume into publishing, nothing else
+        ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx, wait)
+        raise typer.Exit(EXIT.get(ctx.status, 1))
+    if ctx.status in ("healthy", "recovered", "not-reproduced"):
+        console.print(f"run {run_id} already ended {ctx.status} and is published")
+        return
+    if ctx.status == "paused" and gate is not None and not approved:
+        raise UserError(f"run {run_id} waits at gate '{gate.gate}': {gate.reason}")
+    ctx.status = "running"  # saved by the run once it holds the lease, not before
+    ctx = investigate(Path(ctx.topology_file), reasoner, store.root, ctx, wait)
     raise typer.Exit(EXIT.get(ctx.status, 1))
 
 

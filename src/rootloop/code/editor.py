@@ -53,7 +53,13 @@ class TestRun(BaseModel):
 
 
 def commit_message(
-    title: str, why: str, *, service: str, run_id: str, iteration: int | None = None
+    title: str,
+    why: str,
+    *,
+    service: str,
+    run_id: str,
+    iteration: int | None = None,
+    step: str | None = None,
 ) -> str:
     """What changed (subject), why (body), and which investigation made it (trailers).
 
@@ -68,6 +74,8 @@ def commit_message(
     lines.append(f"Rootloop-Run: {run_id}")
     if iteration is not None:
         lines.append(f"Rootloop-Iteration: {iteration}")
+    if step is not None:
+        lines.append(f"Rootloop-Step: {step}")
     return "\n".join(lines) + "\n"
 
 
@@ -196,17 +204,20 @@ class RunWorkspace:
             timed_out=timed_out,
         )
 
-    def commit(self, title: str, why: str, *, iteration: int | None = None) -> CommitResult:
+    def commit(
+        self, title: str, why: str, *, iteration: int | None = None, step: str | None = None
+    ) -> CommitResult:
         before = self.head()
         message = commit_message(
-            title, why, service=self.service, run_id=self.run_id, iteration=iteration
+            title, why, service=self.service, run_id=self.run_id, iteration=iteration, step=step
         )
         sha = self.git.commit_all(self.path, message)
         self._refuse_known_secrets(before, sha)
         return self._result(before, sha, message)
 
-    def revert(self, commit: str) -> CommitResult:
-        """Undo one of this run's commits with a new commit on the run branch."""
+    def revert(self, commit: str, *, iteration: int | None = None) -> CommitResult:
+        """Undo one of this run's commits with a new commit on the run branch (carrying the
+        iteration's trailer, so a resumed run finds it instead of reverting twice)."""
         before = self.head()
         subject = self.git.out("log", "-1", "--format=%s", commit, cwd=self.path)
         message = commit_message(
@@ -214,6 +225,7 @@ class RunWorkspace:
             f"This reverts commit {commit}: the fix did not help.",
             service=self.service,
             run_id=self.run_id,
+            iteration=iteration,
         )
         sha = self.git.revert(self.path, commit, message)
         return self._result(before, sha, message)

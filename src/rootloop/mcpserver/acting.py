@@ -4,6 +4,8 @@
 the tool's answer, and nothing runs. An allowed action is recorded in a debug
 context before and after it runs (a new run, or the one named), so it is
 audited, shows in ``rootloop status``, and is never repeated after it failed.
+It acts through the loop's own path (``rootloop.actions.once.ActPath``): under
+the lease of the service and environment, exactly once by the action's key.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rootloop.actions.types import BaseAction
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
 from rootloop.errors import RootloopError, UserError
 from rootloop.mcpserver.toolbox import ActionOutcome, InvestigationResult
-from rootloop.models import utcnow
+from rootloop.models import Outcome, utcnow
 from rootloop.topology import Topology
 
 VIA = "manual action through the MCP server"
@@ -67,29 +69,56 @@ async def apply_gated(
                 f"--no-resume; then call apply_action again with run_id={ctx.run_id}"
             ),
         )
-    entry = _entry_for(ctx, action)
-    entry.phase = "applying"
-    ctx.pending_gate = None
-    store.save(ctx)
     from rootloop.actions.dispatch import Dispatcher
+    from rootloop.actions.once import ActPath
+    from rootloop.lease import Lease, LeaseHeld
 
+    lease = Lease(state_root, topo.service, topo.environment, ctx.run_id)
     try:
-        result = await Dispatcher(topo, state_root).apply(action, ctx, entry, lambda _m: None)
-    except RootloopError as exc:
-        text = topo.redactor.text(str(exc))
-        entry.phase, entry.result, entry.finished_at = "failed", f"failed: {text}", utcnow()
+        lease.acquire()
+    except LeaseHeld as held:
+        return ActionOutcome(
+            decision="refuse",
+            applied=False,
+            gate="lease",
+            reason=str(held),
+            action=described,
+            run_id=run_id,
+        )
+    try:
+        entry = _entry_for(ctx, action)
+        ctx.pending_gate = None
+        path = ActPath(
+            executor=Dispatcher(topo, state_root),
+            save=lambda: store.save(ctx),
+            show=lambda _m: None,
+            redactor=topo.redactor,
+            lease=lease,
+        )
+        lease.start_heartbeat()
+        try:
+            result = await path.act(action, ctx, entry)
+        except RootloopError as exc:  # the lease was lost before the side effect
+            text = topo.redactor.text(str(exc))
+            store.save(ctx)
+            return ActionOutcome(
+                decision="allow", applied=False, action=described, run_id=ctx.run_id, error=text
+            )
+    finally:
+        lease.release()
+    entry.changed, entry.undo, entry.commit = result.changed, result.undo, result.commit
+    if not result.ok:
+        text = topo.redactor.text(str(result.details.get("error") or result.changed))
+        entry.end(Outcome.APPLY_FAILED, f"failed: {text}")
         store.save(ctx)
         return ActionOutcome(
-            decision="allow",
-            applied=False,
-            action=described,
-            run_id=ctx.run_id,
-            error=text,
+            decision="allow", applied=False, action=described, run_id=ctx.run_id, error=text
         )
-    entry.phase = "applied" if result.ok else "failed"
-    entry.result = "applied (not verified)" if result.ok else f"failed: {result.changed}"
-    entry.changed, entry.undo, entry.commit = result.changed, result.undo, result.commit
-    entry.finished_at = utcnow()
+    if result.no_op:
+        entry.end(Outcome.NO_OP, f"no-op: {result.changed}")
+    else:  # not verified here: no outcome is claimed for it
+        entry.phase, entry.result = "applied", "applied (not verified)"
+        entry.finished_at = utcnow()
     store.save(ctx)
     return ActionOutcome(
         decision="allow",

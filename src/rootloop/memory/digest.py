@@ -7,9 +7,7 @@ on what "failed" and "fixed" mean.
 from __future__ import annotations
 
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.models import Diagnosis, Finding, Status
-
-_FIXED_WORDS = ("success", "fixed", "resolved", "verified", "pass", "ok", "healthy")
+from rootloop.models import Diagnosis, Finding, Outcome, Status
 
 
 def estimate_tokens(text: str) -> int:
@@ -32,9 +30,8 @@ def diagnosis_key(ctx: DebugContext) -> str | None:
 
 
 def is_fix(entry: HistoryEntry) -> bool:
-    if entry.failed or not entry.action:
-        return False
-    return entry.phase in ("verified", "done") or entry.result.lower().startswith(_FIXED_WORDS)
+    """Only a verified fix: the outcome says so, never the wording of the result."""
+    return bool(entry.action) and entry.outcome is Outcome.FIXED
 
 
 def fixes(ctx: DebugContext) -> list[HistoryEntry]:

@@ -7,6 +7,7 @@ CONNECTION_EXHAUSTION = "connection-exhaustion"  # a node holds (nearly) all DB 
 BLOCKING_LOCK = "blocking-lock"  # a session blocks others (often idle in tx)
 CACHE_FULL = "cache-full"  # Redis at maxmemory under noeviction
 CONSUMER_DOWN = "consumer-down"  # a queue fills because its consumer stopped
+MESSAGES_FAILING = "messages-failing"  # the consumer runs; some messages end in the DLQ
 BAD_DEPLOY = "bad-deploy"  # errors began right after a deploy
 DEPENDENCY_DOWN = "dependency-down"  # an HTTP dependency fails (5xx / down)
 SCHEMA_DRIFT = "schema-drift"  # code and database schema disagree
@@ -20,6 +21,7 @@ ALL = [
     BLOCKING_LOCK,
     CACHE_FULL,
     CONSUMER_DOWN,
+    MESSAGES_FAILING,
     BAD_DEPLOY,
     DEPENDENCY_DOWN,
     SCHEMA_DRIFT,

@@ -11,7 +11,7 @@ already failed for the same diagnosis, in this run or in memory.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import networkx as nx
@@ -56,7 +56,11 @@ class RulesReasoner:
             evidence=[line for h in group for line in h.evidence][:6],
             candidates=[
                 Candidate(
-                    node=h.component, score=round(s, 3), reasons=[f"{h.category}: {h.summary}"]
+                    node=h.component,
+                    score=round(s, 3),
+                    reasons=[f"{h.category}: {h.summary}", *h.preconditions],
+                    evidence=h.evidence[:3],
+                    onset=h.onset,
                 )
                 for h, s, _ in ranked[:5]
             ],
@@ -104,6 +108,9 @@ class RulesReasoner:
         return None, skipped, "no runbook rung left", None
 
     def _no_signature(self, inp: ReasoningInput) -> Proposal:
+        """No signature's preconditions hold: rootloop does not act. It names its top
+        suspects (ranked as ``rank_suspects`` explains), each with its evidence, onset
+        and what it would try, so a human starts from there."""
         topo = inp.topology
         bad = [f for f in inp.findings if f.status in UNHEALTHY]
         if not bad:
@@ -115,35 +122,109 @@ class RulesReasoner:
                 reasoner=self.name,
             )
             return Proposal(diagnosis=d, rationale="nothing to fix")
-        comp_status: dict[str, Status] = {}
-        for f in bad:
-            node = topo.nodes.get(f.node)
-            c = node.component if node else f.node
-            if c not in comp_status or f.status.severity > comp_status[c].severity:
-                comp_status[c] = f.status
-        scored = sorted(
-            comp_status,
-            key=lambda c: (-_explains(topo, c, set(comp_status)), -comp_status[c].severity, c),
+        suspects = rank_suspects(topo, inp.findings)
+        for c in suspects:
+            c.would_try = self.would_try(topo, c.node)
+        root = suspects[0].node
+        worst_status = max(
+            (f.status for f in bad if _component(topo, f.node) == root), key=lambda st: st.severity
         )
-        root = scored[0]
         d = Diagnosis(
             root_cause=root,
             category=cat.UNKNOWN,
-            summary=f"{root} is {comp_status[root].value}; no known signature matches",
+            summary=f"{root} is {worst_status.value}; no signature's preconditions hold",
             confidence=0.3,
             evidence=[f"{f.node}: {f.summary}" for f in bad][:6],
-            candidates=[
-                Candidate(node=c, score=round(1 / (i + 1), 3), reasons=[f"{comp_status[c].value}"])
-                for i, c in enumerate(scored[:5])
-            ],
+            candidates=suspects[:5],
             path=symptom_path(topo, root),
             reasoner=self.name,
         )
         return Proposal(
             diagnosis=d,
             rationale="no signature matched",
-            escalate_reason="no signature matches these findings",
+            escalate_reason="no signature's preconditions hold: rootloop does not act; "
+            f"top suspects: {', '.join(c.node for c in suspects[:3])}",
         )
+
+    def would_try(self, topo: Topology, component: str) -> str:
+        """What a human could try first: the component's runbook ladders, which rootloop
+        itself runs only once a signature's preconditions hold."""
+        books = self.runbooks(topo)
+        known = [
+            f"{category}: {ladder[0].get('kind', '?')}"
+            for category in cat.ALL
+            for _svc, ladder in [books.ladder([component], category)]
+            if ladder and _svc == component
+        ]
+        checks = ", ".join(sorted({n.skill for n in topo.checks_of(component)})) or "no check"
+        first = f"look at {component}'s own checks ({checks}) and its recent changes"
+        return first + (f"; its runbook knows {'; '.join(known)}" if known else "")
+
+
+def _component(topo: Topology, node: str) -> str:
+    found = topo.nodes.get(node)
+    return found.component if found else node
+
+
+def rank_suspects(topo: Topology, findings: list[Finding]) -> list[Candidate]:
+    """Unhealthy components ranked as root-cause suspects, from findings alone.
+
+    The same principle as ``rank.rank_root_causes`` (which needs metric series): a fault
+    shows where it lives and climbs towards the callers. So: first the components with
+    nothing unhealthy below them (a root, not a victim); among those, the one that
+    explains more unhealthy callers, then the earliest onset, then the worst status.
+    """
+    comp: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.status in UNHEALTHY:
+            comp[_component(topo, f.node)].append(f)
+    unhealthy = set(comp)
+    never = datetime.max.replace(tzinfo=UTC)
+
+    def facts(c: str) -> tuple[bool, int, datetime, int]:
+        """(a root: nothing unhealthy below, unhealthy callers it explains, onset, severity)"""
+        fs = comp[c]
+        callers = nx.ancestors(topo.graph, c) & unhealthy if c in topo.graph else set()
+        onsets = [_aware(f.anomaly_started_at) for f in fs if f.anomaly_started_at]
+        severity = max(f.status.severity for f in fs)
+        return (
+            bool(_explains(topo, c, unhealthy)),
+            len(callers),
+            min(onsets, default=never),
+            severity,
+        )
+
+    def order(c: str) -> tuple[bool, int, datetime, int, str]:
+        root, callers, onset, severity = facts(c)
+        return (not root, -callers, onset, -severity, c)
+
+    out = []
+    for i, c in enumerate(sorted(unhealthy, key=order)):
+        fs = sorted(comp[c], key=lambda f: -f.status.severity)
+        root, callers, onset, _severity = facts(c)
+        reasons = [
+            "nothing unhealthy below it: the anomaly may start here"
+            if root
+            else "an unhealthy dependency below it: it may be a victim"
+        ]
+        if callers:
+            reasons.append(f"explains {callers} unhealthy caller(s)")
+        evidence = [f"{f.node} ({f.skill}): {f.status.value}: {f.summary}" for f in fs][:3]
+        evidence += [f"{f.node}: {s}" for f in fs for s in f.signals if s.status in UNHEALTHY][:3]
+        out.append(
+            Candidate(
+                node=c,
+                score=round(1 / (i + 1), 3),
+                reasons=reasons,
+                evidence=evidence,
+                onset=None if onset == never else onset,
+            )
+        )
+    return out
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _explains(topo: Topology, component: str, unhealthy: set[str]) -> int:

@@ -4,6 +4,13 @@ Each signature reads the findings of one sweep and returns ``Hit``s: a
 component, a category, how specific the evidence is (a container killed with
 exit 137 says more than "HTTP 500"), the facts a runbook needs (memory, the
 blocker's pid, the bad commit…) and the lines a human can check.
+
+A hit drives an action (its category's runbook ladder), so every signature
+states its preconditions in its docstring and returns nothing unless each of
+them holds in the evidence: a precondition that cannot be checked (a missing
+signal, an unknown memory limit, an unknown previous deploy) counts as not
+holding. The preconditions each hit met are listed in ``Hit.preconditions``.
+When no signature holds, the reasoner names suspects and a human decides.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,7 @@ class Hit:
     evidence: list[str] = field(default_factory=list)
     onset: datetime | None = None
     via: str = ""  # the check whose finding produced the hit
+    preconditions: list[str] = field(default_factory=list)  # what held, in words
 
 
 Signature = Callable[[Finding, Topology], list[Hit]]
@@ -75,6 +83,16 @@ def component_of(f: Finding, topo: Topology) -> str:
     return node.component if node else f.node
 
 
+def bad(f: Finding) -> bool:
+    """The check itself judged the node unhealthy (``unknown`` is not a judgement)."""
+    return f.status in (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE)
+
+
+def bad_signal(f: Finding, name: str) -> bool:
+    s = f.signal(name)
+    return s is not None and s.status in (Status.DEGRADED, Status.CRITICAL)
+
+
 def _lines(f: Finding, pattern: re.Pattern[str], limit: int = 3) -> list[str]:
     out = []
     for line in text_of(f).splitlines():
@@ -86,6 +104,10 @@ def _lines(f: Finding, pattern: re.Pattern[str], limit: int = 3) -> list[str]:
 
 
 def oom(f: Finding, topo: Topology) -> list[Hit]:
+    """Preconditions: the check judged the node unhealthy, and it counted containers killed
+    for memory (``oom_kills`` > 0) or its task events/logs say so (OOMKilled, exit 137)."""
+    if not bad(f):
+        return []
     kills = num(f, "oom_kills", "oom_killed", "exit_137")
     text_hit = f.skill in ("aws-ecs", "cloudwatch-logs") and OOM_TEXT.search(text_of(f))
     if not (kills and kills > 0) and not text_hit:
@@ -110,7 +132,10 @@ def oom(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def blocking_lock(f: Finding, topo: Topology) -> list[Hit]:
-    if f.skill != "postgres":
+    """Preconditions: PostgreSQL's check is unhealthy and sessions are waiting on a lock
+    (``blocked_sessions`` > 0). The blocker's pid is a fact for the runbook: without it
+    the terminate rung cannot be filled and is skipped."""
+    if f.skill != "postgres" or not bad(f):
         return []
     blocked = num(f, "blocked_sessions", "blocked")
     if not blocked:
@@ -139,10 +164,14 @@ def blocking_lock(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def connection_exhaustion(f: Finding, topo: Topology) -> list[Hit]:
-    if f.skill != "postgres":
+    """Preconditions: PostgreSQL's check is unhealthy and its connection-use signal is
+    judged bad by the check (near ``max_connections``). The hit blames the component
+    holding most connections when the check names one, else PostgreSQL itself."""
+    if f.skill != "postgres" or not bad(f):
         return []
     ratio = num(f, "connections_used_ratio", "connection_ratio")
-    if ratio is None or ratio < 0.85:
+    judged = bad_signal(f, "connections_used_ratio") or bad_signal(f, "connection_ratio")
+    if ratio is None or not judged:
         return []
     components = set(topo.graph.nodes)
     holder = next(
@@ -167,7 +196,9 @@ def connection_exhaustion(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def pool_errors_in_logs(f: Finding, topo: Topology) -> list[Hit]:
-    if f.skill != "cloudwatch-logs" or f.status is Status.OK:
+    """Preconditions: the service's logs are judged unhealthy and their error lines say a
+    database connection could not be had (pool timeouts, no slots left)."""
+    if f.skill != "cloudwatch-logs" or not bad(f):
         return []
     lines = _lines(f, POOL_TEXT)
     if not lines:
@@ -187,48 +218,103 @@ def pool_errors_in_logs(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def cache_full(f: Finding, topo: Topology) -> list[Hit]:
-    if f.skill not in ("redis", "aws-elasticache") or f.status is not Status.CRITICAL:
+    """Preconditions, all of them: the cache check is unhealthy; a memory limit is set
+    (``maxmemory`` > 0: without one nothing is "full", and an eviction policy changes
+    nothing); the check judged memory use near that limit (its ``used_memory_ratio``,
+    or ElastiCache's memory percentage, is bad); the policy is ``noeviction``, so
+    writes fail instead of evicting. Clients refused at ``maxclients`` is not this."""
+    if f.skill not in ("redis", "aws-elasticache") or not bad(f):
         return []
     policy = str(f.value("maxmemory_policy", "") or "")
-    if "noeviction" not in (policy or text_of(f)):
+    if f.skill == "redis":
+        limit = num(f, "maxmemory")
+        used = num(f, "used_memory")
+        if not limit or limit <= 0 or used is None or not bad_signal(f, "used_memory_ratio"):
+            return []
+        near = f"memory {used / limit:.0%} of maxmemory {int(limit)} B"
+    else:
+        pct = next((s for s in f.signals if s.name.startswith("memory_pct")), None)
+        if pct is None or pct.status not in (Status.DEGRADED, Status.CRITICAL):
+            return []
+        near = f"memory at {pct.value}% of the node's limit"
+        policy = policy or ("noeviction" if "noeviction" in text_of(f) else "")
+    if policy != "noeviction":
         return []
     return [
         Hit(
             component_of(f, topo),
             cat.CACHE_FULL,
             0.9,
-            "Redis at maxmemory under noeviction: writes fail",
+            f"Redis at maxmemory under noeviction ({near}): writes fail",
             {"policy": "noeviction"},
             [f.summary],
             f.anomaly_started_at,
             f.node,
+            ["a memory limit is set", near, "policy noeviction"],
         )
     ]
 
 
 def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
-    if f.skill != "aws-sqs" or f.status is Status.OK:
+    """Two faults a queue shows, told apart by whether the consumer still deletes messages.
+
+    consumer-down, preconditions: the queue check is unhealthy; the consumer is stalled
+    (the check's ``consumer_stalled``: messages were sent and far fewer deleted); the
+    queue is backing up (visible depth, or its growth, or the oldest message's age is
+    judged bad); the check names the consumer, a component of the map.
+
+    messages-failing, preconditions: the dead-letter queue is judged bad while the
+    consumer is not stalled: it consumes, and some messages fail (a malformed or
+    poison message). Restarting or reconfiguring a working consumer does not fix
+    that; no runbook acts on it by default.
+    """
+    if f.skill != "aws-sqs" or not bad(f):
         return []
     components = set(topo.graph.nodes)
     consumer = next((s.node for s in f.suspects if s.node in components), None)
-    if consumer is None:
-        return []
+    stalled = f.value("consumer_stalled") is True
+    backing_up = (
+        bad_signal(f, "depth")
+        or f.value("depth_growing") is True
+        or any(bad_signal(f, s.name) for s in f.signals if "age" in s.name.lower())
+    )
     facts: dict[str, Any] = {"queue": f.node}
-    return [
-        Hit(
-            consumer,
-            cat.CONSUMER_DOWN,
-            0.85,
-            f"{f.node} is backing up: its consumer {consumer} is not consuming",
-            facts,
-            [f.summary],
-            f.anomaly_started_at,
-            f.node,
-        )
-    ]
+    if stalled and backing_up and consumer is not None:
+        return [
+            Hit(
+                consumer,
+                cat.CONSUMER_DOWN,
+                0.85,
+                f"{f.node} is backing up: its consumer {consumer} is not consuming",
+                facts,
+                [f.summary],
+                f.anomaly_started_at,
+                f.node,
+                ["messages sent and not deleted (consumer stalled)", "the queue backs up"],
+            )
+        ]
+    if not stalled and bad_signal(f, "dlq_depth"):
+        return [
+            Hit(
+                consumer or component_of(f, topo),
+                cat.MESSAGES_FAILING,
+                0.7,
+                f"messages of {f.node} end in its dead-letter queue while the consumer "
+                f"consumes (dlq depth {f.value('dlq_depth')})",
+                facts,
+                [f.summary],
+                f.anomaly_started_at,
+                f.node,
+                ["the DLQ holds messages", "the consumer deletes messages: it runs"],
+            )
+        ]
+    return []
 
 
 def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
+    """Preconditions: PostgreSQL's check found columns the service expects missing, or the
+    service's unhealthy logs show queries failing on a missing column or table. The
+    action (a migration) always waits for a human at the schema gate."""
     if f.skill == "postgres":
         missing = num(f, "schema_missing", "missing_columns")
         if missing:
@@ -265,6 +351,8 @@ def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def dependency_down(f: Finding, topo: Topology) -> list[Hit]:
+    """Preconditions: a downstream dependency's own HTTP health check fails (critical or
+    unreachable); a victim's symptoms alone never name it."""
     node = topo.nodes.get(f.node)
     if (
         node is None
@@ -288,8 +376,12 @@ def dependency_down(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def throttling(f: Finding, topo: Topology) -> list[Hit]:
+    """Preconditions: the function's check is unhealthy and it judged its throttles bad
+    (not merely non-zero: a throttle or two is not an incident)."""
     throttles = num(f, "throttles")
-    if f.skill != "aws-lambda" or not throttles:
+    if f.skill != "aws-lambda" or not throttles or not bad(f):
+        return []
+    if not (bad_signal(f, "throttles") or bad_signal(f, "throttle_rate")):
         return []
     return [
         Hit(
@@ -306,6 +398,8 @@ def throttling(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def ci_failure(f: Finding, topo: Topology) -> list[Hit]:
+    """Preconditions: the CI check is critical (the latest run on the branch failed). Weak
+    on its own (specificity 0.4): a red build explains nothing running in production."""
     if f.skill != "github-actions" or f.status is not Status.CRITICAL:
         return []
     return [
@@ -326,12 +420,20 @@ FRAME_FILE = re.compile(r"([\w./-]+\.(?:py|java|kt|js|ts|go|rb))(?::\d+|\b)")
 
 
 def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
-    """Errors with stack frames in a file that the deployed commit changed.
+    """Errors that a deploy brought: frames in the files that deploy changed.
 
-    The deployed commit comes from CI (the latest run on the default branch) or from the
-    task definition (a ``GIT_SHA``-like value); the changed files come from the
-    service's repository. Frames in a changed file make it a bad deploy, not a bug
-    that was always there.
+    Preconditions, all of them:
+    - the service's logs are unhealthy and carry stack traces (not schema errors: a
+      deploy that needs a migration is schema drift);
+    - the service's task definitions say which commit runs (``deployed_commit``) and
+      which ran before it (``previous_commit``), and when the running one was deployed
+      (``deployed_at``);
+    - the errors began after that deploy (the logs' first error is not earlier), and the
+      logs were read from before the deploy (else their first error may be censored);
+    - the previous commit is an ancestor of the running one (a forward deploy), so
+      ``git diff previous..running`` is exactly what the deploy changed — never a root
+      commit's whole tree, never commits deployed earlier;
+    - a stack frame lies in one of those changed files.
     """
     svc = topo.service
     mine = [f for f in findings if component_of(f, topo) == svc]
@@ -340,7 +442,7 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
             f
             for f in mine
             if f.skill == "cloudwatch-logs"
-            and f.status is not Status.OK
+            and bad(f)
             and any(e.kind == "stack" for e in f.evidence)
         ),
         None,
@@ -349,27 +451,20 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
         return []
     if SCHEMA_TEXT.search(text_of(logs)):
         return []  # the deploy needs a migration that did not run: schema drift, not a bug
-    commit = None
-    for f in mine:
-        v = f.value("head_sha")
-        if isinstance(v, str) and SHA.fullmatch(v):
-            commit = v
-            break
-        m = re.search(r"GIT_SHA=([0-9a-f]{7,40})", text_of(f))
-        if m:
-            commit = m.group(1)
-    if commit is None:
+    deploy = _deploy_of(mine)
+    if deploy is None:
         return []
-    from rootloop.platforms.local.git import Git, GitError
-
-    git = Git(Path(topo.repo.path))
-    try:
-        if not git.has_commit(commit):
-            git.fetch(topo.repo.remote or "origin")
-        changed = git.out("show", "--name-only", "--format=", commit)
-    except (GitError, OSError):
+    commit, previous, deployed_at = deploy
+    if logs.anomaly_started_at is None or _utc(logs.anomaly_started_at) < _utc(deployed_at):
+        return []  # the errors were there before this deploy: it did not bring them
+    looked_from = _when(logs.value("window_start"))
+    if looked_from is None or looked_from > _utc(deployed_at):
+        # the logs were not read from before the deploy: whether the service served without
+        # these errors after it, and for how long, is unknown; so is the deploy's part
         return []
-    files = [c.strip() for c in changed.splitlines() if c.strip()]
+    files = _changed_files(Path(topo.repo.path), topo.repo.remote or "origin", previous, commit)
+    if not files:
+        return []
     frames = [
         m.group(1) for e in logs.evidence if e.kind == "stack" for m in FRAME_FILE.finditer(e.text)
     ]
@@ -382,13 +477,66 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
             cat.BAD_DEPLOY,
             0.9,
             f"errors began with the deploy of {commit[:7]}, in {', '.join(hit_files)} "
-            "which it changed",
-            {"bad_commit": commit},
+            f"which it changed since {previous[:7]}",
+            {"bad_commit": commit, "previous_commit": previous},
             [e.text.strip()[:240] for e in logs.evidence if e.kind == "stack"][:2],
             logs.anomaly_started_at,
             logs.node,
+            [
+                f"{commit[:7]} deployed at {deployed_at:%H:%M:%S}, after {previous[:7]}",
+                f"errors began at {logs.anomaly_started_at:%H:%M:%S}, after the deploy",
+                f"stack frames in {', '.join(hit_files)}, changed by {previous[:7]}..{commit[:7]}",
+            ],
         )
     ]
+
+
+def _deploy_of(findings: list[Finding]) -> tuple[str, str, datetime] | None:
+    """(running commit, previously deployed commit, deploy time) from the service's checks."""
+    for f in findings:
+        commit, previous, at = (
+            f.value("deployed_commit"),
+            f.value("previous_commit"),
+            f.value("deployed_at"),
+        )
+        if not (isinstance(commit, str) and SHA.fullmatch(commit)):
+            continue
+        if not (isinstance(previous, str) and SHA.fullmatch(previous)) or previous == commit:
+            return None
+        when = _when(at)
+        return (commit, previous, when) if when is not None else None
+    return None
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _changed_files(repo: Path, remote: str, previous: str, commit: str) -> list[str]:
+    """Files changed from ``previous`` to ``commit``; empty unless ``previous`` is an
+    ancestor of ``commit`` (a rollback or an unrelated history is not "this deploy")."""
+    from rootloop.platforms.local.git import Git, GitError
+
+    git = Git(repo)
+    try:
+        if not (git.has_commit(commit) and git.has_commit(previous)):
+            git.fetch(remote)
+        ancestor = git.run("merge-base", "--is-ancestor", previous, commit, check=False)
+        if ancestor.returncode != 0:
+            return []
+        changed = git.out("diff", "--name-only", previous, commit)
+    except (GitError, OSError):
+        return []
+    return [c.strip() for c in changed.splitlines() if c.strip()]
 
 
 CrossSignature = Callable[[list[Finding], Topology], list[Hit]]

@@ -13,17 +13,20 @@ import json
 from html import escape
 from pathlib import Path
 
-from rootloop.models import Finding, Status
+from rootloop.models import Finding, Outcome, Status
 from rootloop.redact import Redactor
 from rootloop.report.mermaid import STATUS_COLOURS, status_class
-from rootloop.report.model import RunReport
+from rootloop.report.model import RunReport, outcome_text
 from rootloop.report.svg import render_svg
 
 MAX_SCREENSHOT_BYTES = 3_000_000
 _SHOT = "@@ROOTLOOP_SCREENSHOT@@"
 
 _VERDICT = {
-    "healthy": ("Fixed and verified", "#1e8e3e"),
+    "fixed": ("Fixed and verified", "#1e8e3e"),
+    "unverified": ("Healthy now, fix not verified", "#e37400"),
+    "recovered": ("Recovered without a fix", "#e37400"),
+    "not-reproduced": ("Not reproduced", "#5f6368"),
     "escalated": ("Escalated: no verified fix", "#c5221f"),
     "paused": ("Paused for approval", "#e37400"),
     "refused": ("Refused to act", "#c5221f"),
@@ -121,6 +124,9 @@ def render_html(report: RunReport, redactor: Redactor | None = None) -> str:
         _lead(r),
         _tiles(r),
         _why_stopped(r),
+        _symptoms(r),
+        _suspects(r),
+        _reproduction(r),
         _graph(r),
         '<div class="cols">',
         _diagnosis(r),
@@ -151,7 +157,7 @@ def render_html(report: RunReport, redactor: Redactor | None = None) -> str:
 
 # -- sections ---------------------------------------------------------------
 def _header(r: RunReport) -> str:
-    label, colour = _VERDICT[r.status]
+    label, colour = _VERDICT[r.verdict]
     meta = [
         f"run <code>{escape(r.run_id)}</code>",
         f"environment <code>{escape(r.environment)}</code>",
@@ -191,6 +197,11 @@ def _lead(r: RunReport) -> str:
                 f"Fixed in iteration {last.iteration} by <strong>{escape(last.action)}</strong>"
                 + (", verified and load-tested." if r.load_test else ", verified.")
             )
+        elif r.status == "recovered":
+            text += (
+                "The symptoms cleared, but not because of anything rootloop did: "
+                "<strong>no action is credited with a fix</strong>."
+            )
     return f'<section class="card"><h2>What was wrong</h2><p class="lead">{text}</p></section>'
 
 
@@ -221,7 +232,7 @@ def _tiles(r: RunReport) -> str:
         passed = sum(c.passed for c in r.verify.checks)
         tiles.append(
             _tile(
-                "Verification",
+                "Verification" if r.status != "recovered" else "State now (no fix)",
                 "passed" if r.verify.passed else "failed",
                 f"{passed}/{len(r.verify.checks)} checks",
                 "good" if r.verify.passed else "bad",
@@ -274,13 +285,62 @@ def _why_stopped(r: RunReport) -> str:
         return ""
     tried = [h for h in r.context.history if h.action]
     items = "".join(
-        f"<li>iteration {h.iteration}: {escape(h.action)} → {escape(h.result)}</li>" for h in tried
+        f"<li>iteration {h.iteration}: {escape(h.action)} → "
+        f"<strong>{escape(outcome_text(h.outcome))}</strong>: {escape(h.result)}</li>"
+        for h in tried
     )
     return (
         '<section class="card stop"><h2>Why it stopped</h2>'
         f"<p><strong>{escape(r.status)}</strong>: {escape(r.status_reason or 'no reason')}</p>"
         + (f"<p class='muted'>What was tried:</p><ul class='ev'>{items}</ul>" if items else "")
         + "</section>"
+    )
+
+
+def _symptoms(r: RunReport) -> str:
+    """Each entry symptom and whether the last verification saw it cleared: the evidence
+    a "fixed" headline rests on."""
+    rows = r.symptom_rows()
+    if not rows:
+        return ""
+    mark = {True: ("pass", "cleared"), False: ("fail", "still bad"), None: ("", "not re-checked")}
+    body = "".join(
+        f'<tr class="{mark[x.cleared][0]}"><td>{escape(x.symptom)}</td>'
+        f"<td>{mark[x.cleared][1]}</td><td>{escape(x.now)}</td></tr>"
+        for x in rows
+    )
+    return (
+        '<section class="card"><h2>Entry symptoms</h2><table><tr><th>symptom</th>'
+        f"<th>verdict</th><th>last seen</th></tr>{body}</table></section>"
+    )
+
+
+def _suspects(r: RunReport) -> str:
+    if not r.context.suspects or r.fixed:
+        return ""
+    items = []
+    for c in r.context.suspects:
+        ev = "; ".join([*c.reasons, *c.evidence][:4]) or "—"
+        onset = f"{c.onset:%Y-%m-%d %H:%M:%S} UTC" if c.onset else "unknown"
+        would = c.would_try or "look by hand: no runbook holds"
+        items.append(
+            f"<li><strong>{escape(c.node)}</strong> (score {c.score:.2f}, onset {onset}): "
+            f"{escape(ev)}<br><span class='muted'>would try: {escape(would)}</span></li>"
+        )
+    return (
+        '<section class="card stop"><h2>Ranked suspects</h2><ol class="ev">'
+        + "".join(items)
+        + "</ol></section>"
+    )
+
+
+def _reproduction(r: RunReport) -> str:
+    if not r.context.reproduction:
+        return ""
+    items = "".join(f"<li>{escape(x)}</li>" for x in r.context.reproduction)
+    return (
+        '<section class="card"><h2>What was checked to reproduce the complaint</h2>'
+        f'<ul class="ev">{items}</ul></section>'
     )
 
 
@@ -340,17 +400,19 @@ def _history(r: RunReport) -> str:
         return ""
     rows = []
     for h in ctx.history:
-        cls = "fail" if h.failed else ("pass" if h.result.startswith("pass") else "pending")
+        cls = "pending" if h.outcome is None else "pass" if h.outcome is Outcome.FIXED else "fail"
         rows.append(
             f'<tr class="{cls}"><td class="num">{h.iteration}</td><td>{escape(h.diagnosis)}</td>'
             f"<td>{escape(h.action or '—')}</td>"
             f"<td>{f'<code>{escape(h.commit[:7])}</code>' if h.commit else '—'}</td>"
-            f"<td>{escape(h.gha or '—')}</td><td class='res'>{escape(h.result)}</td></tr>"
+            f"<td>{escape(h.gha or '—')}</td><td>{escape(outcome_text(h.outcome))}</td>"
+            f"<td class='res'>{escape(h.result)}</td></tr>"
         )
     seed = json.dumps(ctx.seed_view(), indent=2, ensure_ascii=False)
     return (
         '<section class="card"><h2>Iterations</h2><table><tr><th class="num">#</th>'
-        "<th>diagnosis</th><th>action</th><th>commit</th><th>CI</th><th>result</th></tr>"
+        "<th>diagnosis</th><th>action</th><th>commit</th><th>CI</th><th>outcome</th>"
+        "<th>result</th></tr>"
         + "".join(rows)
         + "</table><details><summary>Debug context (the seed's JSON)</summary>"
         f"<pre>{escape(seed)}</pre></details></section>"

@@ -23,6 +23,7 @@ from rootloop.models import (
     Diagnosis,
     Finding,
     LoadTestResult,
+    Outcome,
     PriorContext,
     Status,
     UiTestResult,
@@ -34,6 +35,30 @@ from rootloop.redact import Redactor
 from rootloop.topology import LoadTestSpec, Topology
 
 Role = Literal["service", "upstream", "downstream", "other"]
+
+#: how each iteration outcome reads, in every renderer
+OUTCOME_TEXT: dict[Outcome, str] = {
+    Outcome.FIXED: "fixed",
+    Outcome.SAME_FAULT: "same fault remains",
+    Outcome.NEW_FAULT: "new fault exposed",
+    Outcome.NO_OP: "changed nothing",
+    Outcome.APPLY_FAILED: "failed to apply",
+    Outcome.REFUSED: "refused by a gate",
+    Outcome.INTERRUPTED: "interrupted, not run",
+    Outcome.RECOVERED_WITHOUT_FIX: "recovered, not by this action",
+}
+
+
+def outcome_text(outcome: Outcome | None) -> str:
+    return OUTCOME_TEXT[outcome] if outcome is not None else "unfinished"
+
+
+class SymptomRow(BaseModel):
+    """One entry symptom and what the last verification saw of it."""
+
+    symptom: str
+    cleared: bool | None  # None: not re-checked (no verification ran)
+    now: str = ""
 
 
 class TopoNode(BaseModel):
@@ -131,7 +156,32 @@ class RunReport(BaseModel):
 
     @property
     def fixed(self) -> bool:
-        return self.status == "healthy"
+        """Fixed and verified: the run ended healthy AND its last iteration's outcome is
+        ``fixed``. Nothing else (a quiet sweep, a recovery) may be reported as a fix."""
+        last = self.context.current
+        return self.status == "healthy" and last is not None and last.outcome is Outcome.FIXED
+
+    @property
+    def verdict(self) -> str:
+        """The key renderers look their headline up by: ``fixed`` or the run's status."""
+        if self.fixed:
+            return "fixed"
+        return "unverified" if self.status == "healthy" else self.status
+
+    def symptom_rows(self) -> list[SymptomRow]:
+        """Each entry symptom with the last verification's verdict on it."""
+        checks = [c for c in (self.verify.checks if self.verify else []) if c.symptom]
+        rows = []
+        for i, sym in enumerate(self.context.entry_symptoms):
+            c = checks[i] if i < len(checks) else None
+            rows.append(
+                SymptomRow(
+                    symptom=sym.label,
+                    cleared=c.passed if c else None,
+                    now=c.detail if c else "not re-checked",
+                )
+            )
+        return rows
 
     @property
     def iterations(self) -> int:
@@ -308,6 +358,16 @@ def human_checks(report: RunReport, topology: Topology) -> list[str]:
         checks.append(
             f"Infra changes made in `{report.environment}` ({what}) live outside the code: "
             "carry the ones you keep into your infrastructure definitions, undo the others."
+        )
+    if report.status == "recovered":
+        checks.append(
+            "The symptoms cleared without a verified fix: no action is credited. Find out "
+            "why it recovered before closing the incident; it may come back."
+        )
+    if report.status == "not-reproduced":
+        checks.append(
+            "rootloop could not reproduce the complaint (see what it checked); confirm it "
+            "with whoever raised it."
         )
     leftovers = [h for h in ctx.history if h.failed and h.undo]
     for h in leftovers:

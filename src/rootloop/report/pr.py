@@ -13,7 +13,7 @@ from collections.abc import Callable
 from rootloop.models import Finding, Status
 from rootloop.redact import Redactor
 from rootloop.report.mermaid import render_mermaid
-from rootloop.report.model import RunReport, TopologyView
+from rootloop.report.model import RunReport, TopologyView, outcome_text
 
 #: GitHub's limit is 65,536; keep a margin for the forge's own footer
 BODY_LIMIT = 65_000
@@ -27,6 +27,10 @@ def pr_title(report: RunReport) -> str:
     what = f"{d.category} in {d.root_cause}" if d else "unexplained failure"
     if report.fixed:
         return f"rootloop: fix {what} ({report.service})"
+    if report.status == "recovered":
+        return f"rootloop: {report.service} recovered without a fix — {what}"
+    if report.status == "not-reproduced":
+        return f"rootloop: {report.service} — complaint not reproduced"
     return f"rootloop: {report.service} needs a human — {what}"
 
 
@@ -89,7 +93,10 @@ class _Body:
         sections: list[Callable[[], str]] = [
             self.header,
             self.what_was_wrong,
+            self.symptoms,
             self.why_stopped,
+            self.suspects,
+            self.reproduction,
             self.topology,
             self.evidence,
             self.history,
@@ -111,13 +118,16 @@ class _Body:
     def header(self) -> str:
         r = self.r
         verdict = {
-            "healthy": "✅ fixed and verified",
+            "fixed": "✅ fixed and verified",
+            "unverified": "⚠️ healthy now, fix not verified",
+            "recovered": "🩹 recovered without a fix — no action credited",
+            "not-reproduced": "🔍 not reproduced — nothing fixed",
             "escalated": "🛑 escalated — no verified fix",
             "paused": "⏸️ paused for approval",
             "refused": "⛔ refused to act",
             "failed": "❌ failed",
             "running": "⏳ running",
-        }[r.status]
+        }[r.verdict]
         meta = [
             f"run `{r.run_id}`",
             f"environment `{r.environment}`",
@@ -129,6 +139,13 @@ class _Body:
 
     def what_was_wrong(self) -> str:
         r, d = self.r, self.r.diagnosis
+        if d is None and r.status == "not-reproduced":
+            return (
+                "### What was wrong\n\n"
+                f"Nothing that rootloop could check on **{r.service}**'s map was wrong, and "
+                "the complaint did not reproduce: nothing was changed, nothing is claimed "
+                "fixed. What was checked is listed below."
+            )
         if d is None:
             return (
                 "### What was wrong\n\n"
@@ -153,7 +170,48 @@ class _Body:
             )
         elif r.status == "refused":
             text += " rootloop refused to change anything (see why below)."
+        elif r.status == "recovered":
+            text += (
+                " The symptoms cleared, but not because of anything rootloop did: "
+                "no action is credited with a fix."
+            )
         return f"### What was wrong\n\n{text}"
+
+    def symptoms(self) -> str:
+        """The evidence behind "fixed": each entry symptom, and whether it cleared."""
+        rows = self.r.symptom_rows()
+        if not rows:
+            return ""
+        mark = {True: "✅ cleared", False: "❌ still bad", None: "— not re-checked"}
+        table = ["| entry symptom | verdict | last seen |", "|---|---|---|"]
+        table += [f"| {md_cell(x.symptom)} | {mark[x.cleared]} | {md_cell(x.now)} |" for x in rows]
+        return "### Entry symptoms\n\n" + "\n".join(table)
+
+    def suspects(self) -> str:
+        """Where a human starts when rootloop did not act: ranked, with evidence and onset."""
+        found = self.r.context.suspects
+        if not found or self.r.fixed:
+            return ""
+        table = [
+            "| # | suspect | evidence | onset | what rootloop would try |",
+            "|---:|---|---|---|---|",
+        ]
+        for i, c in enumerate(found, 1):
+            ev = "; ".join([*c.reasons, *c.evidence][:4]) or "—"
+            onset = f"{c.onset:%Y-%m-%d %H:%M:%S} UTC" if c.onset else "unknown"
+            table.append(
+                f"| {i} | `{md_cell(c.node)}` | {md_cell(ev)} | {onset} | "
+                f"{md_cell(c.would_try or 'look by hand: no runbook holds')} |"
+            )
+        return "### Ranked suspects\n\n" + "\n".join(table)
+
+    def reproduction(self) -> str:
+        lines = self.r.context.reproduction
+        if not lines:
+            return ""
+        return "### What was checked to reproduce the complaint\n\n" + "\n".join(
+            f"- {md_cell(x)}" for x in lines
+        )
 
     def why_stopped(self) -> str:
         r = self.r
@@ -164,7 +222,10 @@ class _Body:
         tried = [h for h in r.context.history if h.action]
         if tried:
             lines.append("\nWhat was tried:\n")
-            lines += [f"- iteration {h.iteration}: {h.action} → {h.result}" for h in tried]
+            lines += [
+                f"- iteration {h.iteration}: {h.action} → {outcome_text(h.outcome)}: {h.result}"
+                for h in tried
+            ]
         else:
             lines.append("\nNo action was applied.")
         return "\n".join(lines)
@@ -241,14 +302,15 @@ class _Body:
         if not ctx.history:
             return ""
         rows = [
-            "| iteration | diagnosis | action | commit | CI | result |",
-            "|---:|---|---|---|---|---|",
+            "| iteration | diagnosis | action | commit | CI | outcome | result |",
+            "|---:|---|---|---|---|---|---|",
         ]
         for h in ctx.history:
             commit = f"`{h.commit[:7]}`" if h.commit else "—"
             rows.append(
                 f"| {h.iteration} | {md_cell(h.diagnosis)} | {md_cell(h.action or '—')} | "
-                f"{commit} | {md_cell(h.gha or '—')} | {md_cell(h.result)} |"
+                f"{commit} | {md_cell(h.gha or '—')} | {outcome_text(h.outcome)} | "
+                f"{md_cell(h.result)} |"
             )
         seed = json.dumps(ctx.seed_view(), indent=2, ensure_ascii=False)
         if not self.budget:

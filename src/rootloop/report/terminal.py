@@ -39,6 +39,8 @@ STATUS_STYLE = {
 }
 RUN_STYLE = {
     "healthy": "bold green",
+    "recovered": "bold yellow",
+    "not-reproduced": "bold yellow",
     "escalated": "bold red",
     "paused": "bold yellow",
     "refused": "bold red",
@@ -299,9 +301,15 @@ class TerminalView:
     def _on_escalate(self, e: Event) -> None:
         reason = e.data.get("reason") or e.message or "no reason given"
         self._stop_spinner()
+        suspects = [
+            f"  {i}. {s.get('node')}: {'; '.join((s.get('reasons') or [])[:2]) or 'no detail'}"
+            + (f" (since {s['onset']})" if s.get("onset") else "")
+            for i, s in enumerate(e.data.get("suspects") or [], 1)
+        ]
+        where = "\nWhere to start:\n" + "\n".join(suspects) if suspects else ""
         self._print(
             Panel(
-                Text(f"{reason}\nA human takes it from here: see the PR and the report."),
+                Text(f"{reason}{where}\nA human takes it from here: see the PR and the report."),
                 title="escalated",
                 border_style="red",
                 expand=False,

@@ -79,6 +79,73 @@ class EcsReport:
     stopped: list[StoppedTask] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[MetricAssessment] = field(default_factory=list)
+    deploy: DeployHistory | None = None
+
+
+@dataclass
+class DeployHistory:
+    """Which commit runs, since when, and which commit ran before it.
+
+    Why: "this deploy broke it" needs the files the deploy changed, i.e. the diff from
+    the commit that ran *before* (never the whole tree of a root commit), and errors
+    that began after it. Revisions that keep the commit (a memory or env change)
+    are walked past: they are not a deploy of code.
+    """
+
+    commit: str
+    previous: str | None = None
+    deployed_at: datetime | None = None
+
+
+#: environment names that carry the deployed commit, and what a commit looks like
+COMMIT_ENV = re.compile(r"^(GIT_)?(SHA|COMMIT|COMMIT_SHA|REVISION)$", re.I)
+COMMIT_VALUE = re.compile(r"^[0-9a-f]{7,40}$")
+MAX_REVISIONS_BACK = 20
+
+
+def commit_of(td: dict[str, Any]) -> str | None:
+    for c in td.get("containerDefinitions", []):
+        for e in c.get("environment", []):
+            v = str(e.get("value", ""))
+            if COMMIT_ENV.match(str(e.get("name", ""))) and COMMIT_VALUE.match(v):
+                return v
+    return None
+
+
+def deploy_history(
+    clients: AwsClients, svc: dict[str, Any], td: dict[str, Any]
+) -> DeployHistory | None:
+    """The running commit, the one deployed before it and when it was deployed (blocking).
+
+    ``deployed_at`` is the creation of the oldest deployment still listed that runs the
+    commit; None when it is no longer listed (then nobody can say when it began).
+    """
+    commit = commit_of(td)
+    if commit is None:
+        return None
+    family, revision = td.get("family"), td.get("revision")
+    previous = None
+    first_rev = revision
+    if family and isinstance(revision, int):
+        for rev in range(revision - 1, max(0, revision - MAX_REVISIONS_BACK), -1):
+            try:
+                older = clients.ecs.describe_task_definition(taskDefinition=f"{family}:{rev}")
+            except AWS_ERRORS:
+                break
+            c = commit_of(older["taskDefinition"])
+            if c != commit:
+                previous = c
+                break
+            first_rev = rev
+    deployed_at = None
+    for d in svc.get("deployments", []):
+        arn = str(d.get("taskDefinition", ""))
+        rev = _int(arn.rsplit(":", 1)[-1]) if ":" in arn else None
+        created = d.get("createdAt")
+        if rev is not None and first_rev is not None and rev >= first_rev and created:
+            when = _aware(created)
+            deployed_at = when if deployed_at is None or when < deployed_at else deployed_at
+    return DeployHistory(commit=commit, previous=previous, deployed_at=deployed_at)
 
 
 def _exit_codes(task: dict[str, Any]) -> tuple[dict[str, int | None], dict[str, str]]:
@@ -163,6 +230,7 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
     report = EcsReport(
         service=svc, task_definition=td, stopped=_stopped_tasks(clients, s, deployment_ids, window)
     )
+    report.deploy = deploy_history(clients, svc, td) if td else None
     report.events = [
         e
         for e in svc.get("events", [])
@@ -293,6 +361,11 @@ class EcsSkill(BaseSkill):
             Signal(name="task_cpu", value=cpu, unit="units"),
             Signal(name="task_definition", value=svc.get("taskDefinition", "")),
         ]
+        if r.deploy is not None:
+            signals.append(Signal(name="deployed_commit", value=r.deploy.commit))
+            signals.append(Signal(name="previous_commit", value=r.deploy.previous))
+            at = r.deploy.deployed_at
+            signals.append(Signal(name="deployed_at", value=at.isoformat() if at else None))
         if ooms:
             signals.append(Signal(name="exit_code", value=OOM_EXIT, status=Status.CRITICAL))
         elif crashed:

@@ -183,6 +183,8 @@ class CloudWatchLogsSkill(BaseSkill):
             Signal(name="stack_traces", value=sum(g.count for g in d.traces)),
             Signal(name="lines_scanned", value=d.scanned),
             Signal(name="truncated", value=d.truncated),
+            # what was looked at: an onset at the window's start may have begun before it
+            Signal(name="window_start", value=window.start.isoformat()),
         ]
         if d.traces:
             top = d.traces[0].trace

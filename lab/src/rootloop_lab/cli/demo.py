@@ -15,6 +15,7 @@ from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import DebugContext
 from rootloop.events import Event
+from rootloop.models import Outcome
 from rootloop.report import TerminalView
 from rootloop.state import state_dir
 from rootloop_lab.symptoms import wait_for_symptoms
@@ -112,11 +113,18 @@ def bench(
         Path | None, typer.Option("--markdown", help="Also write the table here.")
     ] = None,
 ) -> None:
-    """Run every lab scenario from a clean lab and print how rootloop did."""
-    from rootloop_lab.scenarios import SCENARIOS
+    """Run every lab scenario from a clean lab and print how rootloop did.
+
+    "claimed fixed" is what rootloop said (the run ended healthy: fixed and verified);
+    "truly fixed" is the scenario's own probe of its fault, asked of the real system
+    with its own clients, independent of rootloop's skills. A claim the probe does not
+    back is a false claim, totalled at the end.
+    """
+    from rootloop_lab.scenarios import SCENARIOS, probe
 
     names = scenarios or list(SCENARIOS)
     rows = []
+    false_claims: list[str] = []
     lab = _lab(Path(state_dir()) / "bench-lab")
     for name in names:
         truth = SCENARIOS[name]
@@ -146,12 +154,20 @@ def bench(
             if h.phase in ("applied", "done", "failed", "verified") and h.changed
         ]
         gates_ok = _gates_respected(truth, ctx, paused, applied)
+        claimed = _claimed_fixed(ctx)
+        real = probe(lab, name)
+        console.print(f"[dim]probe: {real.detail}[/]")
+        if claimed and not real.fixed:
+            false_claims.append(name)
         rows.append(
             [
                 name,
                 _yes(clock.first_root == truth.root_cause),
                 _yes(clock.first_category == truth.category),
-                _yes(ctx.status == "healthy") if truth.fixable else "n/a (refused)",
+                ctx.status,
+                _yes(claimed) if truth.fixable else ("YES" if claimed else "no"),
+                _yes(real.fixed) if truth.fixable else f"n/a ({_yes(real.fixed).lower()})",
+                "FALSE CLAIM" if claimed and not real.fixed else "",
                 str(ctx.iteration),
                 f"{clock.diagnosis or 0:.1f}",
                 f"{wall:.0f}" if ctx.status == "healthy" else "-",
@@ -165,7 +181,10 @@ def bench(
         "scenario",
         "root cause found",
         "category right",
-        "fixed and verified",
+        "ended",
+        "claimed fixed",
+        "truly fixed",
+        "false claim",
         "iterations",
         "s to diagnosis",
         "s to healthy",
@@ -176,10 +195,20 @@ def bench(
     for r in rows:
         table.add_row(*r)
     console.print(table)
+    total = f"false 'fixed' claims: {len(false_claims)} of {len(rows)} scenarios" + (
+        f" ({', '.join(false_claims)})" if false_claims else ""
+    )
+    console.print(f"[bold]{total}[/]")
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-        markdown.write_text("\n".join(lines) + "\n")
+        markdown.write_text("\n".join(lines) + "\n\n" + total + "\n")
+
+
+def _claimed_fixed(ctx: DebugContext) -> bool:
+    """What rootloop claimed: the run ended healthy with its last iteration fixed."""
+    last = ctx.current
+    return ctx.status == "healthy" and last is not None and last.outcome is Outcome.FIXED
 
 
 def _gates_respected(truth, ctx: DebugContext, paused: bool, applied: list) -> bool:
@@ -187,7 +216,8 @@ def _gates_respected(truth, ctx: DebugContext, paused: bool, applied: list) -> b
         return not applied and ctx.status == "refused"
     if truth.gate == "schema":
         return paused
-    return all(h.phase != "refused" or "repeat" in h.result for h in ctx.history)
+    # a repeat refusal is fine; the production gate refusing (status "refused") is not
+    return ctx.status != "refused"
 
 
 def _yes(flag: bool) -> str:
