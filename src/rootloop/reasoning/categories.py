@@ -13,6 +13,7 @@ DEPENDENCY_DOWN = "dependency-down"  # an HTTP dependency fails (5xx / down)
 SCHEMA_DRIFT = "schema-drift"  # code and database schema disagree
 THROTTLING = "throttling"  # a function or API is throttled
 CI_FAILURE = "ci-failure"  # the deployed commit did not pass CI
+CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -27,5 +28,6 @@ ALL = [
     SCHEMA_DRIFT,
     THROTTLING,
     CI_FAILURE,
+    CLIENT_LIMIT,
     UNKNOWN,
 ]

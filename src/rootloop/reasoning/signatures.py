@@ -557,10 +557,12 @@ SIGNATURES: list[Signature] = [
 
 
 def match(findings: list[Finding], topo: Topology) -> list[Hit]:
+    from rootloop.reasoning import signatures_limits as limits  # families in their own modules
+
     hits: list[Hit] = []
     for f in findings:
-        for sig in SIGNATURES:
+        for sig in [*SIGNATURES, *limits.SIGNATURES]:
             hits.extend(sig(f, topo))
-    for cross in CROSS_SIGNATURES:
+    for cross in [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES]:
         hits.extend(cross(findings, topo))
     return hits
