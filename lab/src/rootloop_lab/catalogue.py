@@ -24,4 +24,6 @@ def lab_pack() -> list[PackScenario]:
 
 
 def _newer_modules() -> list:
-    return []
+    from rootloop_lab import faults_limits
+
+    return [faults_limits]

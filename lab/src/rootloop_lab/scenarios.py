@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from pydantic import BaseModel
 
-from rootloop.errors import PlatformError, UserError
+from rootloop.errors import PlatformError
 from rootloop.reasoning import categories as cat
 from rootloop_lab import repo
 from rootloop_lab.cloud import client
@@ -142,11 +142,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             name="redis-maxclients",
             root_cause="redis",
-            category=cat.UNKNOWN,
+            category=cat.CLIENT_LIMIT,
             description="Redis refuses new clients at maxclients; memory is nowhere near a "
             "limit, so no cache-full fix applies",
-            fix="none by rootloop: no signature's preconditions hold; it escalates with redis "
-            "among its top suspects and changes nothing",
+            fix="none by rootloop: it names the client limit, but Redis refuses its connection "
+            "too; no runbook rung acts, it escalates with redis as its top suspect",
             fix_kinds=[],
             fixable=False,
         ),

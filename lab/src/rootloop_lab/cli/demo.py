@@ -114,8 +114,10 @@ def bench(
     ] = None,
     pack: Annotated[
         str | None,
-        typer.Option("--pack", help="Run this installed scenario pack's scenarios (see "
-                     "`rootloop lab scenarios`)."),
+        typer.Option(
+            "--pack",
+            help="Run this installed scenario pack's scenarios (see `rootloop lab scenarios`).",
+        ),
     ] = None,
 ) -> None:
     """Run every lab scenario from a clean lab and print how rootloop did.

@@ -114,7 +114,12 @@ def scenarios() -> None:
     for p in known.values():
         s = p.truth
         table.add_row(
-            s.name, p.pack, s.root_cause, s.category, "yes" if s.fixable else "no", s.gate or "",
+            s.name,
+            p.pack,
+            s.root_cause,
+            s.category,
+            "yes" if s.fixable else "no",
+            s.gate or "",
             s.fix,
         )
     console.print(table)

@@ -1,0 +1,59 @@
+"""``set-connection-limit`` against a real PostgreSQL: a role refused at its CONNECTION
+LIMIT connects again once the limit is lifted; repeating the change changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from rootloop.actions.connection_limits import apply_set_connection_limit, limit_in_force
+from rootloop.actions.types import SetConnectionLimit, parse_action
+
+
+def _role_dsn(dsn: str, role: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    info["user"] = role
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest.fixture
+def limited_role(pg_dsn: str):
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 0").format(sql.Identifier(role))
+        )
+    try:
+        yield role
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_lifting_a_roles_limit_lets_it_connect_again(pg_dsn: str, limited_role: str) -> None:
+    with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+        psycopg.connect(_role_dsn(pg_dsn, limited_role), connect_timeout=5).close()
+    action = parse_action(
+        {"kind": "set-connection-limit", "target": "db", "scope": "role",
+         "name": limited_role, "limit": -1}
+    )  # fmt: skip
+    assert isinstance(action, SetConnectionLimit)
+    result = apply_set_connection_limit(action, pg_dsn)
+    assert result.ok and not result.no_op, result.changed
+    assert "0 -> -1" in result.changed and "CONNECTION LIMIT 0" in result.undo
+    assert pg_dsn not in result.model_dump_json()
+    assert limit_in_force(action, pg_dsn)
+    with psycopg.connect(_role_dsn(pg_dsn, limited_role), connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    again = apply_set_connection_limit(action, pg_dsn)
+    assert again.ok and again.no_op
+
+
+def test_a_role_that_does_not_exist_is_a_failed_action_not_an_error(pg_dsn: str) -> None:
+    action = SetConnectionLimit(target="db", scope="role", name="no_such_role_x", limit=-1)
+    result = apply_set_connection_limit(action, pg_dsn)
+    assert not result.ok and "no PostgreSQL role no_such_role_x" in result.changed
