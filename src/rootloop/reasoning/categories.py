@@ -13,6 +13,7 @@ DEPENDENCY_DOWN = "dependency-down"  # an HTTP dependency fails (5xx / down)
 SCHEMA_DRIFT = "schema-drift"  # code and database schema disagree
 THROTTLING = "throttling"  # a function or API is throttled
 CI_FAILURE = "ci-failure"  # the deployed commit did not pass CI
+SLOW_DEPENDENCY = "slow-dependency"  # a dependency answers slowly (latency, not errors)
 CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
 UNKNOWN = "unknown"  # no signature matched
 
@@ -29,5 +30,6 @@ ALL = [
     THROTTLING,
     CI_FAILURE,
     CLIENT_LIMIT,
+    SLOW_DEPENDENCY,
     UNKNOWN,
 ]
