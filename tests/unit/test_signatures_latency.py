@@ -90,8 +90,13 @@ def test_latency_within_its_threshold_is_not_slow(tmp_path):
 
 
 def test_an_unreachable_node_is_not_merely_slow(tmp_path):
-    f = Finding(node="notification-svc", skill="http-health", status=Status.UNREACHABLE,
-                summary="timed out", signals=[Signal(name="latency_ms", value=5000, status=CRIT)])  # fmt: skip
+    f = Finding(
+        node="notification-svc",
+        skill="http-health",
+        status=Status.UNREACHABLE,
+        summary="timed out",
+        signals=[Signal(name="latency_ms", value=5000, status=CRIT)],
+    )
     assert not only_slow(f)
 
 
