@@ -48,7 +48,7 @@ def ecs(
             Signal(
                 name="crashed_on_current_revision", value=crashes, status=DEG if crashes else OK
             ),
-            Signal(name="running_on_current_revision", value=running_current),
+            Signal(name="survived_on_current_revision", value=running_current),
             Signal(name="running_on_other_revisions", value=running_other),
             Signal(name="previous_task_definition", value=previous),
             Signal(name="exit_code", value=1, status=DEG),
@@ -72,7 +72,7 @@ def test_a_single_exit_is_not_a_loop(tmp_path):
     assert crash_on_start(ecs(crashes=1, running_current=0, running_other=0), topo(tmp_path)) == []
 
 
-def test_a_revision_with_a_running_task_does_not_fail_to_start(tmp_path):
+def test_a_revision_with_a_task_that_outlived_its_crashes_does_start(tmp_path):
     assert crash_on_start(ecs(crashes=4, running_current=1, running_other=0), topo(tmp_path)) == []
 
 
@@ -88,7 +88,7 @@ def test_crashes_of_other_revisions_only_are_not_this(tmp_path):
 def test_an_unknown_running_count_holds_nothing(tmp_path):
     f = ecs(crashes=4, running_current=0, running_other=0)
     f = f.model_copy(
-        update={"signals": [s for s in f.signals if s.name != "running_on_current_revision"]}
+        update={"signals": [s for s in f.signals if s.name != "survived_on_current_revision"]}
     )
     assert crash_on_start(f, topo(tmp_path)) == []
 
@@ -103,7 +103,7 @@ def test_an_oom_killed_service_is_oom_not_a_crash_loop(tmp_path):
         signals=[
             Signal(name="oom_kills", value=3, status=CRIT),
             Signal(name="crashed_on_current_revision", value=0),
-            Signal(name="running_on_current_revision", value=0),
+            Signal(name="survived_on_current_revision", value=0),
             Signal(name="previous_task_definition", value="payments-api:6"),
         ],
     )

@@ -28,6 +28,7 @@ from rootloop_lab.scenarios import Scenario, with_payments
 
 BAD = ("BATCH_INTERVAL", "2s")
 CRASH_WAIT = 60.0
+STAY_UP = 5.0
 _KEEP = (
     "family",
     "taskRoleArn",
@@ -92,7 +93,8 @@ def _crash_loop(lab: Any, state: Any, wait: bool) -> dict[str, Any]:
 
 
 def _config_starts(lab: Any, state: Any) -> tuple[bool, str]:
-    """The revision in service parses, and a task of it runs."""
+    """The revision in service parses, and a task of it stays up: running in two looks
+    ``STAY_UP`` seconds apart (a crash-looping task is RUNNING for a moment, too)."""
     ecs = client("ecs", state.endpoint_url)
     svc = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
     td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
@@ -103,12 +105,21 @@ def _config_starts(lab: Any, state: Any) -> tuple[bool, str]:
         parses = True
     except ValueError:
         parses = False
-    arns = ecs.list_tasks(cluster=CLUSTER, serviceName=SERVICE, desiredStatus="RUNNING")["taskArns"]
-    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
-    current = [t for t in tasks if t.get("taskDefinitionArn") == svc["taskDefinition"]]
+
+    def running() -> set[str]:
+        arns = ecs.list_tasks(cluster=CLUSTER, serviceName=SERVICE, desiredStatus="RUNNING")[
+            "taskArns"
+        ]
+        tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+        return {t["taskArn"] for t in tasks if t.get("taskDefinitionArn") == svc["taskDefinition"]}
+
+    first = running()
+    time.sleep(STAY_UP)
+    stayed = first & running()
     name = svc["taskDefinition"].rsplit("/", 1)[-1]
-    return parses and bool(current), (
-        f"{SERVICE} runs {name} ({BAD[0]}={value or 'unset'}), {len(current)} running task(s) of it"
+    return parses and bool(stayed), (
+        f"{SERVICE} runs {name} ({BAD[0]}={value or 'unset'}), "
+        f"{len(stayed)} task(s) of it up for {STAY_UP:g}s"
     )
 
 

@@ -53,7 +53,8 @@ def apply_set_connection_limit(
             row = conn.execute(_READ[action.scope], (action.name,)).fetchone()
             if row is None:
                 return ActionResult(ok=False, changed=f"no PostgreSQL {what} on {where}")
-            before = int(step.journal.get("connlimit_before", row[0]))
+            journaled = step.journal.get("connlimit_before")
+            before = int(row[0] if journaled is None else journaled)
             step.before(
                 "alter",
                 f"setting the CONNECTION LIMIT of {what} to {action.limit} on {where}",

@@ -26,14 +26,16 @@ def crash_on_start(f: Finding, topo: Topology) -> list[Hit]:
     - the ECS check is unhealthy and counted tasks of the revision now deployed that
       exited non-zero by themselves (``crashed_on_current_revision`` judged bad, at least
       two: not for memory, not stopped by the scheduler);
-    - no task of that revision is running: it does not start, rather than failing later;
+    - no task of that revision has outlived one of its crashes
+      (``survived_on_current_revision`` is 0): a task of a crash-looping revision is
+      running only between its start and its exit, so it shows nothing;
     - a revision before it exists (``previous_task_definition``) to go back to.
     Then: tasks of another revision still running → failed-deployment; none → crash-loop.
     """
     if f.skill != "aws-ecs" or not bad(f) or not bad_signal(f, "crashed_on_current_revision"):
         return []
     crashes = num(f, "crashed_on_current_revision") or 0
-    running_current = num(f, "running_on_current_revision")
+    running_current = num(f, "survived_on_current_revision")
     running_other = num(f, "running_on_other_revisions")
     previous = f.value("previous_task_definition")
     if crashes < MIN_CRASHES or running_current is None or running_current > 0:
@@ -66,7 +68,7 @@ def crash_on_start(f: Finding, topo: Topology) -> list[Hit]:
             [
                 f"{int(crashes)} task(s) of {current} exited non-zero (exit {exit_code}) "
                 "on their own",
-                f"no task of {current} is running",
+                f"no task of {current} has outlived its crashes",
                 f"the revision before it exists: {previous}",
                 "an older revision still runs" if stuck else "nothing runs",
             ],

@@ -90,7 +90,7 @@ class EcsReport:
     events: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[MetricAssessment] = field(default_factory=list)
     deploy: DeployHistory | None = None
-    running_revisions: dict[str, int] = field(default_factory=dict)
+    running: list[tuple[str, datetime | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -226,15 +226,18 @@ def _stopped_tasks(
     return out
 
 
-def _running_revisions(clients: AwsClients, s: Settings) -> dict[str, int]:
-    """How many running tasks of the service each task-definition revision has."""
+def _running_tasks(clients: AwsClients, s: Settings) -> list[tuple[str, datetime | None]]:
+    """(task-definition revision, started at) of each running task of the service."""
     arns = clients.ecs.list_tasks(
         cluster=s.cluster, serviceName=s.service, desiredStatus="RUNNING", maxResults=100
     ).get("taskArns", [])
     if not arns:
-        return {}
+        return []
     tasks = clients.ecs.describe_tasks(cluster=s.cluster, tasks=arns).get("tasks", [])
-    return dict(Counter(str(t.get("taskDefinitionArn", "")) for t in tasks))
+    return [
+        (str(t.get("taskDefinitionArn", "")), _aware(t.get("startedAt") or t.get("createdAt")))
+        for t in tasks
+    ]
 
 
 def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | None:
@@ -254,7 +257,7 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
         service=svc, task_definition=td, stopped=_stopped_tasks(clients, s, deployment_ids, window)
     )
     report.deploy = deploy_history(clients, svc, td) if td else None
-    report.running_revisions = _running_revisions(clients, s)
+    report.running = _running_tasks(clients, s)
     report.events = [
         e
         for e in svc.get("events", [])
@@ -468,11 +471,22 @@ class EcsSkill(BaseSkill):
 
 def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> list[Signal]:
     """Crashes and running tasks by revision: what tells a crash on start of the revision
-    now deployed (a crash loop, a rollout that cannot finish) from an old one's."""
+    now deployed (a crash loop, a rollout that cannot finish) from an old one's.
+
+    A task of a crash-looping revision is RUNNING for the moment between its start and its
+    exit, so a running task says the revision can run only if it has outlived a crash of
+    that revision: started before the latest one and still up ("survived").
+    """
     current = str(svc.get("taskDefinition", ""))
     on_current = [t for t in r.stopped if t.crashed and t.task_definition == current]
-    running_current = r.running_revisions.get(current, 0)
-    running_other = sum(n for arn, n in r.running_revisions.items() if arn != current)
+    latest_crash = max((_aware(t.stopped_at) for t in on_current if t.stopped_at), default=None)
+    mine = [started for arn, started in r.running if arn == current]
+    survived = [
+        started
+        for started in mine
+        if latest_crash is None or (started is not None and started < latest_crash)
+    ]
+    running_other = sum(1 for arn, _ in r.running if arn != current)
     revision = td.get("revision")
     previous = (
         f"{td.get('family')}:{revision - 1}"
@@ -485,7 +499,8 @@ def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> 
             value=len(on_current),
             status=Status.DEGRADED if on_current else Status.OK,
         ),
-        Signal(name="running_on_current_revision", value=running_current),
+        Signal(name="running_on_current_revision", value=len(mine)),
+        Signal(name="survived_on_current_revision", value=len(survived)),
         Signal(name="running_on_other_revisions", value=running_other),
         Signal(name="previous_task_definition", value=previous),
     ]
