@@ -103,3 +103,23 @@ def test_the_bench_runs_the_pack_with_the_same_scoring(pack_dir: Path, tmp_path:
     assert got["truly fixed"] == "yes"  # the pack's own probe, not rootloop's word
     assert got["false claim"] == ""
     assert "false 'fixed' claims: 0 of 1" in table.read_text()
+
+
+def test_every_scenario_of_the_lab_pack_has_complete_ground_truth():
+    """Each registered scenario names a category rootloop knows, a node of the lab's map,
+    action kinds that exist, and an injector and probe to call."""
+    from rootloop.actions.types import fields_of
+    from rootloop.reasoning import categories
+    from rootloop_lab import packs
+
+    lab_pack = packs.of_pack("lab")
+    assert len(lab_pack) >= 16
+    nodes = {"payments-api", "postgresql", "redis", "lambda-worker", "notification-svc",
+             "sqs-payments", "api-gateway", "frontend-app"}  # fmt: skip
+    for sc in lab_pack:
+        t = sc.truth
+        assert t.category in categories.ALL, t.name
+        assert t.root_cause in nodes, t.name
+        assert all(fields_of(k) for k in t.fix_kinds), t.name
+        assert callable(sc.inject) and callable(sc.probe), t.name
+        assert t.fixable == bool(t.fix_kinds) or t.gate is not None, t.name

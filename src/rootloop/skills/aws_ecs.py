@@ -237,6 +237,8 @@ def _running_tasks(clients: AwsClients, s: Settings) -> list[tuple[str, datetime
     return [
         (str(t.get("taskDefinitionArn", "")), _aware(t.get("startedAt") or t.get("createdAt")))
         for t in tasks
+        # the service's own tasks only (emulators may ignore the serviceName filter)
+        if t.get("group", "") == f"service:{s.service}"
     ]
 
 
