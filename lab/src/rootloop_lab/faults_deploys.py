@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from rootloop.errors import PlatformError
@@ -93,33 +94,47 @@ def _crash_loop(lab: Any, state: Any, wait: bool) -> dict[str, Any]:
 
 
 def _config_starts(lab: Any, state: Any) -> tuple[bool, str]:
-    """The revision in service parses, and a task of it stays up: running in two looks
-    ``STAY_UP`` seconds apart (a crash-looping task is RUNNING for a moment, too)."""
+    """The revision in service parses its setting, a task of the service runs a revision
+    that parses it, and no task exited on its own for ``STAY_UP`` seconds (a crash loop
+    stops one every second or two). Reads each look afresh: the lab's deployer may roll
+    out rootloop's PR branch meanwhile, which replaces the tasks."""
     ecs = client("ecs", state.endpoint_url)
-    svc = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
-    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
-    env = {e["name"]: e["value"] for e in td["containerDefinitions"][0].get("environment", [])}
-    value = env.get(BAD[0], "")
-    try:
-        float(value)
-        parses = True
-    except ValueError:
-        parses = False
 
-    def running() -> set[str]:
-        arns = ecs.list_tasks(cluster=CLUSTER, serviceName=SERVICE, desiredStatus="RUNNING")[
+    def parses(arn: str) -> bool:
+        td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        env = {e["name"]: e["value"] for e in td["containerDefinitions"][0].get("environment", [])}
+        try:
+            float(env.get(BAD[0], ""))
+        except ValueError:
+            return False
+        return True
+
+    def tasks(status: str) -> list[dict[str, Any]]:
+        arns = ecs.list_tasks(cluster=CLUSTER, serviceName=SERVICE, desiredStatus=status)[
             "taskArns"
         ]
-        tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
-        return {t["taskArn"] for t in tasks if t.get("taskDefinitionArn") == svc["taskDefinition"]}
+        found = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+        return [t for t in found if t.get("group") == f"service:{SERVICE}"]
 
-    first = running()
+    since = datetime.now(UTC)
     time.sleep(STAY_UP)
-    stayed = first & running()
-    name = svc["taskDefinition"].rsplit("/", 1)[-1]
-    return parses and bool(stayed), (
-        f"{SERVICE} runs {name} ({BAD[0]}={value or 'unset'}), "
-        f"{len(stayed)} task(s) of it up for {STAY_UP:g}s"
+    crashed = [
+        t
+        for t in tasks("STOPPED")
+        if t.get("stoppedAt") is not None
+        and t["stoppedAt"] >= since
+        and not str(t.get("stoppedReason", "")).startswith("Scaling activity")
+        and any(c.get("exitCode") not in (None, 0) for c in t.get("containers", []))
+    ]
+    svc = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+    in_service = svc["taskDefinition"]
+    running = [t for t in tasks("RUNNING") if parses(t["taskDefinitionArn"])]
+    ok = parses(in_service) and bool(running) and not crashed
+    return ok, (
+        f"{SERVICE} runs {in_service.rsplit('/', 1)[-1]} "
+        f"({'parses' if parses(in_service) else 'does not parse'} {BAD[0]}); "
+        f"{len(running)} running task(s) on a revision that parses it; "
+        f"{len(crashed)} task(s) exited on their own in {STAY_UP:g}s"
     )
 
 
