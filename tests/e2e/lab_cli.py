@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from rootloop import killpoints
-from rootloop_lab.symptoms import wait_for_symptoms
 from rootloop.context import ContextStore, DebugContext
 from rootloop_lab import Lab
+from rootloop_lab.symptoms import wait_for_symptoms
 
 CLI = [sys.executable, "-m", "rootloop.cli.main"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from rootloop.context import ContextStore
-from rootloop_lab import Lab
 from rootloop.lease import Lease
+from rootloop_lab import Lab
 from tests.e2e.lab_cli import CLI, env_for, only_run, rootloop, said, start
 
 pytestmark = pytest.mark.e2e

@@ -22,9 +22,9 @@ from rootloop.actions.datastores import LEDGER
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.actions.ecs import KEY_TAG
 from rootloop.context import ContextStore
+from rootloop.models import Outcome
 from rootloop_lab import Lab
 from rootloop_lab.scenarios import probe
-from rootloop.models import Outcome
 from tests.e2e.lab_cli import only_run, rootloop, said, start
 
 pytestmark = pytest.mark.e2e

@@ -26,9 +26,9 @@ from urllib.parse import quote, quote_plus
 import pytest
 import yaml
 
-from rootloop_lab.symptoms import wait_for_symptoms
 from rootloop.context import ContextStore
 from rootloop_lab import Lab
+from rootloop_lab.symptoms import wait_for_symptoms
 
 pytestmark = pytest.mark.e2e
 

@@ -57,3 +57,29 @@ def test_a_role_that_does_not_exist_is_a_failed_action_not_an_error(pg_dsn: str)
     action = SetConnectionLimit(target="db", scope="role", name="no_such_role_x", limit=-1)
     result = apply_set_connection_limit(action, pg_dsn)
     assert not result.ok and "no PostgreSQL role no_such_role_x" in result.changed
+
+
+def test_the_postgres_check_reports_a_login_role_at_its_limit(
+    pg_dsn: str, limited_role: str
+) -> None:
+    import asyncio
+
+    from rootloop.models import Status
+    from rootloop.skills import registry
+    from rootloop.skills.base import CheckContext, Node
+
+    skill = registry.get("postgres")
+    node = Node(
+        name="db", type="postgres", skill="postgres", role="downstream", component="db",
+        service="app", timeout=10.0, settings=skill.Settings(dsn=pg_dsn),
+    )  # fmt: skip
+    f = asyncio.run(skill.check(node, CheckContext()))
+    assert f.value(f"connlimit_role_{limited_role}") == 0
+    assert f.value(f"conns_role_{limited_role}") == 0
+    assert f.signal(f"conns_role_{limited_role}").status is Status.DEGRADED
+    assert f"role {limited_role} at its CONNECTION LIMIT" in f.summary
+    apply_set_connection_limit(
+        SetConnectionLimit(target="db", scope="role", name=limited_role, limit=-1), pg_dsn
+    )
+    after = asyncio.run(skill.check(node, CheckContext()))
+    assert after.value(f"connlimit_role_{limited_role}") is None  # no limit set: not listed

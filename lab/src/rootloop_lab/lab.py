@@ -25,10 +25,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from rootloop.errors import PlatformError, StateError
+from rootloop.state import atomic_write, state_dir
 from rootloop_lab import mapfile, procs
 from rootloop_lab.cloud import aws_env
 from rootloop_lab.layout import ECS_SERVICES, LabState, Layout
-from rootloop.state import atomic_write, state_dir
 
 UP_TIMEOUT = 120.0
 

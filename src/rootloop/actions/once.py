@@ -72,7 +72,9 @@ class ActPath:
         self.checkpoint(f"applying {action.describe()} ({ctx.action_key(entry)})")
         try:
             if carries_mask(action.model_dump(mode="json")):
-                raise ValueError("the action holds a secret that was redacted when the run was saved")
+                raise ValueError(
+                    "the action holds a secret that was redacted when the run was saved"
+                )
             return await self.executor.apply(action, ctx, entry, self.checkpoint)
         except LeaseLost:
             raise
