@@ -1,9 +1,11 @@
-"""A real fault that no signature covers: rootloop must not act, and must point a human
-at the right node.
+"""A real fault rootloop cannot act on: it must not act, and must point a human at the
+right node.
 
 The fault: Redis refuses new clients at ``maxclients``. Memory is not full and no
 limit is set, so the cache-full signature's preconditions do not hold and changing
-the eviction policy (what a careless signature would do) is not on the table.
+the eviction policy (what a careless signature would do) is not on the table. The
+client-limit signature names it, but Redis refuses rootloop's connection too and no
+runbook rung acts on it: rootloop escalates with redis as its top suspect.
 """
 
 from __future__ import annotations
@@ -66,6 +68,6 @@ def test_clients_refused_at_maxclients_escalates_with_redis_among_top_suspects(
     assert "redis" in top, ctx.suspects
     redis_suspect = next(c for c in ctx.suspects if c.node == "redis")
     assert redis_suspect.evidence
-    assert redis_suspect.would_try
+    assert any("client-limit" in r for r in redis_suspect.reasons)
     pr_body = (session.store.run_dir(ctx.run_id) / "pr.md").read_text()
     assert "Ranked suspects" in pr_body and "fixed and verified" not in pr_body

@@ -209,6 +209,7 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         ForceDeployment,
         RollbackTaskDefinition,
         ScaleService,
+        SetConnectionLimit,
         SetEventSourceMapping,
         SetFunctionEnv,
         TerminateBackend,
@@ -227,6 +228,7 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         TerminateBackend(target="db", pid=42),
         SetFunctionEnv(target="w", function_name="w", name="N", value="1"),
         SetEventSourceMapping(target="w", function_name="w"),
+        SetConnectionLimit(target="db", scope="role", name="app", limit=-1),
     ]
     every_kind = {cls.model_fields["kind"].default for cls in get_args(get_args(Action)[0])}
     assert {a.kind for a in samples} == every_kind

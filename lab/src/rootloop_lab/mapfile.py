@@ -256,6 +256,16 @@ RUNBOOKS: dict[str, dict[str, list[dict[str, Any]]]] = {
                 "service": "notification-svc",
             }
         ],
+        # its sender keeps state in the process (pacing, the sender lock): a new
+        # deployment replaces the tasks
+        "slow-dependency": [
+            {
+                "kind": "restart",
+                "target": "notification-svc",
+                "cluster": CLUSTER,
+                "service": "notification-svc",
+            }
+        ],
     },
 }
 

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from pydantic import BaseModel
 
-from rootloop.errors import PlatformError, UserError
+from rootloop.errors import PlatformError
 from rootloop.reasoning import categories as cat
-from rootloop.state import atomic_write
 from rootloop_lab import repo
 from rootloop_lab.cloud import client
 from rootloop_lab.deployer import deployed_sha
@@ -143,11 +142,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             name="redis-maxclients",
             root_cause="redis",
-            category=cat.UNKNOWN,
+            category=cat.CLIENT_LIMIT,
             description="Redis refuses new clients at maxclients; memory is nowhere near a "
             "limit, so no cache-full fix applies",
-            fix="none by rootloop: no signature's preconditions hold; it escalates with redis "
-            "among its top suspects and changes nothing",
+            fix="none by rootloop: it names the client limit, but Redis refuses its connection "
+            "too; no runbook rung acts, it escalates with redis as its top suspect",
             fix_kinds=[],
             fixable=False,
         ),
@@ -167,31 +166,21 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 def get(name: str) -> Scenario:
-    try:
-        return SCENARIOS[name]
-    except KeyError:
-        raise UserError(
-            f"unknown scenario '{name}': known scenarios are {', '.join(SCENARIOS)}"
-        ) from None
+    """The ground truth of any installed pack's scenario (``rootloop_lab.packs``)."""
+    from rootloop_lab.packs import get as registered
+
+    return registered(name).truth
 
 
 def inject(lab: Lab, name: str, *, wait: bool = True) -> dict[str, Any]:
     """Apply the scenario's fault; returns facts about it (e.g. the bad commit).
 
     ``wait``: for faults that ship through CI and the deployer, return only once
-    the faulty commit runs.
+    the faulty commit runs. Any installed pack's scenario (``rootloop_lab.packs``).
     """
-    scenario = get(name)
-    state = lab.state()
-    fn = _INJECTORS["pg-connection-hog" if name == "production" else name]
-    facts = fn(lab, state, wait) or {}
-    if scenario.production:
-        facts["map"] = str(lab.write_map(production=True))
-    record = {"scenario": name, "at": time.time(), **facts}
-    faults = lab.root / "faults.json"
-    done = json.loads(faults.read_text()) if faults.exists() else []
-    atomic_write(faults, json.dumps([*done, record], indent=1) + "\n")
-    return facts
+    from rootloop_lab.packs import inject as registered
+
+    return registered(lab, name, wait=wait)
 
 
 # -- the faults ----------------------------------------------------------------
@@ -408,12 +397,20 @@ PROBE_SETTLE_SECONDS = 5.0
 
 def probe(lab: Lab, name: str) -> Truth:
     """Whether ``name``'s injected fault is truly gone, asked of the real system."""
-    get(name)
-    state = lab.state()
-    fault_gone, why = _PROBES["pg-connection-hog" if name == "production" else name](lab, state)
-    ok, sent = _payments_work(state)
-    payments = f"{ok}/{sent} payments through the gateway succeeded"
-    return Truth(fixed=fault_gone and ok == sent, detail=f"{why}; {payments}")
+    from rootloop_lab.packs import probe as registered
+
+    return registered(lab, name)
+
+
+def with_payments(fault_gone: Callable[[Any, Any], tuple[bool, str]]):
+    """A probe that also asks the complaint: payments through the gateway succeed."""
+
+    def probe(lab: Lab, state: Any) -> tuple[bool, str]:
+        gone, why = fault_gone(lab, state)
+        ok, sent = _payments_work(state)
+        return gone and ok == sent, f"{why}; {ok}/{sent} payments through the gateway succeeded"
+
+    return probe
 
 
 def _payments_work(state: Any) -> tuple[int, int]:

@@ -38,6 +38,7 @@ from rootloop.actions.types import (
     RollbackTaskDefinition,
     RunMigration,
     ScaleService,
+    SetConnectionLimit,
     SetEnvVar,
     SetEventSourceMapping,
     SetFunctionEnv,
@@ -261,6 +262,18 @@ class Dispatcher:
 
         return await asyncio.to_thread(redis_policy_in_force, action, self._redis_url(action, step))
 
+    async def _connlimit(self, action: SetConnectionLimit, step: Step) -> ActionResult:
+        from rootloop.actions.connection_limits import apply_set_connection_limit
+
+        return await asyncio.to_thread(
+            apply_set_connection_limit, action, self._dsn(action, step), self.topology, step
+        )
+
+    async def _connlimit_applied(self, action: SetConnectionLimit, step: Step) -> bool:
+        from rootloop.actions.connection_limits import limit_in_force
+
+        return await asyncio.to_thread(limit_in_force, action, self._dsn(action, step))
+
     async def _migrate(self, action: RunMigration, step: Step) -> ActionResult:
         from rootloop.actions.datastores import run_migration
 
@@ -316,6 +329,12 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
     (
         (SetRedisPolicy,),
         Executor(Dispatcher._redis, Dispatcher._redis_applied, _node_resource("Redis")),
+    ),
+    (
+        (SetConnectionLimit,),
+        Executor(
+            Dispatcher._connlimit, Dispatcher._connlimit_applied, _node_resource("PostgreSQL")
+        ),
     ),
     (
         (RunMigration,),

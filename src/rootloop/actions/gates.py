@@ -35,6 +35,7 @@ from rootloop.actions.types import (
     RollbackTaskDefinition,
     RunMigration,
     ScaleService,
+    SetConnectionLimit,
     SetEnvVar,
     SetEventSourceMapping,
     SetFunctionEnv,
@@ -64,6 +65,7 @@ SKILL_OF: dict[type[BaseAction], str] = {
     SetEventSourceMapping: "aws-lambda",
     TerminateBackend: "postgres",
     RunMigration: "postgres",
+    SetConnectionLimit: "postgres",
     SetRedisPolicy: "redis",
 }
 CODE_ACTIONS = (ApplyPatch, RevertCommit)

@@ -21,7 +21,7 @@ from rootloop.actions.types import ActionResult, BaseAction
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.lease import Lease, LeaseLost
-from rootloop.redact import Redactor
+from rootloop.redact import Redactor, carries_mask
 
 
 class Executor(Protocol):
@@ -72,6 +72,10 @@ class ActPath:
         entry.phase = "applying"
         self.checkpoint(f"applying {action.describe()} ({ctx.action_key(entry)})")
         try:
+            if carries_mask(action.model_dump(mode="json")):
+                raise ValueError(
+                    "the action holds a secret that was redacted when the run was saved"
+                )
             return await self.executor.apply(action, ctx, entry, self.checkpoint)
         except (LeaseLost, ActionRefused, ApprovalRequired):
             raise  # not failures: a lost lease stops the run; a gate at the landing decides

@@ -131,6 +131,20 @@ class SetRedisPolicy(BaseAction):
         return f"set Redis maxmemory-policy to {self.policy}"
 
 
+class SetConnectionLimit(BaseAction):
+    """ALTER ROLE/DATABASE … CONNECTION LIMIT: a per-role or per-database ceiling on
+    PostgreSQL sessions (-1: none; the server-wide max_connections still bounds)."""
+
+    kind: Literal["set-connection-limit"] = "set-connection-limit"
+    scope: Literal["role", "database"]
+    name: str = Field(min_length=1, max_length=63)
+    limit: int = Field(ge=-1, le=100_000)
+
+    def _what(self) -> str:
+        to = "no limit" if self.limit < 0 else str(self.limit)
+        return f"set the CONNECTION LIMIT of PostgreSQL {self.scope} {self.name} to {to}"
+
+
 class SetFunctionEnv(BaseAction):
     """Change one environment variable of a Lambda function's configuration."""
 
@@ -210,6 +224,7 @@ Action = Annotated[
     | ScaleService
     | TerminateBackend
     | SetRedisPolicy
+    | SetConnectionLimit
     | SetFunctionEnv
     | SetEventSourceMapping
     | RevertCommit

@@ -13,6 +13,10 @@ DEPENDENCY_DOWN = "dependency-down"  # an HTTP dependency fails (5xx / down)
 SCHEMA_DRIFT = "schema-drift"  # code and database schema disagree
 THROTTLING = "throttling"  # a function or API is throttled
 CI_FAILURE = "ci-failure"  # the deployed commit did not pass CI
+CRASH_LOOP = "crash-loop"  # tasks of the deployed revision exit on start; none runs
+FAILED_DEPLOYMENT = "failed-deployment"  # a rollout whose new tasks fail; the old still serve
+SLOW_DEPENDENCY = "slow-dependency"  # a dependency answers slowly (latency, not errors)
+CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -27,5 +31,9 @@ ALL = [
     SCHEMA_DRIFT,
     THROTTLING,
     CI_FAILURE,
+    CLIENT_LIMIT,
+    SLOW_DEPENDENCY,
+    CRASH_LOOP,
+    FAILED_DEPLOYMENT,
     UNKNOWN,
 ]

@@ -54,6 +54,16 @@ class StoppedTask:
     stopped_at: datetime | None
     exit_codes: dict[str, int | None]
     container_reasons: dict[str, str]
+    task_definition: str = ""  # the revision the task ran
+
+    @property
+    def crashed(self) -> bool:
+        """Exited non-zero on its own: not for memory, not stopped by the scheduler."""
+        return (
+            self.exit_code not in (None, 0)
+            and not self.oom
+            and self.stop_code != "ServiceSchedulerInitiated"
+        )
 
     @property
     def oom(self) -> bool:
@@ -80,6 +90,7 @@ class EcsReport:
     events: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[MetricAssessment] = field(default_factory=list)
     deploy: DeployHistory | None = None
+    running: list[tuple[str, datetime | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -209,9 +220,26 @@ def _stopped_tasks(
                 stopped_at=stopped_at,
                 exit_codes=codes,
                 container_reasons=reasons,
+                task_definition=t.get("taskDefinitionArn", "") or "",
             )
         )
     return out
+
+
+def _running_tasks(clients: AwsClients, s: Settings) -> list[tuple[str, datetime | None]]:
+    """(task-definition revision, started at) of each running task of the service."""
+    arns = clients.ecs.list_tasks(
+        cluster=s.cluster, serviceName=s.service, desiredStatus="RUNNING", maxResults=100
+    ).get("taskArns", [])
+    if not arns:
+        return []
+    tasks = clients.ecs.describe_tasks(cluster=s.cluster, tasks=arns).get("tasks", [])
+    return [
+        (str(t.get("taskDefinitionArn", "")), _aware(t.get("startedAt") or t.get("createdAt")))
+        for t in tasks
+        # the service's own tasks only (emulators may ignore the serviceName filter)
+        if t.get("group", "") == f"service:{s.service}"
+    ]
 
 
 def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | None:
@@ -231,6 +259,7 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
         service=svc, task_definition=td, stopped=_stopped_tasks(clients, s, deployment_ids, window)
     )
     report.deploy = deploy_history(clients, svc, td) if td else None
+    report.running = _running_tasks(clients, s)
     report.events = [
         e
         for e in svc.get("events", [])
@@ -372,6 +401,7 @@ class EcsSkill(BaseSkill):
             signals.append(
                 Signal(name="exit_code", value=crashed[0].exit_code, status=Status.DEGRADED)
             )
+        signals.extend(_revision_signals(svc, td, r))
         signals.extend(m.signal() for m in r.metrics if m.has_data)
 
         evidence = []
@@ -439,6 +469,43 @@ class EcsSkill(BaseSkill):
             evidence=evidence,
             anomaly_started_at=_aware(onset),
         )
+
+
+def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> list[Signal]:
+    """Crashes and running tasks by revision: what tells a crash on start of the revision
+    now deployed (a crash loop, a rollout that cannot finish) from an old one's.
+
+    A task of a crash-looping revision is RUNNING for the moment between its start and its
+    exit, so a running task says the revision can run only if it has outlived a crash of
+    that revision: started before the latest one and still up ("survived").
+    """
+    current = str(svc.get("taskDefinition", ""))
+    on_current = [t for t in r.stopped if t.crashed and t.task_definition == current]
+    latest_crash = max((_aware(t.stopped_at) for t in on_current if t.stopped_at), default=None)
+    mine = [started for arn, started in r.running if arn == current]
+    survived = [
+        started
+        for started in mine
+        if latest_crash is None or (started is not None and started < latest_crash)
+    ]
+    running_other = sum(1 for arn, _ in r.running if arn != current)
+    revision = td.get("revision")
+    previous = (
+        f"{td.get('family')}:{revision - 1}"
+        if isinstance(revision, int) and revision > 1 and td.get("family")
+        else None
+    )
+    return [
+        Signal(
+            name="crashed_on_current_revision",
+            value=len(on_current),
+            status=Status.DEGRADED if on_current else Status.OK,
+        ),
+        Signal(name="running_on_current_revision", value=len(mine)),
+        Signal(name="survived_on_current_revision", value=len(survived)),
+        Signal(name="running_on_other_revisions", value=running_other),
+        Signal(name="previous_task_definition", value=previous),
+    ]
 
 
 def _aware(t: datetime | None) -> datetime | None:

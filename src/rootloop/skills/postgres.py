@@ -271,6 +271,7 @@ class PostgresSkill(BaseSkill):
         for sess in sessions:
             sess.query = ctx.redactor.text(sess.query)
         _connections(report, info, sessions, s)
+        await _connection_limits(report, conn)
         _blocking(report, sessions, s)
         _stuck(report, sessions, s)
         if s.top_statements:
@@ -367,6 +368,35 @@ def _connections(
             f"holds {top_n} of {info.max_connections} connections ({share:.0%}; {st})",
             round(min(1.0, share), 3),
         )
+
+
+_CONNLIMITS = f"""{_MARK}
+SELECT 'role' AS kind, r.rolname::text AS name, r.rolconnlimit AS connlimit,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = r.rolname)::int AS used
+FROM pg_roles r WHERE r.rolconnlimit >= 0 AND r.rolcanlogin
+UNION ALL
+SELECT 'database', d.datname::text, d.datconnlimit,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::int
+FROM pg_database d WHERE d.datconnlimit >= 0 AND d.datallowconn"""
+
+
+async def _connection_limits(r: _Report, conn: psycopg.AsyncConnection) -> None:
+    """Per-role and per-database CONNECTION LIMITs that are set, with their sessions: a
+    role at its limit is refused new connections while ``max_connections`` has room
+    ("too many connections for role"). Superusers are exempt, so only login roles."""
+    async with conn.cursor() as cur:
+        await cur.execute(_CONNLIMITS)
+        rows = await cur.fetchall()
+    for kind, name, limit, used in rows:
+        at_limit = used >= limit
+        r.signal(f"connlimit_{kind}_{name}", limit)
+        r.signal(f"conns_{kind}_{name}", used, threshold=float(limit),
+                 status=Status.DEGRADED if at_limit else Status.OK)  # fmt: skip
+        if at_limit:
+            r.notes.append(
+                f"{kind} {name} at its CONNECTION LIMIT ({used} of {limit}): "
+                "its new connections are refused"
+            )
 
 
 def _blocking(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:

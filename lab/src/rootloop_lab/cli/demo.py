@@ -112,6 +112,13 @@ def bench(
     markdown: Annotated[
         Path | None, typer.Option("--markdown", help="Also write the table here.")
     ] = None,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            "--pack",
+            help="Run this installed scenario pack's scenarios (see `rootloop lab scenarios`).",
+        ),
+    ] = None,
 ) -> None:
     """Run every lab scenario from a clean lab and print how rootloop did.
 
@@ -120,15 +127,22 @@ def bench(
     with its own clients, independent of rootloop's skills. A claim the probe does not
     back is a false claim, totalled at the end.
     """
-    from rootloop_lab.scenarios import SCENARIOS, probe
+    from rootloop.errors import UserError
+    from rootloop_lab import packs
 
-    names = scenarios or list(SCENARIOS)
+    try:
+        chosen_pack = packs.of_pack(pack) if pack else list(packs.catalogue().values())
+        names = scenarios or [s.name for s in chosen_pack]
+        registered = {n: packs.get(n) for n in names}
+    except UserError as exc:
+        console.print(f"[red]UserError[/red]: {exc}")
+        raise typer.Exit(2) from None
     rows = []
     false_claims: list[str] = []
     lab = _lab(Path(state_dir()) / "bench-lab")
     for name in names:
-        truth = SCENARIOS[name]
-        console.rule(name)
+        truth = registered[name].truth
+        console.rule(f"{name} [dim]({registered[name].pack})[/]")
         lab.reset()
         lab.inject(name)
         os.environ.update(lab.env())
@@ -155,7 +169,7 @@ def bench(
         ]
         gates_ok = _gates_respected(truth, ctx, paused, applied)
         claimed = _claimed_fixed(ctx)
-        real = probe(lab, name)
+        real = packs.probe(lab, name)
         console.print(f"[dim]probe: {real.detail}[/]")
         if claimed and not real.fixed:
             false_claims.append(name)

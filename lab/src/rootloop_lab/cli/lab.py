@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rootloop.errors import RootloopError
-from rootloop_lab import Lab
-from rootloop_lab.scenarios import SCENARIOS
+from rootloop_lab import Lab, packs
 
 app = typer.Typer(
     help="A real small microservice system on loopback, with faults to inject.",
@@ -73,7 +72,7 @@ def status(root: RootOption = None) -> None:
 
 @app.command()
 def inject(
-    scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCENARIOS)}")],
+    scenario: Annotated[str, typer.Argument(help="A scenario: see `rootloop lab scenarios`.")],
     root: RootOption = None,
 ) -> None:
     """Apply a scenario's real fault."""
@@ -83,7 +82,7 @@ def inject(
     except RootloopError as exc:
         _fail(exc)
         return
-    sc = SCENARIOS[scenario]
+    sc = packs.get(scenario).truth
     console.print(f"injected [bold]{scenario}[/bold]: {sc.description}")
     if facts.get("map"):
         console.print(f"use the production map: {facts['map']}")
@@ -105,8 +104,23 @@ def env(root: RootOption = None) -> None:
 
 @app.command()
 def scenarios() -> None:
-    """The scenarios and their ground truth."""
-    table = Table("scenario", "root cause", "category", "fix", "gate")
-    for s in SCENARIOS.values():
-        table.add_row(s.name, s.root_cause, s.category, s.fix, s.gate or "")
+    """Every installed pack's scenarios and their ground truth."""
+    try:
+        known = packs.catalogue()
+    except RootloopError as exc:
+        _fail(exc)
+        return
+    table = Table("scenario", "pack", "root cause", "category", "fixable", "gate", "fix")
+    for p in known.values():
+        s = p.truth
+        table.add_row(
+            s.name,
+            p.pack,
+            s.root_cause,
+            s.category,
+            "yes" if s.fixable else "no",
+            s.gate or "",
+            s.fix,
+        )
     console.print(table)
+    console.print(f"{len(known)} scenarios in {len(packs.packs())} pack(s)")
