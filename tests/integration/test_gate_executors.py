@@ -17,8 +17,11 @@ import yaml
 
 from rootloop import topology
 from rootloop.actions import aws_lambda, ecs
-from rootloop.actions.datastores import apply_set_redis_policy, apply_terminate_backend
-from rootloop.actions.dispatch import run_migration
+from rootloop.actions.datastores import (
+    apply_set_redis_policy,
+    apply_terminate_backend,
+    run_migration,
+)
 from rootloop.actions.types import (
     ForceDeployment,
     RollbackTaskDefinition,
