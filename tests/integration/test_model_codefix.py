@@ -115,6 +115,7 @@ DIAG = Diagnosis(
     category="code-bug",
     confidence=0.8,
     summary="average_order_value divides by zero when a day has no orders",
+    evidence=["ZeroDivisionError: division by zero"],
 )
 
 

@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -462,9 +463,12 @@ class CodeFixAgent:
         limits = UsageLimits(request_limit=steps, tool_calls_limit=steps * 2)
         output: CodeFixOutput | None = None
         error: str | None = None
+        started = time.monotonic()
         with capture_run_messages() as messages:
             try:
-                result = await self.agent.run(prompt, deps=ws, usage_limits=limits)
+                result = await self.agent.run(
+                    prompt, deps=ws, usage_limits=limits, timeout=self._run_timeout()
+                )
                 output = result.output
             except Exception as exc:  # budget spent, provider down: a result, never a crash
                 error = f"{type(exc).__name__}: {redactor.text(str(exc))}"[:500]
@@ -476,6 +480,7 @@ class CodeFixAgent:
                 price=self.config.price,
                 iteration=iteration,
                 error=error,
+                seconds=time.monotonic() - started,
             )
         )
         try:
@@ -483,6 +488,11 @@ class CodeFixAgent:
         finally:
             if not self.keep_changes:
                 ws.restore()
+
+    def _run_timeout(self) -> float:
+        """The whole run's bound: every step may wait for the model and run the tests once."""
+        per_request = self.config.timeout * (self.config.request_retries + 1)
+        return self.config.code_fix_steps * (per_request + self.test_timeout)
 
     async def _result(
         self,
