@@ -188,6 +188,22 @@ def model_settings(config: ModelConfig) -> ModelSettings:
     return settings
 
 
+def forced_output_tool(config: ModelConfig) -> ModelSettings | None:
+    """Name the output tool in the request instead of ``tool_choice: "required"``.
+
+    Why: OpenAI-compatible servers differ. llama.cpp's Python server ignores
+    ``"required"`` (the model then answers in prose) but turns a *named* function into
+    a grammar, so the answer is JSON of the Proposal schema; OpenAI, vLLM and Ollama
+    accept the named form too. pydantic-ai sends ``"required"`` when the output tool is
+    the only tool, so the named form goes in the request body. Other providers have
+    their own shape for this and keep pydantic-ai's.
+    """
+    if config.provider != "openai":
+        return None
+    choice = {"type": "function", "function": {"name": OUTPUT_TOOL}}
+    return ModelSettings(extra_body={"tool_choice": choice})
+
+
 def build_model(config: ModelConfig, env: Mapping[str, str] | None = None) -> Model:
     """The pydantic-ai model for ``config``; a missing key is a clear ``UserError``."""
     env = os.environ if env is None else env
@@ -274,10 +290,7 @@ class ModelReasoner:
             instructions=SYSTEM_PROMPT,
             retries={"output": self.config.max_retries, "tools": self.config.max_retries},
             name="rootloop-diagnose",
-            # Name the one output tool instead of sending tool_choice="required": servers
-            # that ignore "required" (llama.cpp's Python server) still constrain the answer
-            # to the Proposal schema when the tool is named, and the others accept both.
-            model_settings=ModelSettings(tool_choice=[OUTPUT_TOOL]),
+            model_settings=forced_output_tool(self.config),
         )
 
         @self.agent.output_validator
