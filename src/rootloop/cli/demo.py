@@ -170,6 +170,7 @@ def bench(
             if h.phase in ("applied", "done", "failed", "verified") and h.changed
         ]
         gates_ok = _gates_respected(truth, ctx, paused, applied)
+        false_fixed = ctx.status == "healthy" and _symptoms_persist(map_path)
         rows.append(
             [
                 name,
@@ -180,7 +181,8 @@ def bench(
                 f"{clock.diagnosis or 0:.1f}",
                 f"{wall:.0f}" if ctx.status == "healthy" else "-",
                 _yes(gates_ok),
-                _tokens(ctx),
+                "YES" if false_fixed else "no",
+                *_model_usage(ctx),
             ]
         )
         console.print(" · ".join(rows[-1]))
@@ -194,7 +196,10 @@ def bench(
         "s to diagnosis",
         "s to healthy",
         "gates respected",
-        "tokens",
+        "false fixed",
+        "tokens (in/out)",
+        "model calls (failed)",
+        "model s",
     ]
     table = Table(*header)
     for r in rows:
@@ -218,8 +223,21 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
 
-def _tokens(ctx: DebugContext) -> str:
+def _symptoms_persist(map_path: Path, timeout: float = 30.0) -> bool:
+    """A run that claims "fixed" is checked by a fresh sweep: symptoms that still hold
+    (two sweeps in a row) make the claim false."""
+    return wait_for_symptoms(map_path, timeout=timeout) < timeout
+
+
+def _model_usage(ctx: DebugContext) -> list[str]:
+    """Tokens as the model server counted them, calls (and how many failed), model time."""
     from rootloop.reasoning.usage import UsageLedger
 
-    total = UsageLedger.from_context(ctx).totals().total_tokens
-    return str(total) if total else "-"
+    t = UsageLedger.from_context(ctx).totals()
+    if not t.calls:
+        return ["-", "-", "-"]
+    return [
+        f"{t.total_tokens} ({t.input_tokens}/{t.output_tokens})",
+        f"{t.calls} ({t.failed_calls})",
+        f"{t.seconds:.0f}",
+    ]
