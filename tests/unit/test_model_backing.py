@@ -26,6 +26,7 @@ from tests.unit.test_model_support import (
 from rootloop.models import Diagnosis, Finding, Signal, Status
 from rootloop.reasoning.backing import false_health_reason, unbacked_reason
 from rootloop.reasoning.base import Proposal
+from rootloop.reasoning.hybrid import HybridReasoner
 from rootloop.reasoning.model import ModelReasoner, summary_reason
 
 pytestmark = pytest.mark.usefixtures("no_model_requests")
@@ -165,3 +166,28 @@ async def test_an_unbacked_answer_is_sent_back_then_the_rules_answer_saying_why(
     assert "does not occur in this run's unhealthy findings" in seen[1]
     [call] = r.ledger.calls
     assert not call.ok and call.error and "not backed" in call.error
+
+
+async def test_hybrid_refuses_an_unbacked_answer_from_any_model_reasoner(tmp_path: Path) -> None:
+    """A reasoner that is not ``ModelReasoner`` (no validator of its own) is checked too."""
+    rules = FixedReasoner(
+        Proposal(
+            diagnosis=Diagnosis(
+                root_cause="payments-db", category="unknown", summary="rules", confidence=0.2
+            ),
+            escalate_reason="no signature matches these findings",
+        )
+    )
+    unbacked = proposal("cache-full", ["redis is completely full"], TERMINATE)
+    unbacked.diagnosis.reasoner = "model"
+    p = await HybridReasoner(rules, FixedReasoner(unbacked, name="model")).propose(
+        make_input(tmp_path)
+    )
+    assert p.action is None and "not acting on the model's proposal" in (p.escalate_reason or "")
+
+    healthy = proposal("healthy", [], None, root="payments-api")
+    healthy.diagnosis.reasoner = "model"
+    p = await HybridReasoner(rules, FixedReasoner(healthy, name="model")).propose(
+        make_input(tmp_path)
+    )
+    assert p.diagnosis.category == "unknown" and "contradicts" in (p.escalate_reason or "")

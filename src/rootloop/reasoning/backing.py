@@ -114,3 +114,30 @@ def signature_reason(root_cause: str, category: str, inp: ReasoningInput) -> str
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def refuse_unbacked(p: Proposal, inp: ReasoningInput) -> Proposal:
+    """The proposal, or its refusal: no action and the reason, when the findings do not back it.
+
+    The last line of defence for any model-made proposal (whatever reasoner made it): a
+    false "healthy" becomes "unknown" (the loop would end the run as fixed), and an
+    unbacked action is dropped, so the loop escalates and says why.
+    """
+    healthy = false_health_reason(p, inp)
+    if healthy:
+        diag = p.diagnosis.model_copy(
+            update={"category": cat.UNKNOWN, "summary": "the model's 'healthy' is contradicted"}
+        )
+        reason = f"not acting on the model's proposal: {healthy}"
+        return p.model_copy(update={"diagnosis": diag, "action": None, "escalate_reason": reason})
+    why = unbacked_reason(p, inp)
+    if why is None:
+        return p
+    reason = f"not acting on the model's proposal: {why}"
+    return p.model_copy(
+        update={
+            "action": None,
+            "escalate_reason": reason,
+            "rationale": f"{p.rationale} [refused: {why}]".strip(),
+        }
+    )
