@@ -133,11 +133,16 @@ def refuse_unbacked(p: Proposal, inp: ReasoningInput) -> Proposal:
     why = unbacked_reason(p, inp)
     if why is None:
         return p
-    reason = f"not acting on the model's proposal: {why}"
+    return without_action(p, f"not acting on the model's proposal: {why}", f"refused: {why}")
+
+
+def without_action(p: Proposal, reason: str, note: str) -> Proposal:
+    """``p`` with its action dropped: the loop escalates with ``reason``; ``note`` goes on
+    the rationale, so the reader sees what was dropped and why."""
     return p.model_copy(
         update={
             "action": None,
             "escalate_reason": reason,
-            "rationale": f"{p.rationale} [refused: {why}]".strip(),
+            "rationale": f"{p.rationale} [{note}]".strip(),
         }
     )

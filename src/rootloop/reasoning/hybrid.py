@@ -20,7 +20,7 @@ from rootloop.actions.types import ApplyPatch
 from rootloop.context import DebugContext
 from rootloop.errors import PlatformError, UserError
 from rootloop.models import PriorContext
-from rootloop.reasoning.backing import refuse_unbacked
+from rootloop.reasoning.backing import refuse_unbacked, without_action
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.codefix import CodeFixAgent, CodeFixResult
 from rootloop.reasoning.model import ModelConfig, ModelReasoner
@@ -55,13 +55,7 @@ def reject_repeats(
     if where is None:
         return None
     reason = f"'{action.describe()}' already failed for {key} ({where}); not repeating it"
-    return proposal.model_copy(
-        update={
-            "action": None,
-            "escalate_reason": reason,
-            "rationale": f"{proposal.rationale} [rejected: {reason}]".strip(),
-        }
-    )
+    return without_action(proposal, reason, f"rejected: {reason}")
 
 
 def needs_model(p: Proposal) -> str | None:
