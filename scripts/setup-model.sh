@@ -27,8 +27,8 @@ has_flag() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
 onoff() { if has_flag "$1"; then echo ON; else echo OFF; fi; }
 
 if ! "$PY" -c "import llama_cpp.server" 2>/dev/null; then
-  tag=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-  if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-"$tag"-*.whl >/dev/null 2>&1; then
+  # The wheel is py3-none-linux_x86_64 (ctypes bindings): any Python 3 of this machine.
+  if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     # Portable build: no -march=native; each instruction set only if this CPU has it.
     args="-DGGML_NATIVE=OFF -DGGML_AVX=$(onoff avx) -DGGML_AVX2=$(onoff avx2)"
     args="$args -DGGML_FMA=$(onoff fma) -DGGML_F16C=$(onoff f16c)"

@@ -32,6 +32,7 @@ from pydantic_ai import (
     UsageLimits,
     capture_run_messages,
 )
+from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models import Model
 
 from rootloop.actions.gates import Gatekeeper
@@ -336,8 +337,9 @@ class ModelReasoner:
                 )
             except Exception as exc:  # provider down, timeout, invalid output: never a crash
                 why = f"{type(exc).__name__}: {inp.topology.redactor.text(str(exc))}"[:300]
-                if self.rejections:
-                    last = inp.topology.redactor.text(self.rejections[-1])
+                last = self.rejections[-1] if self.rejections else answer_problem(messages)
+                if last:
+                    last = inp.topology.redactor.text(last)
                     why = f"{why}; last answer rejected: {last}"[:700]
                 self._record(messages, inp, time.monotonic() - started, error=why)
                 return await self._fall_back(inp, why)
@@ -373,6 +375,31 @@ SUMMARY_CHARS = 400
 RATIONALE_CHARS = 1500
 EVIDENCE_ITEMS = 10
 EVIDENCE_CHARS = 300
+
+
+def answer_problem(messages: list[Any]) -> str | None:
+    """What was wrong with the model's last answer, in words, for the history.
+
+    pydantic-ai says only that the retries ran out; the reason is in the answer itself.
+    """
+    response = next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
+    if response is None:
+        return None
+    call = next(
+        (p for p in response.parts if isinstance(p, ToolCallPart) and p.tool_name == OUTPUT_TOOL),
+        None,
+    )
+    if call is None:
+        return "it answered in prose, not through the final_result tool"
+    try:
+        Proposal.model_validate(call.args_as_dict(raise_if_invalid=True))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "(answer)"
+        return f"{where}: {err['msg']} (schema errors: {exc.error_count()})"
+    except (ValueError, AssertionError) as exc:  # not a JSON object (cut at max tokens?)
+        return f"its arguments are not JSON ({str(exc)[:120]})"
+    return None
 
 
 def stamp(p: Proposal, reasoner: str, trimmed: list[str]) -> Proposal:
