@@ -64,3 +64,20 @@ async def test_a_backed_answer_is_taken(chat_server: Any, tmp_path: Path) -> Non
     p = await r.propose(make_input(tmp_path))
     assert p.action is not None and p.action.kind == "terminate-backend"
     assert fallback.calls == 0 and r.ledger.calls[0].ok
+
+
+async def test_the_history_says_what_was_wrong_with_the_last_answer(
+    chat_server: Any, tmp_path: Path
+) -> None:
+    """With no retries left, pydantic-ai only says "exceeded retries"; rootloop says why."""
+    cut = ok(tool_call('{"diagnosis": {"root_cause": "payments-db", "summary": "0 0 0'))
+    incomplete = ok(tool_call(json.dumps({"diagnosis": {"root_cause": "payments-db"}})))
+    for reply, reason in (
+        (cut, "its arguments are not JSON"),
+        (incomplete, "diagnosis.category: Field required"),
+    ):
+        r, fallback = reasoner(chat_server(reply).url, max_retries=0)
+        p = await r.propose(make_input(tmp_path))
+        assert fallback.calls == 1 and p.action is None
+        assert f"last answer rejected: {reason}" in (r.ledger.calls[0].error or "")
+        assert reason in p.rationale
