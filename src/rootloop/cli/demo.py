@@ -170,7 +170,7 @@ def bench(
             if h.phase in ("applied", "done", "failed", "verified") and h.changed
         ]
         gates_ok = _gates_respected(truth, ctx, paused, applied)
-        false_fixed = ctx.status == "healthy" and _symptoms_persist(map_path)
+        false_fixed = ctx.status == "healthy" and bool(still_broken(map_path, truth.root_cause))
         rows.append(
             [
                 name,
@@ -223,10 +223,30 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
 
-def _symptoms_persist(map_path: Path, timeout: float = 30.0) -> bool:
-    """A run that claims "fixed" is checked by a fresh sweep: symptoms that still hold
-    (two sweeps in a row) make the claim false."""
-    return wait_for_symptoms(map_path, timeout=timeout) < timeout
+def still_broken(map_path: Path, component: str, timeout: float = 90.0) -> list[str]:
+    """A run that claims "fixed" checked by fresh sweeps: the findings of the true root
+    cause's component that are still unhealthy once ``timeout`` has passed (none: the
+    claim holds). Polled, because a fixed system takes a moment to settle."""
+    import asyncio
+
+    from rootloop import topology
+    from rootloop.models import Status
+    from rootloop.skills.base import CheckContext
+    from rootloop.sweep import sweep
+
+    topo = topology.load(map_path)
+    checks = [n for n in topo.nodes.values() if n.component == component]
+    deadline = time.monotonic() + timeout
+    while True:
+        findings = asyncio.run(sweep(checks, CheckContext(redactor=topo.redactor)))
+        bad = [
+            f"{f.node}: {f.summary}"
+            for f in findings
+            if f.status in (Status.CRITICAL, Status.DEGRADED, Status.UNREACHABLE)
+        ]
+        if not bad or time.monotonic() >= deadline:
+            return bad
+        time.sleep(3.0)
 
 
 def _model_usage(ctx: DebugContext) -> list[str]:
