@@ -507,9 +507,13 @@ class CodeFixAgent:
         passed = final.passed if final else None
         title = output.title if output else "code fix (unfinished)"
         summary = output.summary if output else f"the code-fix agent stopped: {error}"
-        keep = bool(ws.edits) and passed is not False and output is not None
+        # Fail closed: a model-written change is proposed only when the repository's own
+        # tests ran green on it (the act step runs them again before it commits).
+        keep = bool(ws.edits) and passed is True and output is not None
         if ws.edits and passed is False:
             summary = f"{summary} — rejected: the repository's tests still fail"
+        elif ws.edits and passed is None:
+            summary = f"{summary} — rejected: no test command to verify the change"
         edits = tuple(ws.edits) if keep else ()
         action = ApplyPatch(target=target, title=title, edits=edits, reason=summary[:500])
         return CodeFixResult(
