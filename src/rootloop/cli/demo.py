@@ -224,10 +224,12 @@ def _yes(flag: bool) -> str:
 
 
 def still_broken(map_path: Path, component: str, timeout: float = 90.0) -> list[str]:
-    """A run that claims "fixed" checked by fresh sweeps: the findings of the true root
-    cause's component that are still unhealthy once ``timeout`` has passed (none: the
-    claim holds). Polled, because a fixed system takes a moment to settle."""
+    """A run that claims "fixed" checked by fresh sweeps of the true root cause's
+    component, counting only what happened after the claim (an error logged before the
+    fix is not a contradiction). Polled: the claim holds after two clean sweeps in a
+    row; otherwise returns what is still unhealthy when ``timeout`` has passed."""
     import asyncio
+    from datetime import UTC, datetime
 
     from rootloop import topology
     from rootloop.models import Status
@@ -236,15 +238,19 @@ def still_broken(map_path: Path, component: str, timeout: float = 90.0) -> list[
 
     topo = topology.load(map_path)
     checks = [n for n in topo.nodes.values() if n.component == component]
+    claimed = datetime.now(UTC)
     deadline = time.monotonic() + timeout
+    clean = 0
     while True:
-        findings = asyncio.run(sweep(checks, CheckContext(redactor=topo.redactor)))
+        ctx = CheckContext(redactor=topo.redactor, window_start=claimed)
+        findings = asyncio.run(sweep(checks, ctx))
         bad = [
             f"{f.node}: {f.summary}"
             for f in findings
             if f.status in (Status.CRITICAL, Status.DEGRADED, Status.UNREACHABLE)
         ]
-        if not bad or time.monotonic() >= deadline:
+        clean = 0 if bad else clean + 1
+        if clean >= 2 or time.monotonic() >= deadline:
             return bad
         time.sleep(3.0)
 
