@@ -1,9 +1,14 @@
 # The two commands: `make demo` and `make test`. Both set everything up first.
 # `make test-fast`: everything but the lab's end-to-end runs (lab, e2e markers).
-.PHONY: setup demo test test-fast check lint bench
+.PHONY: setup model demo test test-fast test-real-model check lint bench
 
 setup:
 	@./scripts/setup.sh
+
+# the real local model for the tests (llama.cpp's server, a 270M GGUF): built once per
+# machine and cached; only the tests need it, so `make demo` never waits for it
+model: setup
+	@./scripts/setup-model.sh
 
 demo: setup
 	.venv/bin/rootloop demo
@@ -14,11 +19,14 @@ check: setup
 	.venv/bin/lint-imports
 	.venv/bin/mypy
 
-test: check
+test: check model
 	.venv/bin/pytest -q
 
 test-fast: check
 	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab"
+
+test-real-model: model
+	.venv/bin/pytest -q -m real_model
 
 lint: setup
 	.venv/bin/ruff check src lab tests bench

@@ -16,6 +16,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.aws",
+    "tests.fixtures.llm",
 ]
 
 

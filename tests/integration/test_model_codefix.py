@@ -115,6 +115,7 @@ DIAG = Diagnosis(
     category="code-bug",
     confidence=0.8,
     summary="average_order_value divides by zero when a day has no orders",
+    evidence=["ZeroDivisionError: division by zero"],
 )
 
 
@@ -227,25 +228,50 @@ async def test_a_migration_edit_is_a_schema_change(repo: Path) -> None:
                     ToolCallPart(
                         "edit_file",
                         {
+                            "path": "pricing/stats.py",
+                            "search": "    return sum(totals) / len(totals)",
+                            "replace": "    return sum(totals) / len(totals) if totals else 0.0",
+                        },
+                    ),
+                    ToolCallPart(
+                        "edit_file",
+                        {
                             "path": "migrations/0002_orders_day.sql",
                             "search": "",
                             "replace": "ALTER TABLE orders ADD COLUMN day date;\n",
                         },
-                    )
+                    ),
                 ]
             )
         return final(info, {"title": "Add orders.day", "summary": "index by day"})
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
-        repo, DIAG, findings(), test_command=None, target="payments-api"
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
     )
     assert result.schema_change is True
-    assert result.tests_passed is None
+    assert result.tests_passed is True
     assert result.action.touches_schema
     assert not (repo / "migrations" / "0002_orders_day.sql").exists()  # restored
     inp = make_input(repo.parent)
     gate = Gatekeeper(inp.topology).check(result.action, inp.context, DIAG.key)
     assert gate.decision == "approval" and gate.gate == "schema"
+
+
+async def test_an_untested_edit_is_not_proposed(repo: Path) -> None:
+    """No test command: a model-written change that nothing verified is not proposed."""
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if sum(isinstance(m, ModelResponse) for m in messages) == 0:
+            edit = {"path": "pricing/stats.py", "search": "len(totals)", "replace": "1"}
+            return ModelResponse(parts=[ToolCallPart("edit_file", edit)])
+        return final(info, {"title": "Divide by one", "summary": "never fails"})
+
+    result = await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, findings(), test_command=None, target="payments-api"
+    )
+    assert result.action.edits == () and result.tests_passed is None
+    assert "no test command" in result.summary
+    assert (repo / "pricing" / "stats.py").read_text() == STATS
 
 
 async def test_step_budget_ends_a_wandering_agent(repo: Path) -> None:

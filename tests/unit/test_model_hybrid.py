@@ -114,7 +114,8 @@ async def test_rules_answer_alone_when_a_runbook_rung_applies(tmp_path: Path) ->
 async def test_model_asked_when_no_signature_matches(tmp_path: Path) -> None:
     calls: list[int] = []
     rules = FixedReasoner(proposal(None, "unknown", "no signature matches these findings"))
-    h = HybridReasoner(rules, scripted({"diagnosis": diagnosis(), "action": RESTART}, calls))
+    answer = {"diagnosis": diagnosis(root="payments-api"), "action": RESTART}
+    h = HybridReasoner(rules, scripted(answer, calls))
     p = await h.propose(make_input(tmp_path))
     assert calls == [1]
     assert isinstance(p.action, ForceDeployment)

@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -462,9 +463,12 @@ class CodeFixAgent:
         limits = UsageLimits(request_limit=steps, tool_calls_limit=steps * 2)
         output: CodeFixOutput | None = None
         error: str | None = None
+        started = time.monotonic()
         with capture_run_messages() as messages:
             try:
-                result = await self.agent.run(redactor.text(prompt), deps=ws, usage_limits=limits)
+                result = await self.agent.run(
+                    redactor.text(prompt), deps=ws, usage_limits=limits, timeout=self._run_timeout()
+                )
                 output = result.output
             except Exception as exc:  # budget spent, provider down: a result, never a crash
                 error = f"{type(exc).__name__}: {redactor.text(str(exc))}"[:500]
@@ -476,6 +480,7 @@ class CodeFixAgent:
                 price=self.config.price,
                 iteration=iteration,
                 error=error,
+                seconds=time.monotonic() - started,
             )
         )
         try:
@@ -483,6 +488,11 @@ class CodeFixAgent:
         finally:
             if not self.keep_changes:
                 ws.restore()
+
+    def _run_timeout(self) -> float:
+        """The whole run's bound: every step may wait for the model and run the tests once."""
+        per_request = self.config.timeout * (self.config.request_retries + 1)
+        return self.config.code_fix_steps * (per_request + self.test_timeout)
 
     async def _result(
         self,
@@ -497,9 +507,13 @@ class CodeFixAgent:
         passed = final.passed if final else None
         title = output.title if output else "code fix (unfinished)"
         summary = output.summary if output else f"the code-fix agent stopped: {error}"
-        keep = bool(ws.edits) and passed is not False and output is not None
+        # Fail closed: a model-written change is proposed only when the repository's own
+        # tests ran green on it (the act step runs them again before it commits).
+        keep = bool(ws.edits) and passed is True and output is not None
         if ws.edits and passed is False:
             summary = f"{summary} — rejected: the repository's tests still fail"
+        elif ws.edits and passed is None:
+            summary = f"{summary} — rejected: no test command to verify the change"
         edits = tuple(ws.edits) if keep else ()
         action = ApplyPatch(target=target, title=title, edits=edits, reason=summary[:500])
         return CodeFixResult(

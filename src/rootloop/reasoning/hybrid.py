@@ -3,7 +3,8 @@
 Why: the rules are deterministic, free and offline, and right for every fault a
 signature describes. The model is asked only when they have nothing: no signature
 matched, the runbook ladder is exhausted, the fix is code that has to be written,
-or the rules' own proposal repeats an action that already failed. Whatever comes
+or the rules' own proposal repeats an action that already failed. The model's own
+answer is acted on only when this run's findings back it (``backing``). Whatever comes
 out, from either reasoner, passes ``reject_repeats`` before the gate: an action
 that already failed for the same diagnosis (in this run or, from memory, an
 earlier one) is never proposed again.
@@ -19,6 +20,7 @@ from rootloop.actions.types import ApplyPatch
 from rootloop.context import DebugContext
 from rootloop.errors import PlatformError, UserError
 from rootloop.models import PriorContext
+from rootloop.reasoning.backing import refuse_unbacked, without_action
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.codefix import CodeFixAgent, CodeFixResult
 from rootloop.reasoning.model import ModelConfig, ModelReasoner
@@ -53,13 +55,7 @@ def reject_repeats(
     if where is None:
         return None
     reason = f"'{action.describe()}' already failed for {key} ({where}); not repeating it"
-    return proposal.model_copy(
-        update={
-            "action": None,
-            "escalate_reason": reason,
-            "rationale": f"{proposal.rationale} [rejected: {reason}]".strip(),
-        }
-    )
+    return without_action(proposal, reason, f"rejected: {reason}")
 
 
 def needs_model(p: Proposal) -> str | None:
@@ -121,6 +117,8 @@ class HybridReasoner:
             p = await self.model.propose(inp, task=_task(why, first))
         else:
             p = await self.model.propose(inp)
+        if p.diagnosis.reasoner != self.rules.name:  # the model's own answer: backed or not
+            p = refuse_unbacked(p, inp)
         if self.codefix is not None and _wants_code(p):
             p = await self._write_code(inp, p)
         again = reject_repeats(p, inp.context, inp.prior)

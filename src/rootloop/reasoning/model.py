@@ -16,6 +16,7 @@ says why. Keys come from the standard environment variables (``ANTHROPIC_API_KEY
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,14 +28,17 @@ from pydantic_ai import (
     ModelRetry,
     ModelSettings,
     RunContext,
+    ToolOutput,
     UsageLimits,
     capture_run_messages,
 )
+from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models import Model
 
 from rootloop.actions.gates import Gatekeeper
 from rootloop.errors import UserError
 from rootloop.models import Diagnosis
+from rootloop.reasoning.backing import false_health_reason, known_components, unbacked_reason
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.prompt import SYSTEM_PROMPT, build_prompt
 from rootloop.reasoning.usage import CallUsage, Price, UsageLedger, call_from_messages
@@ -49,6 +53,7 @@ LOCAL_SERVERS = {
 }
 DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 ENV_PREFIX = "ROOTLOOP_MODEL"
+OUTPUT_TOOL = "final_result"  # the tool the model answers through (the system prompt names it)
 
 
 class ModelConfig(BaseModel):
@@ -184,6 +189,22 @@ def model_settings(config: ModelConfig) -> ModelSettings:
     return settings
 
 
+def forced_output_tool(config: ModelConfig) -> ModelSettings | None:
+    """Name the output tool in the request instead of ``tool_choice: "required"``.
+
+    Why: OpenAI-compatible servers differ. llama.cpp's Python server ignores
+    ``"required"`` (the model then answers in prose) but turns a *named* function into
+    a grammar, so the answer is JSON of the Proposal schema; OpenAI, vLLM and Ollama
+    accept the named form too. pydantic-ai sends ``"required"`` when the output tool is
+    the only tool, so the named form goes in the request body. Other providers have
+    their own shape for this and keep pydantic-ai's.
+    """
+    if config.provider != "openai":
+        return None
+    choice = {"type": "function", "function": {"name": OUTPUT_TOOL}}
+    return ModelSettings(extra_body={"tool_choice": choice})
+
+
 def build_model(config: ModelConfig, env: Mapping[str, str] | None = None) -> Model:
     """The pydantic-ai model for ``config``; a missing key is a clear ``UserError``."""
     env = os.environ if env is None else env
@@ -262,15 +283,24 @@ class ModelReasoner:
         self.ledger = ledger if ledger is not None else UsageLedger()
         self.last_failure: str | None = None
         self.last_prompt_tokens = 0
+        self.rejections: list[str] = []  # why each answer of the current call was sent back
         self.agent: Agent[ReasoningInput, Proposal] = Agent(
             model,
-            output_type=Proposal,
+            output_type=ToolOutput(Proposal, name=OUTPUT_TOOL),
             deps_type=ReasoningInput,
             instructions=SYSTEM_PROMPT,
             retries={"output": self.config.max_retries, "tools": self.config.max_retries},
             name="rootloop-diagnose",
+            model_settings=forced_output_tool(self.config),
         )
-        self.agent.output_validator(check_proposal)
+
+        @self.agent.output_validator
+        async def validate(ctx: RunContext[ReasoningInput], p: Proposal) -> Proposal:
+            try:
+                return await check_proposal(ctx, p)
+            except ModelRetry as exc:
+                self.rejections.append(str(exc.message))
+                raise
 
     @classmethod
     def from_config(
@@ -292,26 +322,32 @@ class ModelReasoner:
         )
         self.last_prompt_tokens = prompt.estimated_tokens
         self.last_failure = None
+        self.rejections = []
         # output retries are counted per path (tool, text): allow both to run out
         limits = UsageLimits(request_limit=2 * self.config.max_retries + 2)
         run_timeout = (
             self.config.timeout * (self.config.request_retries + 1) * (self.config.max_retries + 1)
             + 5
         )
+        started = time.monotonic()
         with capture_run_messages() as messages:
             try:
                 result = await self.agent.run(
                     prompt.user, deps=inp, usage_limits=limits, timeout=run_timeout
                 )
             except Exception as exc:  # provider down, timeout, invalid output: never a crash
-                why = f"{type(exc).__name__}: {inp.topology.redactor.text(str(exc))}"[:500]
-                self._record(messages, inp, error=why)
+                why = f"{type(exc).__name__}: {inp.topology.redactor.text(str(exc))}"[:300]
+                last = self.rejections[-1] if self.rejections else answer_problem(messages)
+                if last:
+                    last = inp.topology.redactor.text(last)
+                    why = f"{why}; last answer rejected: {last}"[:700]
+                self._record(messages, inp, time.monotonic() - started, error=why)
                 return await self._fall_back(inp, why)
-        self._record(messages, inp)
+        self._record(messages, inp, time.monotonic() - started)
         return stamp(result.output, self.name, prompt.trimmed)
 
     def _record(
-        self, messages: list[Any], inp: ReasoningInput, error: str | None = None
+        self, messages: list[Any], inp: ReasoningInput, seconds: float, error: str | None = None
     ) -> CallUsage:
         return self.ledger.add(
             call_from_messages(
@@ -321,6 +357,7 @@ class ModelReasoner:
                 price=self.config.price,
                 iteration=inp.context.iteration,
                 error=error,
+                seconds=seconds,
             )
         )
 
@@ -333,13 +370,69 @@ class ModelReasoner:
         return p.model_copy(update={"rationale": f"{note} {p.rationale}".strip()})
 
 
+# Bounds on what a model's words may occupy in the history, the PR and the report.
+SUMMARY_CHARS = 400
+RATIONALE_CHARS = 1500
+EVIDENCE_ITEMS = 10
+EVIDENCE_CHARS = 300
+
+
+def answer_problem(messages: list[Any]) -> str | None:
+    """What was wrong with the model's last answer, in words, for the history.
+
+    pydantic-ai says only that the retries ran out; the reason is in the answer itself.
+    """
+    response = next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
+    if response is None:
+        return None
+    call = next(
+        (p for p in response.parts if isinstance(p, ToolCallPart) and p.tool_name == OUTPUT_TOOL),
+        None,
+    )
+    if call is None:
+        return "it answered in prose, not through the final_result tool"
+    try:
+        Proposal.model_validate(call.args_as_dict(raise_if_invalid=True))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "(answer)"
+        return f"{where}: {err['msg']} (schema errors: {exc.error_count()})"
+    except (ValueError, AssertionError) as exc:  # not a JSON object (cut at max tokens?)
+        return f"its arguments are not JSON ({str(exc)[:120]})"
+    return None
+
+
 def stamp(p: Proposal, reasoner: str, trimmed: list[str]) -> Proposal:
-    """Mark the diagnosis as the model's and note what the prompt left out."""
-    diag = p.diagnosis.model_copy(update={"reasoner": reasoner})
-    rationale = p.rationale
+    """Mark the diagnosis as the model's, bound its text, note what the prompt left out."""
+    d = p.diagnosis
+    diag = d.model_copy(
+        update={
+            "reasoner": reasoner,
+            "summary": _cut(d.summary, SUMMARY_CHARS),
+            "evidence": [_cut(e, EVIDENCE_CHARS) for e in d.evidence[:EVIDENCE_ITEMS]],
+        }
+    )
+    rationale = _cut(p.rationale, RATIONALE_CHARS)
     if trimmed:
         rationale = f"{rationale} (prompt trimmed: {'; '.join(trimmed)})".strip()
-    return p.model_copy(update={"diagnosis": diag, "rationale": rationale})
+    update: dict[str, Any] = {"diagnosis": diag, "rationale": rationale}
+    if p.escalate_reason:
+        update["escalate_reason"] = _cut(p.escalate_reason, RATIONALE_CHARS)
+    return p.model_copy(update=update)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summary_reason(summary: str) -> str | None:
+    """A summary must say something in words, briefly (a weak model may emit a run of zeros)."""
+    words = [w for w in summary.split() if any(c.isalpha() for c in w)]
+    if len(words) < 2:
+        return "the summary must be a short sentence in words"
+    if len(summary) > SUMMARY_CHARS:
+        return f"the summary must be under {SUMMARY_CHARS} characters"
+    return None
 
 
 def escalation(inp: ReasoningInput, reason: str) -> Proposal:
@@ -356,17 +449,17 @@ def escalation(inp: ReasoningInput, reason: str) -> Proposal:
     )
 
 
-def known_targets(inp: ReasoningInput) -> set[str]:
-    topo = inp.topology
-    return set(topo.graph.nodes) | set(topo.nodes) | {topo.service}
+known_targets = known_components
 
 
 async def check_proposal(ctx: RunContext[ReasoningInput], p: Proposal) -> Proposal:
     """Send the model back with the reason when its proposal is not one rootloop can use.
 
-    Root cause and target must be nodes of the map; nothing on production; nothing that
-    already failed for this diagnosis; nothing the gatekeeper would refuse. (A schema
-    change passes here: the gate pauses it for a human, which is the right outcome.)
+    Root cause and target must be nodes of the map; never "healthy" while a finding is
+    not; nothing on production; nothing that already failed for this diagnosis; nothing
+    the gatekeeper would refuse; and an action only when this run's findings back it
+    (``backing.unbacked_reason``). (A schema change passes here: the gate pauses it for
+    a human, which is the right outcome.)
     """
     inp = ctx.deps
     known = known_targets(inp)
@@ -376,6 +469,12 @@ async def check_proposal(ctx: RunContext[ReasoningInput], p: Proposal) -> Propos
             f"root_cause '{p.diagnosis.root_cause}' is not a node of the map; "
             f"choose one of: {names}."
         )
+    wordless = summary_reason(p.diagnosis.summary)
+    if wordless:
+        raise ModelRetry(wordless + ".")
+    healthy = false_health_reason(p, inp)
+    if healthy:
+        raise ModelRetry(f"{healthy}; name the fault, or set action to null and escalate.")
     a = p.action
     if a is None:
         return p
@@ -404,5 +503,11 @@ async def check_proposal(ctx: RunContext[ReasoningInput], p: Proposal) -> Propos
         raise ModelRetry(
             f"the {gate.gate} gate refuses '{a.describe()}': {gate.reason}. "
             "Propose a lower-environment action or none."
+        )
+    unbacked = unbacked_reason(p, inp)
+    if unbacked:
+        raise ModelRetry(
+            f"not backed by this run's findings: {unbacked}. Quote the evidence exactly as "
+            "it appears in the findings, or set action to null and say why in escalate_reason."
         )
     return p

@@ -48,6 +48,7 @@ class CallUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
+    seconds: float = 0.0  # wall time of the call, retries included
     cost_usd: float | None = None
     ok: bool = True
     error: str | None = None
@@ -64,6 +65,8 @@ class UsageTotals(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    seconds: float = 0.0
+    failed_calls: int = 0
     cost_usd: float | None = None
 
 
@@ -87,6 +90,8 @@ class UsageLedger(BaseModel):
             input_tokens=inp,
             output_tokens=out,
             total_tokens=inp + out,
+            seconds=round(sum(c.seconds for c in rows), 3),
+            failed_calls=sum(1 for c in rows if not c.ok),
             cost_usd=round(sum(costs), 6) if costs else None,
         )
 
@@ -123,6 +128,7 @@ def call_from_messages(
     price: Price | None = None,
     iteration: int = 0,
     error: str | None = None,
+    seconds: float = 0.0,
 ) -> CallUsage:
     """Sum the usage every model response of one run reported (failed runs included)."""
     inp = out = requests = tools = 0
@@ -140,10 +146,34 @@ def call_from_messages(
         input_tokens=inp,
         output_tokens=out,
         tool_calls=tools,
+        seconds=round(seconds, 3),
         cost_usd=price.cost(inp, out) if price else None,
         ok=error is None,
         error=error,
     )
+
+
+def report_view(usage: dict[str, Any]) -> dict[str, Any]:
+    """What a report shows of ``DebugContext.usage``: the run's totals, the model, and why
+    each failed call failed (a rejected answer says which check refused it)."""
+    if not usage or "calls" not in usage:
+        return usage
+    ledger = UsageLedger(calls=[CallUsage.model_validate(c) for c in usage["calls"]])
+    t = ledger.totals()
+    models = sorted({c.model for c in ledger.calls if c.model})
+    view: dict[str, Any] = {
+        "model": ", ".join(models) or None,
+        "calls": t.calls,
+        "requests": t.requests,
+        "input_tokens": t.input_tokens,
+        "output_tokens": t.output_tokens,
+        "seconds": t.seconds,
+        "cost_usd": t.cost_usd,
+    }
+    failures = [f"{c.purpose} #{c.iteration}: {c.error}" for c in ledger.calls if c.error]
+    if failures:
+        view["failed_calls"] = "; ".join(failures)
+    return view
 
 
 def event_data(call: CallUsage, ledger: UsageLedger) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from rootloop.models import (
     utcnow,
     worst,
 )
+from rootloop.reasoning.usage import report_view
 from rootloop.redact import Redactor
 from rootloop.topology import LoadTestSpec, Topology
 
@@ -211,7 +212,7 @@ def build_report(
         diagnosis = next(
             (h.diagnosis_detail for h in reversed(ctx.history) if h.diagnosis_detail), None
         )
-    usage_data = usage if usage is not None else ctx.usage
+    usage_data = usage if usage is not None else report_view(ctx.usage)
     report = RunReport(
         service=ctx.service,
         run_id=ctx.run_id,

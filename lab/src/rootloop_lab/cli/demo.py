@@ -186,7 +186,7 @@ def bench(
                 f"{clock.diagnosis or 0:.1f}",
                 f"{wall:.0f}" if ctx.status == "healthy" else "-",
                 _yes(gates_ok),
-                _tokens(ctx),
+                *_model_usage(ctx),
             ]
         )
         console.print(" · ".join(rows[-1]))
@@ -203,7 +203,9 @@ def bench(
         "s to diagnosis",
         "s to healthy",
         "gates respected",
-        "tokens",
+        "tokens (in/out)",
+        "model calls (failed)",
+        "model s",
     ]
     table = Table(*header)
     for r in rows:
@@ -238,8 +240,15 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
 
-def _tokens(ctx: DebugContext) -> str:
+def _model_usage(ctx: DebugContext) -> list[str]:
+    """Tokens as the model server counted them, calls (and how many failed), model time."""
     from rootloop.reasoning.usage import UsageLedger
 
-    total = UsageLedger.from_context(ctx).totals().total_tokens
-    return str(total) if total else "-"
+    t = UsageLedger.from_context(ctx).totals()
+    if not t.calls:
+        return ["-", "-", "-"]
+    return [
+        f"{t.total_tokens} ({t.input_tokens}/{t.output_tokens})",
+        f"{t.calls} ({t.failed_calls})",
+        f"{t.seconds:.0f}",
+    ]
