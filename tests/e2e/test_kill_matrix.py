@@ -68,11 +68,10 @@ def test_restart_killed_after_its_deploy_deploys_one_tagged_revision(lab: Lab, t
     topo = topology.load(map_path)
     action = ContextStore(tmp_path).load(ctx.run_id).history[0].action_detail
     assert action is not None and action.kind == "restart"
-    ecs = (
-        Dispatcher(topo, tmp_path)
-        .aws_clients(Dispatcher(topo, tmp_path).node_with_skill("aws-ecs", action.target))
-        .ecs
-    )
+    dispatcher = Dispatcher(topo, tmp_path)
+    ecs = dispatcher.aws_clients(
+        dispatcher.landing_node(action, ContextStore(tmp_path).load(ctx.run_id))
+    ).ecs
     family = (
         ecs.describe_services(cluster=action.cluster, services=[action.service])["services"][0][
             "taskDefinition"
