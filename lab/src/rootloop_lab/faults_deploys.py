@@ -23,6 +23,7 @@ from rootloop.errors import PlatformError
 from rootloop.reasoning import categories as cat
 from rootloop_lab import procs
 from rootloop_lab.cloud import client
+from rootloop_lab.deployer import _KEEP  # the fields a new revision copies
 from rootloop_lab.layout import CLUSTER, SERVICE
 from rootloop_lab.packs import PackScenario
 from rootloop_lab.scenarios import Scenario, with_payments
@@ -30,18 +31,6 @@ from rootloop_lab.scenarios import Scenario, with_payments
 BAD = ("BATCH_INTERVAL", "2s")
 CRASH_WAIT = 60.0
 STAY_UP = 5.0
-_KEEP = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-)
 
 
 def _ship_bad_config(state: Any) -> tuple[str, str]:
