@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rootloop.actions.types import Action, BaseAction
 from rootloop.errors import StateError
 from rootloop.models import Candidate, Diagnosis, Outcome, Symptom, utcnow
+from rootloop.models.actions import Action, BaseAction
 from rootloop.redact import write_json
 
 Phase = Literal[

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from rootloop import killpoints
 from rootloop.actions.gates import Gatekeeper, approval_key, land
 from rootloop.actions.once import ActPath, Executor
-from rootloop.actions.types import ActionResult
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.events import Event, EventSink
@@ -39,6 +38,7 @@ from rootloop.models import (
     entry_symptoms,
     utcnow,
 )
+from rootloop.models.actions import ActionResult
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.signatures import match
 from rootloop.skills.base import CheckContext

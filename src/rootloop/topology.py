@@ -29,6 +29,9 @@ from pydantic import (
 )
 
 from rootloop.errors import TopologyError, UserError
+from rootloop.models.maps import LoadTestSpec, UiTestSpec
+from rootloop.models.memory import MemoryConfig
+from rootloop.models.nodes import Node, SkillCatalog
 from rootloop.policy import Policy
 from rootloop.production import (
     is_lower,
@@ -38,7 +41,6 @@ from rootloop.production import (
 )
 from rootloop.redact import Redactor, is_sensitive_name
 from rootloop.skills import registry
-from rootloop.skills.base import Node
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags", "compute", "logs"}
@@ -100,28 +102,6 @@ class SelfSpec(BaseModel):
     repo: RepoSpec | None = None
     production: bool = False
     tags: dict[str, str] = {}
-
-
-class LoadTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    url: str
-    method: Literal["GET", "POST"] = "GET"
-    body: dict[str, Any] | None = None
-    rate: float = Field(default=20.0, gt=0, le=2000)
-    duration: float = Field(default=5.0, gt=0, le=600)
-    min_success_ratio: float = Field(default=0.99, ge=0, le=1)
-    max_p50_ms: float = 200.0
-    max_p95_ms: float = 800.0
-
-
-class UiTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    url: str
-    steps: list[dict[str, str]] = []
-    expect_text: str | None = None
-    timeout: float = 30.0
 
 
 class RawMap(BaseModel):
@@ -284,9 +264,15 @@ class Topology:
         return list(self.graph.successors(component))
 
 
-def load(path: str | Path, env: dict[str, str] | None = None) -> Topology:
-    """Load a map file (JSON or YAML) and every map it references."""
-    loader = _Loader(dict(os.environ) if env is None else env)
+def load(
+    path: str | Path, env: dict[str, str] | None = None, skills: SkillCatalog | None = None
+) -> Topology:
+    """Load a map file (JSON or YAML) and every map it references.
+
+    ``skills`` finds each node's skill (its settings schema and default timeout): the
+    built-in registry with the installed plugins unless another catalog is passed in.
+    """
+    loader = _Loader(dict(os.environ) if env is None else env, skills or registry)
     root = loader.load_file(Path(path), stack=[])
     loader.check_acyclic(root)
     return loader.result(root)
@@ -303,8 +289,9 @@ def field_path(loc: tuple[Any, ...]) -> str:
 
 
 class _Loader:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], skills: SkillCatalog) -> None:
         self.env = env
+        self.skills = skills
         self.redactor = Redactor()
         self.nodes: dict[str, Node] = {}
         self.graph = nx.DiGraph()
@@ -560,7 +547,7 @@ class _Loader:
         where = field_path(loc)
         label = f"{where} ({kw['name']})"
         try:
-            skill = registry.get(kw["skill"])
+            skill = self.skills.get(kw["skill"])
         except UserError as exc:
             raise TopologyError(
                 file,
@@ -659,8 +646,6 @@ def _validated_memory(file: str, block: dict[str, Any] | None) -> dict[str, Any]
     """The ``memory:`` block checked here, so ``validate`` rejects what ``run`` would."""
     if block is None:
         return None
-    from rootloop.memory.config import MemoryConfig
-
     try:
         MemoryConfig.model_validate(block)
     except ValidationError as exc:

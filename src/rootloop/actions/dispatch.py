@@ -29,7 +29,10 @@ from typing import Any
 
 from rootloop import killpoints
 from rootloop.actions.gates import land
-from rootloop.actions.types import (
+from rootloop.context import DebugContext, HistoryEntry
+from rootloop.errors import ActionRefused, ApprovalRequired, UserError
+from rootloop.models import utcnow
+from rootloop.models.actions import (
     ActionResult,
     ApplyPatch,
     BaseAction,
@@ -46,10 +49,7 @@ from rootloop.actions.types import (
     SetTaskResources,
     TerminateBackend,
 )
-from rootloop.context import DebugContext, HistoryEntry
-from rootloop.errors import ActionRefused, ApprovalRequired, UserError
-from rootloop.models import utcnow
-from rootloop.skills.base import Node
+from rootloop.models.nodes import Node
 from rootloop.topology import Topology
 
 Progress = Callable[[str], None]

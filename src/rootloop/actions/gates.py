@@ -26,8 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rootloop.actions.schema import sql_changes_schema
-from rootloop.actions.types import (
+from rootloop.analysis.schema import sql_changes_schema
+from rootloop.context import DebugContext
+from rootloop.errors import ActionRefused, ApprovalRequired
+from rootloop.models import PriorContext
+from rootloop.models.actions import (
     ApplyPatch,
     BaseAction,
     ForceDeployment,
@@ -43,11 +46,8 @@ from rootloop.actions.types import (
     SetTaskResources,
     TerminateBackend,
 )
-from rootloop.context import DebugContext
-from rootloop.errors import ActionRefused, ApprovalRequired
-from rootloop.models import PriorContext
+from rootloop.models.nodes import Node
 from rootloop.policy import LEVELS, Level
-from rootloop.skills.base import Node
 from rootloop.topology import Topology
 
 Decision = Literal["allow", "approval", "refuse"]

@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from rootloop.actions.types import Action
 from rootloop.context import DebugContext
 from rootloop.models import Diagnosis, Finding, PriorContext
+from rootloop.models.actions import Action
 from rootloop.topology import Topology
 
 

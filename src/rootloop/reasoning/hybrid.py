@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from rootloop.actions.types import ApplyPatch
 from rootloop.context import DebugContext
 from rootloop.errors import PlatformError, UserError
 from rootloop.models import PriorContext
+from rootloop.models.actions import ApplyPatch
 from rootloop.reasoning.backing import refuse_unbacked, without_action
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.codefix import CodeFixAgent, CodeFixResult

@@ -16,8 +16,8 @@ from typing import Any
 
 import networkx as nx
 
-from rootloop.actions.types import BaseAction
 from rootloop.models import Candidate, Diagnosis, Finding, Status
+from rootloop.models.actions import BaseAction
 from rootloop.reasoning import categories as cat
 from rootloop.reasoning import runbooks as rb
 from rootloop.reasoning.base import Proposal, ReasoningInput

@@ -20,11 +20,12 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, node_default
+from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
 OOM_EXIT = 137

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
 _BAD = {"incompatible-network", "restore-failed", "deleted", "deleting", "create-failed"}

@@ -17,11 +17,11 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.logs import filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
 AWS_DEFAULT_ACCOUNT_CONCURRENCY = 1000

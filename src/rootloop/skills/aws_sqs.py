@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import Node, SkillSettings, judge, node_default
+from rootloop.skills.base import judge
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
 

@@ -14,38 +14,28 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.redact import Redactor
 
 T = TypeVar("T")
 
-
-class SkillSettings(BaseModel):
-    """Per-node settings a skill reads from the map. Unknown keys are map errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Node(BaseModel):
-    """A resolved node of the map: where it sits, which skill checks it, how."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    name: str
-    type: str
-    skill: str
-    role: Literal["upstream", "self", "downstream"]
-    component: str  # the vertex of the dependency graph this check belongs to
-    service: str  # the map that declared it
-    timeout: float
-    production: bool = False
-    tags: dict[str, str] = {}
-    settings: SkillSettings = SkillSettings()
+#: Node, SkillSettings and node_default live in ``rootloop.models.nodes``; re-exported here
+#: for one release (plugins written against ``rootloop.skills.base`` keep working).
+__all__ = [
+    "BaseSkill",
+    "CheckContext",
+    "Node",
+    "Skill",
+    "SkillSettings",
+    "elapsed_ms",
+    "judge",
+    "node_default",
+]
 
 
 @dataclass
@@ -153,17 +143,3 @@ def judge(value: float, warn: float | None, crit: float | None) -> Status:
 
 def elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
-
-
-def node_default(*fields: str) -> Any:
-    """A before-validator for Settings: when none of ``fields`` is set in the map, the
-    first takes the node's name, so the seed's ``{name, type, skill}`` nodes load as they
-    are (``sqs-payments`` is the queue ``sqs-payments``)."""
-
-    def fill(cls: type, data: Any, info: ValidationInfo) -> Any:
-        node = (info.context or {}).get("node")
-        if isinstance(data, dict) and node and not any(data.get(f) for f in fields):
-            return {**data, fields[0]: node}
-        return data
-
-    return model_validator(mode="before")(classmethod(fill))  # type: ignore[arg-type]

@@ -22,11 +22,12 @@ from pydantic import Field, field_validator
 from rootloop.analysis.stacktrace import Record, StackTrace, assemble, parse
 from rootloop.analysis.templates import LogDigest, TemplateDigester
 from rootloop.models import Evidence, Finding, Signal
+from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.logs import LogEvent, filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.skills.base import BaseSkill, CheckContext, judge
 
 #: server-side: any line that may belong to an error (OR of terms); refined locally below
 DEFAULT_PATTERN = "?ERROR ?Error ?error ?FATAL ?CRITICAL ?Exception ?Traceback ?File ?panic"

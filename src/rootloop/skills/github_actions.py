@@ -13,6 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status
+from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.github.actions import ActionsClient, Job, WorkflowRun
 from rootloop.platforms.github.client import DEFAULT_API_URL, make_client, resolve_token
 from rootloop.platforms.github.errors import (
@@ -23,7 +24,7 @@ from rootloop.platforms.github.errors import (
     GitHubUnreachable,
 )
 from rootloop.platforms.github.logs import error_lines, section, step_log, tail
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
 
 
 class GitHubActionsSettings(SkillSettings):

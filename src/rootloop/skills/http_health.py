@@ -9,7 +9,8 @@ import httpx
 from pydantic import Field, ValidationInfo, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
 
 
 class HttpHealthSettings(SkillSettings):

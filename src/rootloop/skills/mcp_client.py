@@ -41,7 +41,8 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
 
 #: JSON-RPC codes that mean "the connection is gone", not "the server refused the call"
 CONNECTION_CLOSED = -32000

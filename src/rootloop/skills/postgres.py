@@ -23,7 +23,8 @@ from psycopg.rows import class_row
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext, judge
 
 APP_NAME = "rootloop"
 _OURS = {APP_NAME, "rootloop-action"}

@@ -21,7 +21,8 @@ from pydantic import Field
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext, judge
 
 
 class RedisSettings(SkillSettings):

@@ -1,0 +1,66 @@
+"""A map's nodes and the settings a skill reads from them: data shared by the map
+loader (``rootloop.topology``), the skills, the sweep and the gates.
+
+They live in the model layer so that the loader and the skills both point down at
+them instead of at each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+
+
+class SkillSettings(BaseModel):
+    """Per-node settings a skill reads from the map. Unknown keys are map errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node(BaseModel):
+    """A resolved node of the map: where it sits, which skill checks it, how."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    type: str
+    skill: str
+    role: Literal["upstream", "self", "downstream"]
+    component: str  # the vertex of the dependency graph this check belongs to
+    service: str  # the map that declared it
+    timeout: float
+    production: bool = False
+    tags: dict[str, str] = {}
+    settings: SkillSettings = SkillSettings()
+
+
+class SkillSpec(Protocol):
+    """What the map loader needs to know of a skill: the schema of its node settings
+    and how long a check may take when the map does not say."""
+
+    Settings: ClassVar[type[SkillSettings]]
+    default_timeout: ClassVar[float]
+
+
+class SkillCatalog(Protocol):
+    """Finds a skill by name. The loader is handed one (``rootloop.skills.registry`` is
+    the built-in one), so it never imports the skills itself; an unknown name raises a
+    ``rootloop.errors.UserError`` whose text says what is known."""
+
+    def get(self, name: str, /) -> SkillSpec: ...
+
+
+def node_default(*fields: str) -> Any:
+    """A before-validator for Settings: when none of ``fields`` is set in the map, the
+    first takes the node's name, so the seed's ``{name, type, skill}`` nodes load as they
+    are (``sqs-payments`` is the queue ``sqs-payments``)."""
+
+    def fill(cls: type, data: Any, info: ValidationInfo) -> Any:
+        node = (info.context or {}).get("node")
+        if isinstance(data, dict) and node and not any(data.get(f) for f in fields):
+            return {**data, fields[0]: node}
+        return data
+
+    validator: Any = model_validator(mode="before")
+    return validator(classmethod(fill))
