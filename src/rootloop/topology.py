@@ -459,6 +459,8 @@ class _Loader:
         svc = raw.service
         self.graph.add_node(svc, type="service")
         selfspec = raw.self_ or SelfSpec()
+        repo = _resolved_repo(selfspec.repo, path.parent)
+        own_repo = {"path": repo.path, "remote": repo.remote} if repo and repo.path else None
         for aspect in ("health", "compute", "logs", "ci"):
             check: RawCheck | None = getattr(selfspec, aspect)
             if check is None:
@@ -479,6 +481,7 @@ class _Loader:
                 tags=selfspec.tags,
                 settings=settings,
                 policy=raw.policy,
+                repo=own_repo,
             )
         for role in ("upstream", "downstream"):
             for i, rn in enumerate(getattr(raw, role)):
@@ -542,6 +545,7 @@ class _Loader:
         settings: dict[str, Any],
         policy: Policy,
         timeout: float | None,
+        repo: dict[str, str | None] | None = None,
         **kw: Any,
     ) -> None:
         where = field_path(loc)
@@ -557,7 +561,7 @@ class _Loader:
             ) from None
         try:
             parsed = skill.Settings.model_validate(
-                settings, context={"node": kw["component"], "type": kw["type"]}
+                settings, context={"node": kw["component"], "type": kw["type"], "repo": repo}
             )
         except ValidationError as exc:
             raise _topology_error(
@@ -609,9 +613,7 @@ class _Loader:
         selfspec = root.self_ or SelfSpec()
         base = self.files[root.service].parent
         runbooks = (base / root.runbooks) if root.runbooks else None
-        repo = selfspec.repo
-        if repo and repo.path and not Path(repo.path).is_absolute():
-            repo = repo.model_copy(update={"path": str((base / repo.path).resolve())})
+        repo = _resolved_repo(selfspec.repo, base)
         memory = _validated_memory(str(self.files[root.service]), root.memory)
         scopes = {
             name: MapScope(
@@ -640,6 +642,13 @@ class _Loader:
             declared_by=self.declared_by,
             redeclared=self.redeclared,
         )
+
+
+def _resolved_repo(repo: RepoSpec | None, base: Path) -> RepoSpec | None:
+    """The repository with a relative ``path`` read against the map file's directory."""
+    if repo and repo.path and not Path(repo.path).is_absolute():
+        return repo.model_copy(update={"path": str((base / repo.path).resolve())})
+    return repo
 
 
 def _validated_memory(file: str, block: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -61,7 +61,7 @@ class Signal(BaseModel):
 class Evidence(BaseModel):
     """Something a human (or a model) can read to check the finding."""
 
-    kind: Literal["log", "query", "stack", "event", "metric", "text", "config"] = "text"
+    kind: Literal["log", "query", "stack", "event", "metric", "text", "config", "diff"] = "text"
     title: str
     text: str
 

@@ -64,3 +64,22 @@ def node_default(*fields: str) -> Any:
 
     validator: Any = model_validator(mode="before")
     return validator(classmethod(fill))
+
+
+def repo_default(path_field: str = "repo_path", remote_field: str = "repo_remote") -> Any:
+    """A before-validator for Settings: a check of the service's own code (role ``self``)
+    that names no repository takes the map's ``self.repo`` (path resolved against the
+    map's file, remote). The loader passes it as ``repo`` in the validation context only
+    for the map's own checks: an upstream's compute is not built from this repository."""
+
+    def fill(cls: type, data: Any, info: ValidationInfo) -> Any:
+        repo = (info.context or {}).get("repo")
+        if isinstance(data, dict) and isinstance(repo, dict) and not data.get(path_field):
+            filled = {**data, path_field: repo.get("path")}
+            if repo.get("remote") and not data.get(remote_field):
+                filled[remote_field] = repo["remote"]
+            return filled
+        return data
+
+    validator: Any = model_validator(mode="before")
+    return validator(classmethod(fill))

@@ -15,18 +15,22 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
-from rootloop.models.nodes import Node, SkillSettings, node_default
+from rootloop.models.deploys import DeployDiff
+from rootloop.models.nodes import Node, SkillSettings, node_default, repo_default
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
 from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
+from rootloop.skills.deploys import GIT_TIMEOUT
+from rootloop.skills.deploys import collect as collect_diff
 
 OOM_EXIT = 137
 _OOM_TEXT = re.compile(r"OutOfMemory|OOM[ -]?kill|out of memory|memory usage", re.I)
@@ -35,6 +39,7 @@ _EXIT_TEXT = re.compile(r"exit(?:ed)?(?: with)?(?: code| status)?[\s:=]+(-?\d+)"
 
 class Settings(SkillSettings, AwsConfig):
     fill_from_node = node_default("service")
+    fill_repo = repo_default()
 
     cluster: str
     service: str
@@ -45,6 +50,10 @@ class Settings(SkillSettings, AwsConfig):
     metrics: bool = True
     memory_warn_pct: float = 85.0
     memory_crit_pct: float = 95.0
+    #: the service's repository: with it, a deploy's changed files become evidence
+    #: (the map's ``self.repo`` for the service's own compute check)
+    repo_path: str | None = None
+    repo_remote: str = "origin"
 
 
 @dataclass
@@ -336,7 +345,9 @@ class EcsSkill(BaseSkill):
                 f"ECS service {s.service} not found in cluster {s.cluster}",
                 signals=[Signal(name="service_exists", value=False, status=Status.CRITICAL)],
             )
-        return self.judge(node, s, report, window)
+        finding = self.judge(node, s, report, window)
+        finding.evidence.extend(await _deploy_evidence(node, s, report.deploy, ctx))
+        return finding
 
     def judge(self, node: Node, s: Any, r: EcsReport, window: Window) -> Finding:
         svc, td = r.service, r.task_definition
@@ -513,3 +524,21 @@ def _aware(t: datetime | None) -> datetime | None:
     if t is None:
         return None
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+async def _deploy_evidence(
+    node: Node, s: Any, deploy: DeployHistory | None, ctx: CheckContext
+) -> list[Evidence]:
+    """The files the running deploy changed (``rootloop.models.deploys``), when the
+    previous commit and the repository are known; otherwise nothing."""
+    if deploy is None or not deploy.previous or not s.repo_path:
+        return []
+    got = await ctx.run_blocking(
+        collect_diff,
+        Path(s.repo_path),
+        deploy.previous,
+        deploy.commit,
+        s.repo_remote,
+        min(GIT_TIMEOUT, node.timeout),
+    )
+    return [got.to_evidence() if isinstance(got, DeployDiff) else got]
