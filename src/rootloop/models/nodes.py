@@ -9,13 +9,40 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
 
 class SkillSettings(BaseModel):
     """Per-node settings a skill reads from the map. Unknown keys are map errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckMemory:
+    """What a node's checks remember from one sweep to the next (e.g. Redis's cumulative
+    counters, to report the change since the last sweep).
+
+    It belongs to the node *as loaded*: each ``topology.load`` makes new nodes, so two
+    maps that both name a node ``redis``, or two runs of one map, never share it, while
+    the sweeps of one run (which keep their topology) do. Skill instances are shared by
+    the whole process (the registry makes one per name), so a skill must keep such
+    state here, never on itself. Not part of the node's identity: always compares equal.
+    """
+
+    __slots__ = ("_by_skill",)
+
+    def __init__(self) -> None:
+        self._by_skill: dict[str, dict[str, Any]] = {}
+
+    def of(self, skill: str) -> dict[str, Any]:
+        """The mutable scratch space of one skill for this node."""
+        return self._by_skill.setdefault(skill, {})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CheckMemory)
+
+    def __hash__(self) -> int:
+        return hash(CheckMemory)
 
 
 class Node(BaseModel):
@@ -33,6 +60,12 @@ class Node(BaseModel):
     production: bool = False
     tags: dict[str, str] = {}
     settings: SkillSettings = SkillSettings()
+
+    _memory: CheckMemory = PrivateAttr(default_factory=CheckMemory)
+
+    def memory(self, skill: str) -> dict[str, Any]:
+        """This loaded node's memory for ``skill`` (see ``CheckMemory``)."""
+        return self._memory.of(skill)
 
 
 class SkillSpec(Protocol):

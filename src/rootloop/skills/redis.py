@@ -5,8 +5,9 @@ Everything comes from PING and INFO, so it works where CONFIG is disabled
 ``noeviction`` every write fails with OOM while reads and PING still succeed;
 that is critical. Evictions under an LRU/LFU policy are degraded: the cache
 works but drops keys. Counters in INFO are cumulative since the server started,
-so the skill remembers its previous reading per node and reports the change
-(and a rate) from the second sweep on.
+so the skill remembers its previous reading in the node's memory (``Node.memory``: one
+per loaded map, never shared between two maps with a node of the same name) and reports
+the change (and a rate) from the second sweep on.
 """
 
 from __future__ import annotations
@@ -105,9 +106,6 @@ class RedisSkill(BaseSkill):
     Settings = RedisSettings
     default_timeout = 5.0
 
-    def __init__(self) -> None:
-        self._previous: dict[str, _Reading] = {}  # node name -> last reading
-
     async def check(self, node: Node, ctx: CheckContext) -> Finding:
         s = node.settings
         assert isinstance(s, RedisSettings)
@@ -186,15 +184,14 @@ class RedisSkill(BaseSkill):
                     "will fail with OOM when it is reached"
                 )
         # counters: evictions and rejected connections, as deltas when we saw this node before
-        prev = self._previous.get(node.name)
+        memory = node.memory(self.name)  # this map's node, not every node named alike
+        prev: _Reading | None = memory.get("previous")
         now = time.monotonic()
         fresh = prev is not None and st.uptime_s >= prev.uptime_s
         new_evicted = st.evicted - prev.evicted if fresh and prev else st.evicted
         new_rejected = st.rejected - prev.rejected if fresh and prev else st.rejected
         new_oom = (st.oom_errors or 0) - (prev.oom if fresh and prev else 0)
-        self._previous[node.name] = _Reading(
-            now, st.uptime_s, st.evicted, st.rejected, st.oom_errors or 0
-        )
+        memory["previous"] = _Reading(now, st.uptime_s, st.evicted, st.rejected, st.oom_errors or 0)
         if st.oom_errors is not None:
             oom_status = Status.CRITICAL if new_oom > 0 else Status.OK
             sig("oom_errors", st.oom_errors, status=oom_status)
