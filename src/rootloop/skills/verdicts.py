@@ -23,6 +23,7 @@ so a new signal is one line. The judge is the same for every skill:
   check that could not measure something cannot vouch for it.
 - ``when`` names a fact that must hold for the rule to judge at all (e.g. memory is
   only a problem under ``noeviction``); when it does not, the signal is ``ok``.
+- ``same_as`` reports a count with the verdict of its rate (``errors`` as ``error_rate``).
 
 A note is a ``str.format`` template over ``value``, ``threshold`` and the facts; it is
 added to the verdict's notes when the signal is bad (``crit_note`` instead, if given,
@@ -54,9 +55,10 @@ class Rule:
     note: str = ""
     crit_note: str = ""
     unit: str = ""
-    show: Literal["warn", "crit"] = "warn"  # which threshold the signal carries
+    show: Literal["warn", "crit", "none"] = "warn"  # which threshold the signal carries
     on: str | None = None  # ``flag``: the fact that marks it, instead of its own value
     when: str | None = None  # a fact that must be true for the rule to judge
+    same_as: str | None = None  # judged as that (other) rule of the table is
 
 
 @dataclass
@@ -139,19 +141,34 @@ def judge_value(rule: Rule, value: Value, settings: object, facts: Mapping[str, 
 
 def assess(
     rules: Iterable[Rule],
-    values: Mapping[str, Value],
+    values: Mapping[str, Value | Signal],
     settings: object = None,
     facts: Mapping[str, Value] | None = None,
 ) -> Verdict:
-    """Judge every rule whose signal was measured, in the table's order."""
-    facts = {**values, **(facts or {})}
-    verdict = Verdict()
-    for rule in rules:
-        if rule.name not in values:
-            continue
+    """Judge every rule whose signal was measured, in the table's order.
+
+    A value that is already a ``Signal`` was judged elsewhere (a metric's anomaly
+    verdict, ``cloudwatch_metrics``) and is reported as it is, in its place in the table.
+    """
+    table = [r for r in rules if r.name in values]
+    plain = {k: v for k, v in values.items() if not isinstance(v, Signal)}
+    facts = {**plain, **(facts or {})}
+    statuses: dict[str, Status] = {}
+    for rule in table:
         value = values[rule.name]
-        status = judge_value(rule, value, settings, facts)
-        shown = threshold_of(rule.crit if rule.show == "crit" else rule.warn, settings)
+        if isinstance(value, Signal):
+            statuses[rule.name] = value.status
+        elif rule.same_as is None:
+            statuses[rule.name] = judge_value(rule, value, settings, facts)
+    verdict = Verdict()
+    for rule in table:
+        value = values[rule.name]
+        if isinstance(value, Signal):
+            verdict.add(value)
+            continue
+        status = statuses.get(rule.same_as or rule.name, Status.UNKNOWN)
+        which = {"warn": rule.warn, "crit": rule.crit, "none": None}[rule.show]
+        shown = threshold_of(which, settings)
         signal = Signal(name=rule.name, value=value, unit=rule.unit, threshold=shown, status=status)
         note = None
         if status in (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE):
