@@ -29,10 +29,11 @@ from pydantic import (
 )
 
 from rootloop.errors import TopologyError, UserError
-from rootloop.models.maps import LoadTestSpec, UiTestSpec
+from rootloop.models.maps import LoadTestSpec as LoadTestSpec
+from rootloop.models.maps import UiTestSpec as UiTestSpec
 from rootloop.models.memory import MemoryConfig
 from rootloop.models.nodes import Node, SkillCatalog
-from rootloop.policy import Policy
+from rootloop.policy import Policy as Policy
 from rootloop.production import (
     is_lower,
     name_production_reason,
@@ -466,7 +467,7 @@ class _Loader:
             if check is None:
                 continue
             settings = {k: v for k, v in (check.model_extra or {}).items()}
-            loc = ("self", aspect)
+            loc: tuple[str | int, ...] = ("self", aspect)
             self._add_node(
                 file,
                 loc,
@@ -749,7 +750,7 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
             except TypeError:  # an unhashable key: PyYAML reports it itself

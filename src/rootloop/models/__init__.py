@@ -92,7 +92,9 @@ class Finding(BaseModel):
     def signal(self, name: str) -> Signal | None:
         return next((s for s in self.signals if s.name == name), None)
 
-    def value(self, name: str, default: float | int | str | bool | None = None):
+    def value(
+        self, name: str, default: float | int | str | bool | None = None
+    ) -> float | int | str | bool | None:
         s = self.signal(name)
         return default if s is None else s.value
 

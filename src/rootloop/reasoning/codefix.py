@@ -256,7 +256,7 @@ class Workspace:
 
     # -- results ----------------------------------------------------------
     def diff(self) -> str:
-        out = []
+        out: list[str] = []
         for key, before in self.originals.items():
             p = self.root / key
             after = p.read_text(encoding="utf-8") if p.exists() else ""

@@ -101,14 +101,16 @@ class HybridReasoner:
     async def propose(self, inp: ReasoningInput) -> Proposal:
         self.last_code_fix = None
         if self.always_model:
-            why, first, rejected = "the model reasoner is selected", None, None
+            why = "the model reasoner is selected"
+            first, rejected = None, None
         else:
             first = await self.rules.propose(inp)
             rejected = reject_repeats(first, inp.context, inp.prior)
-            why = needs_model(first) or ("its proposal already failed" if rejected else None)
-            if why is None:
+            reason = needs_model(first) or ("its proposal already failed" if rejected else None)
+            if reason is None:
                 self.last_route = "rules"
                 return first
+            why = reason
         self.last_route = f"model ({why})"
         if first is not None and _wants_code(first) and self.codefix is not None:
             self.last_route = "code-fix agent (the rules chose a code change)"

@@ -268,10 +268,12 @@ def symptom_path(topo: Topology, root: str) -> list[str]:
     if root not in g or topo.service not in g:
         return [topo.service, root] if root != topo.service else [root]
     try:
-        return nx.shortest_path(g, topo.service, root)
+        path: list[str] = nx.shortest_path(g, topo.service, root)
+        return path
     except nx.NetworkXNoPath:
         try:
-            return nx.shortest_path(g.to_undirected(as_view=True), topo.service, root)
+            path = nx.shortest_path(g.to_undirected(as_view=True), topo.service, root)
+            return path
         except nx.NetworkXNoPath:
             return [topo.service, root]
 

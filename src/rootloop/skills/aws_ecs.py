@@ -38,8 +38,8 @@ _EXIT_TEXT = re.compile(r"exit(?:ed)?(?: with)?(?: code| status)?[\s:=]+(-?\d+)"
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("service")
-    fill_repo = repo_default()
+    fill_from_node: ClassVar[Any] = node_default("service")
+    fill_repo: ClassVar[Any] = repo_default()
 
     cluster: str
     service: str
@@ -158,13 +158,13 @@ def deploy_history(
                 previous = c
                 break
             first_rev = rev
-    deployed_at = None
+    deployed_at: datetime | None = None
     for d in svc.get("deployments", []):
         arn = str(d.get("taskDefinition", ""))
-        rev = _int(arn.rsplit(":", 1)[-1]) if ":" in arn else None
+        listed = _int(arn.rsplit(":", 1)[-1]) if ":" in arn else None
         created = d.get("createdAt")
-        if rev is not None and first_rev is not None and rev >= first_rev and created:
-            when = _aware(created)
+        when = _aware(created) if created else None
+        if listed is not None and first_rev is not None and listed >= first_rev and when:
             deployed_at = when if deployed_at is None or when < deployed_at else deployed_at
     return DeployHistory(commit=commit, previous=previous, deployed_at=deployed_at)
 
@@ -493,7 +493,8 @@ def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> 
     """
     current = str(svc.get("taskDefinition", ""))
     on_current = [t for t in r.stopped if t.crashed and t.task_definition == current]
-    latest_crash = max((_aware(t.stopped_at) for t in on_current if t.stopped_at), default=None)
+    crash_times = [_aware(t.stopped_at) for t in on_current]
+    latest_crash = max((t for t in crash_times if t is not None), default=None)
     mine = [started for arn, started in r.running if arn == current]
     survived = [
         started

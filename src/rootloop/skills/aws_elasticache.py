@@ -24,7 +24,7 @@ MAX_MEMBERS = 6
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("cluster_id", "replication_group_id")
+    fill_from_node: ClassVar[Any] = node_default("cluster_id", "replication_group_id")
 
     cluster_id: str | None = None
     replication_group_id: str | None = None

@@ -31,7 +31,7 @@ _INIT = re.compile(r"Init Duration:\s*([\d.]+)\s*ms")
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("function_name")
+    fill_from_node: ClassVar[Any] = node_default("function_name")
 
     function_name: str = ""
     log_group: str | None = Field(default=None, description="default /aws/lambda/<function>")

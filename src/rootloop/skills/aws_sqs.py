@@ -27,7 +27,7 @@ from rootloop.skills.verdicts import Rule, Value
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("queue_name", "queue_url")
+    fill_from_node: ClassVar[Any] = node_default("queue_name", "queue_url")
 
     queue_url: str | None = None
     queue_name: str | None = None

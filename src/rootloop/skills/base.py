@@ -21,6 +21,7 @@ import httpx
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect
 from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.redact import Redactor
+from rootloop.skills.verdicts import Rule, judge_value
 
 T = TypeVar("T")
 
@@ -133,12 +134,8 @@ class BaseSkill:
 
 
 def judge(value: float, warn: float | None, crit: float | None) -> Status:
-    """Status of a value that is bad when high."""
-    if crit is not None and value >= crit:
-        return Status.CRITICAL
-    if warn is not None and value >= warn:
-        return Status.DEGRADED
-    return Status.OK
+    """Status of a value that is bad when high (the ``above`` rule of ``verdicts``)."""
+    return judge_value(Rule("value", "above", warn=warn, crit=crit), value, None, {})
 
 
 def elapsed_ms(start: float) -> float:

@@ -211,11 +211,11 @@ class CloudWatchLogsSkill(BaseSkill):
         if d.errors == 0:
             summary = f"no errors in {s.log_group} in the last {window.minutes:g} min"
         else:
-            top = d.digest.templates[0].template if d.digest and d.digest.templates else ""
+            frequent = d.digest.templates[0].template if d.digest and d.digest.templates else ""
             summary = (
                 f"{d.errors} error line(s) in {s.log_group} since "
                 f"{d.first_error_at:%H:%M:%S} ({distinct} template(s)); "
-                f"most frequent: {top[:200]}"
+                f"most frequent: {frequent[:200]}"
             )
             if d.traces:
                 summary += f"; exception {d.traces[0].trace.headline()[:200]}"

@@ -312,7 +312,7 @@ def render(template: str, data: Any, fields: dict[str, Any]) -> str:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
-    return a == b
+    return bool(a == b)
 
 
 def _number(value: Any) -> float | None:
@@ -346,7 +346,7 @@ def _tail(errlog: Any, n: int = 1500) -> str:
     try:
         errlog.flush()
         errlog.seek(0)
-        text = errlog.read()
+        text = str(errlog.read())
     except (OSError, ValueError):
         return ""
     return text[-n:].strip()

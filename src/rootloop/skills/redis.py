@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -66,7 +67,7 @@ class _Stats:
     version: str
 
     @classmethod
-    def parse(cls, info: dict) -> _Stats:
+    def parse(cls, info: dict[str, Any]) -> _Stats:
         oom = info.get("errorstat_OOM")
         return cls(
             used=int(info.get("used_memory", 0)),
