@@ -12,6 +12,7 @@ code is read from the reason text ("exit code 137", "OutOfMemoryError").
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
 from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
-from rootloop.skills.deploys import GIT_TIMEOUT
+from rootloop.skills.deploys import GIT_TIMEOUT, no_diff
 from rootloop.skills.deploys import collect as collect_diff
 
 OOM_EXIT = 137
@@ -332,6 +333,7 @@ class EcsSkill(BaseSkill):
     default_timeout: ClassVar[float] = 20.0
 
     async def check(self, node: Node, ctx: CheckContext) -> Finding:
+        started = time.monotonic()
         s: Any = node.settings
         window = Window.around(ctx.window_start, ctx.window_end, s.window_minutes, 60)
         try:
@@ -346,7 +348,8 @@ class EcsSkill(BaseSkill):
                 signals=[Signal(name="service_exists", value=False, status=Status.CRITICAL)],
             )
         finding = self.judge(node, s, report, window)
-        finding.evidence.extend(await _deploy_evidence(node, s, report.deploy, ctx))
+        left = node.timeout * 0.9 - (time.monotonic() - started)
+        finding.evidence.extend(await _deploy_evidence(s, report.deploy, ctx, left))
         return finding
 
     def judge(self, node: Node, s: Any, r: EcsReport, window: Window) -> Finding:
@@ -528,18 +531,23 @@ def _aware(t: datetime | None) -> datetime | None:
 
 
 async def _deploy_evidence(
-    node: Node, s: Any, deploy: DeployHistory | None, ctx: CheckContext
+    s: Any, deploy: DeployHistory | None, ctx: CheckContext, left_s: float
 ) -> list[Evidence]:
     """The files the running deploy changed (``rootloop.models.deploys``), when the
-    previous commit and the repository are known; otherwise nothing."""
+    previous commit and the repository are known; otherwise nothing.
+
+    Git gets what is left of the check's time, split over its (at most four) calls, so a
+    slow fetch costs the diff (evidence says so), never the ECS finding itself."""
     if deploy is None or not deploy.previous or not s.repo_path:
         return []
+    if left_s < 1.0:
+        return [no_diff(deploy.previous, deploy.commit, "no time left in the check for git")]
     got = await ctx.run_blocking(
         collect_diff,
         Path(s.repo_path),
         deploy.previous,
         deploy.commit,
         s.repo_remote,
-        min(GIT_TIMEOUT, node.timeout),
+        min(GIT_TIMEOUT, left_s / 4),
     )
     return [got.to_evidence() if isinstance(got, DeployDiff) else got]

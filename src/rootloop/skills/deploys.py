@@ -30,26 +30,27 @@ def collect(
     ``commit``. A root commit without a previous deploy never gets here (no ``previous``).
     """
     if previous == commit:
-        return _no_diff(previous, commit, "the previous deploy runs the same commit")
+        return no_diff(previous, commit, "the previous deploy runs the same commit")
     git = Git(repo, timeout=timeout)
     try:
         if not (git.has_commit(commit) and git.has_commit(previous)):
             git.fetch(remote)
         if not (git.has_commit(commit) and git.has_commit(previous)):
-            return _no_diff(previous, commit, f"the commits are not in {repo} nor {remote}")
+            return no_diff(previous, commit, f"the commits are not in {repo} nor {remote}")
         ancestor = git.run("merge-base", "--is-ancestor", previous, commit, check=False)
         if ancestor.returncode != 0:
-            return _no_diff(
+            return no_diff(
                 previous, commit, "the previous commit is not an ancestor (not a forward deploy)"
             )
         changed = git.out("diff", "--name-only", previous, commit)
     except (GitError, OSError) as exc:
-        return _no_diff(previous, commit, f"git failed: {exc}")
+        return no_diff(previous, commit, f"git failed: {exc}")
     files = tuple(c.strip() for c in changed.splitlines() if c.strip())
     return DeployDiff(previous=previous, commit=commit, files=files)
 
 
-def _no_diff(previous: str, commit: str, why: str) -> Evidence:
+def no_diff(previous: str, commit: str, why: str) -> Evidence:
+    """Evidence that says why a deploy has no diff (so a reader knows it was looked for)."""
     return Evidence(
         kind="text",
         title="no diff for the deploy",
