@@ -108,3 +108,10 @@ def test_a_threshold_that_is_not_a_number_is_an_error_not_a_pass():
 
     with pytest.raises(TypeError):
         judge_value(Rule("latency_ms", "above", warn="warn_ms"), 1, Bad(), {})
+
+
+def test_a_flag_is_critical_whenever_its_crit_fact_holds():
+    rule = Rule("cluster_status", "flag", on="unavailable", crit_on="failed")
+    assert judge_value(rule, "available", None, {"unavailable": False, "failed": False}) is OK
+    assert judge_value(rule, "modifying", None, {"unavailable": True, "failed": False}) is DEG
+    assert judge_value(rule, "deleted", None, {"unavailable": True, "failed": True}) is CRIT

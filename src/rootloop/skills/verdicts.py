@@ -16,7 +16,7 @@ so a new signal is one line. The judge is the same for every skill:
   name of a field of the node's settings, so maps tune it; a threshold that is None is
   switched off (an opt-in check), and the signal is reported, not judged.
 - ``flag``: bad (``severity``) when the value — or the fact named by ``on`` — is true or
-  a non-zero number.
+  a non-zero number; critical whenever the fact named by ``crit_on`` is.
 - ``info``: reported, never judged.
 - A rule whose name is not among the values does not apply (the skill did not measure
   it: no signal). A value that is None for a judged rule is ``unknown``, never ``ok``: a
@@ -57,6 +57,7 @@ class Rule:
     unit: str = ""
     show: Literal["warn", "crit", "none"] = "warn"  # which threshold the signal carries
     on: str | None = None  # ``flag``: the fact that marks it, instead of its own value
+    crit_on: str | None = None  # ``flag``: a fact that makes it critical whatever ``severity``
     when: str | None = None  # a fact that must be true for the rule to judge
     same_as: str | None = None  # judged as that (other) rule of the table is
 
@@ -116,6 +117,8 @@ def judge_value(rule: Rule, value: Value, settings: object, facts: Mapping[str, 
     if rule.when is not None and not _truthy(facts.get(rule.when)):
         return Status.OK
     if rule.direction == "flag":
+        if rule.crit_on is not None and _truthy(facts.get(rule.crit_on)):
+            return Status.CRITICAL
         marked = _truthy(facts.get(rule.on) if rule.on is not None else value)
         if marked is None:
             return Status.UNKNOWN
