@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from rootloop import killpoints
 from rootloop.actions.gates import Gatekeeper, approval_key, land
 from rootloop.actions.once import ActPath, Executor
+from rootloop.actions.screen import gate_screen
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.events import Event, EventSink
@@ -261,6 +262,7 @@ class Loop:
                 context=st.context,
                 prior=st.prior,
                 extra=await self.reasoning_extra(),
+                screen=gate_screen(self.topology, st.context, st.prior),
             )
         )
 

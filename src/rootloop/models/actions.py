@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -261,3 +262,22 @@ def fields_of(kind: str) -> set[str]:
         if cls.model_fields["kind"].default == kind:
             return set(cls.model_fields)
     return set()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A gate's refusal of a proposed action: which gate, and why."""
+
+    gate: str
+    reason: str
+
+
+class ActionScreen(Protocol):
+    """What a reasoner may ask before proposing an action: would the gates refuse it?
+
+    The loop hands one in (``rootloop.actions.screen``) on ``ReasoningInput``, so a model
+    can be told to try again, while reasoning never imports the gates. It is advice: the
+    loop's own gate check before acting decides whatever the screen said.
+    """
+
+    def __call__(self, action: BaseAction, diagnosis_key: str, /) -> Refusal | None: ...

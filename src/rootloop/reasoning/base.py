@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from rootloop.context import DebugContext
 from rootloop.models import Diagnosis, Finding, PriorContext
-from rootloop.models.actions import Action
+from rootloop.models.actions import Action, ActionScreen
 from rootloop.topology import Topology
 
 
@@ -20,6 +20,9 @@ class ReasoningInput:
     context: DebugContext
     prior: PriorContext = field(default_factory=PriorContext)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the gates' verdict on a proposal, handed in by the loop (reasoning never imports
+    #: the gates); None: nothing to screen with, the loop's gate check still decides
+    screen: ActionScreen | None = None
 
 
 class Proposal(BaseModel):
