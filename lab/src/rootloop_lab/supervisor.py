@@ -254,6 +254,9 @@ class Supervisor:
         act on the clean lab."""
         for part in self.parts:
             part.stop_event.set()
+        if not ship_logs:
+            # a restore throws their state away: no graceful shutdown to wait for
+            self._kill_processes()
         if self.agent is not None:
             self.agent.stop_all()
         if self.worker is not None:
@@ -280,6 +283,13 @@ class Supervisor:
         if busy and not ship_logs:
             raise snapshot.RestoreError(f"still busy after {join_timeout:g}s: {', '.join(busy)}")
         self.parts, self.threads = [], []
+
+    def _kill_processes(self) -> None:
+        pids = [t.proc.pid for ts in (self.agent.tasks.values() if self.agent else []) for t in ts]
+        pids += [self.worker.pid] if self.worker is not None else []
+        pids += [p for n, p in self.layout.recorded_pids().items() if n.startswith("fault-")]
+        for pid in pids:
+            procs.kill_group(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         self.state.status = "stopping"
