@@ -10,6 +10,7 @@ seconds are printed per scenario and summed at the end (``bench_phases``).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +28,8 @@ from rootloop.state import state_dir
 from rootloop_lab.cli.bench_phases import Phases, summary
 from rootloop_lab.symptoms import wait_for_symptoms
 
-console = Console()
+# a bench's table has many columns: when written to a file or pipe, do not squeeze it
+console = Console(width=None if sys.stdout.isatty() else 220)
 
 
 class _Clock:
