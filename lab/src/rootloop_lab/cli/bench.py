@@ -224,7 +224,8 @@ def bench(
     load = _load_average()
     console.print(f"[bold]{total}[/]")
     console.print(summary(timings))
-    console.print(f"[bold]bench wall time {elapsed / 60:.0f} min {elapsed % 60:.0f} s[/] {load}")
+    minutes, seconds = divmod(round(elapsed), 60)
+    console.print(f"[bold]bench wall time {minutes} min {seconds} s[/] {load}")
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
