@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rootloop import killpoints
+from rootloop.actions import aws_lambda_config as lambda_config
 from rootloop.actions.gates import land
 from rootloop.actions.types import (
     ActionResult,
@@ -321,6 +322,10 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
     (
         LAMBDA_ACTIONS,
         Executor(Dispatcher._lambda, Dispatcher._lambda_applied, _lambda_resources),
+    ),
+    (
+        lambda_config.ACTIONS,
+        Executor(lambda_config.execute, lambda_config.applied, _lambda_resources),
     ),
     (
         (TerminateBackend,),

@@ -170,6 +170,40 @@ class SetEventSourceMapping(BaseAction):
         return f"{state} the event-source mapping of {self.function_name}"
 
 
+class RevertFunctionConfig(BaseAction):
+    """Put a Lambda function's configuration (handler, runtime, timeout, memory,
+    environment) back to that of one of its published versions."""
+
+    kind: Literal["revert-function-config"] = "revert-function-config"
+    function_name: str
+    version: str = Field(pattern=r"^[0-9]+$")
+
+    def _what(self) -> str:
+        return f"restore {self.function_name}'s configuration of version {self.version}"
+
+
+class SetFunctionTimeout(BaseAction):
+    kind: Literal["set-function-timeout"] = "set-function-timeout"
+    function_name: str
+    timeout: int = Field(ge=1, le=900)
+
+    def _what(self) -> str:
+        return f"set {self.function_name}'s timeout to {self.timeout} s"
+
+
+class SetFunctionConcurrency(BaseAction):
+    """A function's reserved concurrency (-1: remove the reservation, back to the
+    account's unreserved pool)."""
+
+    kind: Literal["set-function-concurrency"] = "set-function-concurrency"
+    function_name: str
+    reserved: int = Field(ge=-1, le=100_000)
+
+    def _what(self) -> str:
+        to = "no reservation" if self.reserved < 0 else str(self.reserved)
+        return f"set {self.function_name}'s reserved concurrency to {to}"
+
+
 class RevertCommit(BaseAction):
     family: ClassVar[Family] = "code"
     kind: Literal["revert-commit"] = "revert-commit"
@@ -227,6 +261,9 @@ Action = Annotated[
     | SetConnectionLimit
     | SetFunctionEnv
     | SetEventSourceMapping
+    | RevertFunctionConfig
+    | SetFunctionTimeout
+    | SetFunctionConcurrency
     | RevertCommit
     | ApplyPatch
     | RunMigration,

@@ -20,6 +20,7 @@ from rootloop.models import Evidence, Finding, Signal, Status, worst
 from rootloop.platforms.aws.logs import filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
+from rootloop.skills import lambda_history
 from rootloop.skills.aws_base import AwsSkill
 from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
@@ -55,6 +56,7 @@ class LambdaState:
     reports: int = 0
     cold_starts: int = 0
     max_init_ms: float | None = None
+    history: lambda_history.ConfigHistory | None = None  # configuration changes
 
 
 def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
@@ -112,6 +114,11 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
         ),
     ]
     st.metrics = {a.spec.signal_name: a for a in assess(clients, specs, window)}
+    errors = st.metrics.get("errors")
+    st.history = lambda_history.read(
+        lam, s.function_name, cfg, window.start,
+        (errors.incident, errors.incident_times) if errors else None,
+    )  # fmt: skip
     if s.cold_starts:
         group = s.log_group or f"/aws/lambda/{s.function_name}"
         try:
@@ -211,6 +218,8 @@ class LambdaSkill(AwsSkill):
             Signal(name="state", value=state, status=state_status),
             Signal(name="event_source_problems", value=len(problems), status=map_status),
         ]
+        if st.history is not None:
+            signals.extend(st.history.signals())
         if st.reports:
             signals.append(Signal(name="cold_starts", value=st.cold_starts))
             signals.append(Signal(name="max_init_duration", value=st.max_init_ms, unit="ms"))
@@ -243,6 +252,7 @@ class LambdaSkill(AwsSkill):
                 ),
             )
         )
+        evidence.extend(st.history.evidence() if st.history is not None else [])
         onsets = [a.onset for a in m.values() if a.onset and a.status is not Status.OK]
         return self.finding(
             node,
