@@ -23,7 +23,6 @@ clients, and send payments through the gateway.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rootloop.reasoning import categories as cat
@@ -31,7 +30,7 @@ from rootloop_lab.apps.lambda_runtime import PACKAGE, RENDER_SECONDS
 from rootloop_lab.cloud import client
 from rootloop_lab.layout import FUNCTION
 from rootloop_lab.packs import PackScenario
-from rootloop_lab.scenarios import PROBE_SETTLE_SECONDS, Scenario, with_payments
+from rootloop_lab.scenarios import Scenario, queue_keeps_up, with_payments
 
 LOWERED_TIMEOUT = 1
 BAD_HANDLER = "receipts.handler"
@@ -63,22 +62,6 @@ def _rename_handler(lab: Any, state: Any, wait: bool) -> dict[str, Any]:
     return {"function_name": FUNCTION, "handler": BAD_HANDLER, **versions}
 
 
-def _queue_consumed(state: Any) -> tuple[bool, str]:
-    """The queue is consumed: empty, or shallower after the settle period."""
-    sqs = client("sqs", state.endpoint_url)
-
-    def depth() -> int:
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=state.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"])
-
-    before = depth()
-    time.sleep(PROBE_SETTLE_SECONDS)
-    after = depth()
-    return after == 0 or after < before, f"queue depth {before} -> {after}"
-
-
 def _config(state: Any) -> dict[str, Any]:
     lam = client("lambda", state.endpoint_url)
     return dict(lam.get_function_configuration(FunctionName=FUNCTION))
@@ -87,7 +70,7 @@ def _config(state: Any) -> dict[str, Any]:
 def _timeout_fits(lab: Any, state: Any) -> tuple[bool, str]:
     """The timeout leaves room for an invocation (the renderer alone takes ~1.2 s)."""
     timeout = int(_config(state).get("Timeout", 0))
-    consumed, why = _queue_consumed(state)
+    consumed, why = queue_keeps_up(state)
     fits = timeout > RENDER_SECONDS * 2
     return fits and consumed, f"{FUNCTION} timeout {timeout} s; {why}"
 
@@ -97,7 +80,7 @@ def _not_throttled(lab: Any, state: Any) -> tuple[bool, str]:
     reserved = lam.get_function_concurrency(FunctionName=FUNCTION).get(
         "ReservedConcurrentExecutions"
     )
-    consumed, why = _queue_consumed(state)
+    consumed, why = queue_keeps_up(state)
     admits = reserved is None or int(reserved) >= 1
     return admits and consumed, f"{FUNCTION} reserved concurrency {reserved}; {why}"
 
@@ -106,7 +89,7 @@ def _handler_loads(lab: Any, state: Any) -> tuple[bool, str]:
     handler = str(_config(state).get("Handler", ""))
     module, _, func = handler.rpartition(".")
     loads = func in PACKAGE.get(module, set())
-    consumed, why = _queue_consumed(state)
+    consumed, why = queue_keeps_up(state)
     return loads and consumed, (
         f"{FUNCTION} handler {handler} ({'in' if loads else 'not in'} the code package); {why}"
     )
