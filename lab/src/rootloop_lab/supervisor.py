@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from rootloop_lab import cloud, procs, repo
+from rootloop_lab import capacity, cloud, procs, repo
 from rootloop_lab.agent import Agent
 from rootloop_lab.ci import CiRunner, CiStore
 from rootloop_lab.deployer import Deployer
@@ -80,12 +80,14 @@ class Supervisor:
         self._init_db()
         cloud.create_resources(self.state, sha)
         cloud.create_mapping(self.emu, self.state)
+        capacity.create(self.emu.endpoint)
         self._ensure_clone()
         self.layout.write_state(self.state)
 
         shipper = LogShipper(self.emu.endpoint)
         self.agent = Agent(self.layout, self.emu)
         self.agent.shipper = shipper
+        self.agent.capacity = capacity.Capacity(self.emu)
         store = CiStore(self.layout)
         self.api = GitHubApi(store, self.state.ports.ci)
         self.api.start()

@@ -29,6 +29,7 @@ from typing import Any
 
 from rootloop import killpoints
 from rootloop.actions import aws_lambda_config as lambda_config
+from rootloop.actions import ecs_placement
 from rootloop.actions.gates import land
 from rootloop.actions.types import (
     ActionResult,
@@ -322,6 +323,10 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
     (
         LAMBDA_ACTIONS,
         Executor(Dispatcher._lambda, Dispatcher._lambda_applied, _lambda_resources),
+    ),
+    (
+        ecs_placement.ACTIONS,
+        Executor(ecs_placement.execute, ecs_placement.applied, _ecs_resources),
     ),
     (
         lambda_config.ACTIONS,

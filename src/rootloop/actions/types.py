@@ -96,6 +96,40 @@ class ScaleService(BaseAction):
         return f"scale {self.service} to {self.desired} tasks"
 
 
+class PlacementStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["spread", "binpack", "random"]
+    field: str | None = None  # instanceId, attribute:ecs.availability-zone, memory, cpu
+
+
+class SetPlacementStrategy(BaseAction):
+    """An ECS service's task placement strategy (a new deployment re-places its tasks)."""
+
+    kind: Literal["set-placement-strategy"] = "set-placement-strategy"
+    cluster: str
+    service: str
+    strategy: tuple[PlacementStep, ...] = Field(min_length=1, max_length=5)
+
+    def _what(self) -> str:
+        steps = ", ".join(f"{s.type}({s.field or ''})" for s in self.strategy)
+        return f"place {self.service}'s tasks by {steps}"
+
+
+class SetCapacityProviderStrategy(BaseAction):
+    """Put a base of an ECS service's tasks on one capacity provider (e.g. on-demand
+    under Spot); the service's other providers keep their weights."""
+
+    kind: Literal["set-capacity-provider-strategy"] = "set-capacity-provider-strategy"
+    cluster: str
+    service: str
+    base_provider: str = Field(min_length=1)
+    base: int = Field(default=1, ge=1, le=100_000)
+
+    def _what(self) -> str:
+        return f"run a base of {self.base} {self.service} task(s) on {self.base_provider}"
+
+
 class TerminateBackend(BaseAction):
     """Ends PostgreSQL sessions: one pid, or every session of an application/state."""
 
@@ -256,6 +290,8 @@ Action = Annotated[
     | RollbackTaskDefinition
     | ForceDeployment
     | ScaleService
+    | SetPlacementStrategy
+    | SetCapacityProviderStrategy
     | TerminateBackend
     | SetRedisPolicy
     | SetConnectionLimit

@@ -557,6 +557,7 @@ SIGNATURES: list[Signature] = [
 
 
 def match(findings: list[Finding], topo: Topology) -> list[Hit]:
+    from rootloop.reasoning import signatures_capacity as capacity
     from rootloop.reasoning import signatures_deploys as deploys
     from rootloop.reasoning import signatures_lambda as lambda_
     from rootloop.reasoning import signatures_latency as latency
@@ -564,7 +565,13 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
 
     hits: list[Hit] = []
     for f in findings:
-        for sig in [*SIGNATURES, *limits.SIGNATURES, *deploys.SIGNATURES, *lambda_.SIGNATURES]:
+        for sig in [
+            *SIGNATURES,
+            *limits.SIGNATURES,
+            *deploys.SIGNATURES,
+            *lambda_.SIGNATURES,
+            *capacity.SIGNATURES,
+        ]:
             hits.extend(sig(f, topo))
     for cross in [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES, *latency.CROSS_SIGNATURES]:
         hits.extend(cross(findings, topo))

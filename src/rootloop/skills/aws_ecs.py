@@ -24,6 +24,7 @@ from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
+from rootloop.skills import ecs_capacity
 from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 
@@ -55,14 +56,18 @@ class StoppedTask:
     exit_codes: dict[str, int | None]
     container_reasons: dict[str, str]
     task_definition: str = ""  # the revision the task ran
+    container_instance: str = ""  # the host it ran on (EC2 capacity)
+    capacity_provider: str = ""
 
     @property
     def crashed(self) -> bool:
-        """Exited non-zero on its own: not for memory, not stopped by the scheduler."""
+        """Exited non-zero on its own: not for memory, not stopped by the scheduler, not
+        taken with its host (a Spot interruption, a terminated instance)."""
         return (
             self.exit_code not in (None, 0)
             and not self.oom
             and self.stop_code != "ServiceSchedulerInitiated"
+            and self.stop_code not in ecs_capacity.INTERRUPTION_CODES
         )
 
     @property
@@ -91,6 +96,7 @@ class EcsReport:
     metrics: list[MetricAssessment] = field(default_factory=list)
     deploy: DeployHistory | None = None
     running: list[tuple[str, datetime | None]] = field(default_factory=list)
+    capacity: ecs_capacity.CapacityView | None = None  # services on EC2 capacity
 
 
 @dataclass
@@ -221,6 +227,8 @@ def _stopped_tasks(
                 exit_codes=codes,
                 container_reasons=reasons,
                 task_definition=t.get("taskDefinitionArn", "") or "",
+                container_instance=t.get("containerInstanceArn", "") or "",
+                capacity_provider=t.get("capacityProviderName", "") or "",
             )
         )
     return out
@@ -266,6 +274,10 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
         if e.get("createdAt") is None or e["createdAt"] >= window.start
     ]
     report.events = report.events[: s.max_events]
+    if ecs_capacity.on_hosts(svc):
+        report.capacity = ecs_capacity.read(
+            clients.ecs, s.cluster, svc, td, report.stopped, report.events
+        )
     if s.metrics:
         dims = {"ClusterName": s.cluster, "ServiceName": s.service}
         specs = [
@@ -402,6 +414,10 @@ class EcsSkill(BaseSkill):
                 Signal(name="exit_code", value=crashed[0].exit_code, status=Status.DEGRADED)
             )
         signals.extend(_revision_signals(svc, td, r))
+        if r.capacity is not None:
+            capacity = r.capacity.signals()
+            signals.extend(capacity)
+            status = worst([status, *(c.status for c in capacity)])
         signals.extend(m.signal() for m in r.metrics if m.has_data)
 
         evidence = []
@@ -422,6 +438,8 @@ class EcsSkill(BaseSkill):
                     text=f"memory {td.get('memory')} MiB, cpu {td.get('cpu')}\n{_env_text(td)}",
                 )
             )
+        if r.capacity is not None:
+            evidence.extend(r.capacity.evidence())
         if r.events:
             evidence.append(
                 Evidence(
