@@ -53,6 +53,7 @@ class Task:
     started: float = field(default_factory=time.monotonic)
     stop_reason: str = ""
     stop_code: str = ""  # set when the task's host goes away (rootloop_lab.capacity)
+    ready: bool = False  # has logged that it listens
     peak_rss: int = 0
 
     @property
@@ -124,11 +125,24 @@ class Agent:
                     self._start(name, td, deployment)
                 elif len(fresh) > want:
                     self._stop(fresh[-1], f"Scaling activity initiated by (service {name})")
-                ready = [t for t in fresh if time.monotonic() - t.started > 1.5]
+                ready = [t for t in fresh if self._ready(t)]
                 if stale and len(ready) >= want:
                     for t in stale:
                         self._stop(t, f"Scaling activity initiated by (deployment {deployment})")
                 self._publish(svc, td.arn, len(self.tasks[name]), bool(stale) or len(fresh) != want)
+
+    def _ready(self, t: Task) -> bool:
+        """Up for a moment and serving: the lab's services log "listening on" once bound
+        (like a container health check; a fixed delay let a slow start on a loaded machine
+        leave the service with no listener between the old task's stop and the new one's
+        bind)."""
+        if not t.ready and time.monotonic() - t.started > 1.5:
+            try:
+                with open(t.log_file, "rb") as fh:  # the line comes first, once bound
+                    t.ready = b" listening on " in fh.read(65536)
+            except OSError:
+                t.ready = False
+        return t.ready
 
     def _interruptions(self) -> None:
         """A host going away takes every task on it (``rootloop_lab.capacity``)."""
