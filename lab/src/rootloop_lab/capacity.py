@@ -91,7 +91,10 @@ class Host:
 def create(endpoint: str) -> None:
     """Providers, their Auto Scaling groups and hosts, and payments-api's strategies."""
     ec2, ecs, asg = (client(s, endpoint) for s in ("ec2", "ecs", "autoscaling"))
-    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    # the ECS-optimized AMI, as hosts of a cluster run (filtered: listing every image of
+    # the emulator's catalogue costs seconds of the lab's start)
+    ecs_amis = ec2.describe_images(Filters=[{"Name": "name", "Values": ["amzn2-ami-ecs-hvm-*"]}])
+    ami = (ecs_amis["Images"] or ec2.describe_images()["Images"])[0]["ImageId"]
     subnets = {s["AvailabilityZone"]: s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]}
     for provider in (SPOT, ON_DEMAND):
         zones = sorted({z for p, z in HOSTS if p == provider})

@@ -79,10 +79,12 @@ class Supervisor:
         self.state.pg_data_dir = str(self.pg.data_dir)
         self._init_db()
         cloud.create_resources(self.state, sha)
-        cloud.create_mapping(self.emu, self.state)
-        capacity.create(self.emu.endpoint)
-        self._ensure_clone()
-        self.layout.write_state(self.state)
+        with ThreadPoolExecutor(1) as ex:  # hosts and providers, while the rest is set up
+            hosts = ex.submit(capacity.create, self.emu.endpoint)
+            cloud.create_mapping(self.emu, self.state)
+            self._ensure_clone()
+            self.layout.write_state(self.state)
+            hosts.result()
 
         shipper = LogShipper(self.emu.endpoint)
         self.agent = Agent(self.layout, self.emu)
