@@ -253,9 +253,9 @@ class Agent:
                     if reason.startswith("Scaling")
                     else "EssentialContainerExited"
                 )
+                task.stopped_at = time.time()
             if self.capacity is not None:
                 self.capacity.forget(t.arn)
-                task.stopped_at = time.time()
             self.tasks[name].remove(t)
             self.layout.forget_pid(f"task-{name}-{t.task_id}")
             if not t.stop_reason.startswith("Scaling"):

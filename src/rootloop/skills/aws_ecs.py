@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
@@ -275,9 +276,12 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
     ]
     report.events = report.events[: s.max_events]
     if ecs_capacity.on_hosts(svc):
-        report.capacity = ecs_capacity.read(
-            clients.ecs, s.cluster, svc, td, report.stopped, report.events
-        )
+        try:  # an extra read: without ecs:DescribeContainerInstances the rest still stands
+            report.capacity = ecs_capacity.read(
+                clients.ecs, s.cluster, svc, td, report.stopped, report.events
+            )
+        except ClientError:
+            report.capacity = None
     if s.metrics:
         dims = {"ClusterName": s.cluster, "ServiceName": s.service}
         specs = [

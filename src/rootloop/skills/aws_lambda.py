@@ -115,10 +115,13 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
     ]
     st.metrics = {a.spec.signal_name: a for a in assess(clients, specs, window)}
     errors = st.metrics.get("errors")
-    st.history = lambda_history.read(
-        lam, s.function_name, cfg, window.start,
-        (errors.incident, errors.incident_times) if errors else None,
-    )  # fmt: skip
+    try:  # an extra read: without lambda:ListVersionsByFunction the rest still stands
+        st.history = lambda_history.read(
+            lam, s.function_name, cfg, window.start,
+            (errors.incident, errors.incident_times) if errors else None,
+        )  # fmt: skip
+    except ClientError:
+        st.history = None
     if s.cold_starts:
         group = s.log_group or f"/aws/lambda/{s.function_name}"
         try:
