@@ -15,7 +15,7 @@ with a capacity-provider strategy goes, as ECS's scheduler would: a provider's `
 first, then by weight; only that provider's ACTIVE hosts with room for the task's
 memory; then the placement strategy's steps in order (binpack on memory: the fullest
 host that fits; spread on instanceId or on the zone attribute: the fewest tasks of the
-service). No room: the task is not started, the service stays below desired and gets
+deployment being placed). No room: the task is not started, the service stays below desired and gets
 the event ECS writes ("was unable to place a task because no container instance met
 all of its requirements").
 
@@ -23,7 +23,7 @@ A host whose EC2 instance is terminated (a Spot interruption, ``ec2
 terminate-instances``) or whose container instance is set to DRAINING loses every task
 on it: each is stopped with ``stopCode`` SpotInterruption (a Spot host) or
 TerminationNotice and ``stoppedReason`` "Host EC2 (instance i-…) terminated." (or
-"… is draining."), and the container instance is deregistered. The Auto Scaling group
+"… is draining."), and the container instance goes INACTIVE. The Auto Scaling group
 does not replace a reclaimed Spot host in the lab: that is the capacity that is gone.
 
 moto stores container instances, capacity providers and the service's strategies but
