@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from rootloop_lab import cloud, procs, repo, snapshot
+from rootloop_lab import capacity, cloud, procs, repo, snapshot
 from rootloop_lab.agent import Agent
 from rootloop_lab.ci import CiRunner, CiStore
 from rootloop_lab.deployer import Deployer
@@ -123,14 +123,18 @@ class Supervisor:
             snapshot.take_postgres(self.pg.dsn_for("postgres"))
         t_res = time.monotonic()
         cloud.create_resources(self.state, sha)
-        cloud.create_mapping(self.emu, self.state)
-        self._ensure_clone()
-        self.layout.write_state(self.state)
+        with ThreadPoolExecutor(1) as ex:  # hosts and providers, while the rest is set up
+            hosts = ex.submit(capacity.create, self.emu.endpoint)
+            cloud.create_mapping(self.emu, self.state)
+            self._ensure_clone()
+            self.layout.write_state(self.state)
+            hosts.result()
         t_parts = time.monotonic()
 
         shipper = LogShipper(self.emu.endpoint)
         self.agent = Agent(self.layout, self.emu)
         self.agent.shipper = shipper
+        self.agent.capacity = capacity.Capacity(self.emu)
         store = CiStore(self.layout)
         self.api = GitHubApi(store, self.state.ports.ci)
         self.api.start()

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from rootloop import killpoints
+from rootloop.actions import aws_lambda_config as lambda_config
+from rootloop.actions import ecs_placement
 from rootloop.actions.gates import land
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ActionRefused, ApprovalRequired, UserError
@@ -321,6 +323,14 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
     (
         LAMBDA_ACTIONS,
         Executor(Dispatcher._lambda, Dispatcher._lambda_applied, _lambda_resources),
+    ),
+    (
+        ecs_placement.ACTIONS,
+        Executor(ecs_placement.execute, ecs_placement.applied, _ecs_resources),
+    ),
+    (
+        lambda_config.ACTIONS,
+        Executor(lambda_config.execute, lambda_config.applied, _lambda_resources),
     ),
     (
         (TerminateBackend,),

@@ -99,6 +99,40 @@ class ScaleService(BaseAction):
         return f"scale {self.service} to {self.desired} tasks"
 
 
+class PlacementStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["spread", "binpack", "random"]
+    field: str | None = None  # instanceId, attribute:ecs.availability-zone, memory, cpu
+
+
+class SetPlacementStrategy(BaseAction):
+    """An ECS service's task placement strategy (a new deployment re-places its tasks)."""
+
+    kind: Literal["set-placement-strategy"] = "set-placement-strategy"
+    cluster: str
+    service: str
+    strategy: tuple[PlacementStep, ...] = Field(min_length=1, max_length=5)
+
+    def _what(self) -> str:
+        steps = ", ".join(f"{s.type}({s.field or ''})" for s in self.strategy)
+        return f"place {self.service}'s tasks by {steps}"
+
+
+class SetCapacityProviderStrategy(BaseAction):
+    """Put a base of an ECS service's tasks on one capacity provider (e.g. on-demand
+    under Spot); the service's other providers keep their weights."""
+
+    kind: Literal["set-capacity-provider-strategy"] = "set-capacity-provider-strategy"
+    cluster: str
+    service: str
+    base_provider: str = Field(min_length=1)
+    base: int = Field(default=1, ge=1, le=100_000)
+
+    def _what(self) -> str:
+        return f"run a base of {self.base} {self.service} task(s) on {self.base_provider}"
+
+
 class TerminateBackend(BaseAction):
     """Ends PostgreSQL sessions: one pid, or every session of an application/state."""
 
@@ -173,6 +207,40 @@ class SetEventSourceMapping(BaseAction):
         return f"{state} the event-source mapping of {self.function_name}"
 
 
+class RevertFunctionConfig(BaseAction):
+    """Put a Lambda function's configuration (handler, runtime, timeout, memory,
+    environment) back to that of one of its published versions."""
+
+    kind: Literal["revert-function-config"] = "revert-function-config"
+    function_name: str
+    version: str = Field(pattern=r"^[0-9]+$")
+
+    def _what(self) -> str:
+        return f"restore {self.function_name}'s configuration of version {self.version}"
+
+
+class SetFunctionTimeout(BaseAction):
+    kind: Literal["set-function-timeout"] = "set-function-timeout"
+    function_name: str
+    timeout: int = Field(ge=1, le=900)
+
+    def _what(self) -> str:
+        return f"set {self.function_name}'s timeout to {self.timeout} s"
+
+
+class SetFunctionConcurrency(BaseAction):
+    """A function's reserved concurrency (-1: remove the reservation, back to the
+    account's unreserved pool)."""
+
+    kind: Literal["set-function-concurrency"] = "set-function-concurrency"
+    function_name: str
+    reserved: int = Field(ge=-1, le=100_000)
+
+    def _what(self) -> str:
+        to = "no reservation" if self.reserved < 0 else str(self.reserved)
+        return f"set {self.function_name}'s reserved concurrency to {to}"
+
+
 class RevertCommit(BaseAction):
     family: ClassVar[Family] = "code"
     kind: Literal["revert-commit"] = "revert-commit"
@@ -223,11 +291,16 @@ Action = Annotated[
     | RollbackTaskDefinition
     | ForceDeployment
     | ScaleService
+    | SetPlacementStrategy
+    | SetCapacityProviderStrategy
     | TerminateBackend
     | SetRedisPolicy
     | SetConnectionLimit
     | SetFunctionEnv
     | SetEventSourceMapping
+    | RevertFunctionConfig
+    | SetFunctionTimeout
+    | SetFunctionConcurrency
     | RevertCommit
     | ApplyPatch
     | RunMigration,

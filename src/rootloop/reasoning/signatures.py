@@ -542,13 +542,21 @@ SIGNATURES: list[Signature] = [
 
 
 def match(findings: list[Finding], topo: Topology) -> list[Hit]:
+    from rootloop.reasoning import signatures_capacity as capacity
     from rootloop.reasoning import signatures_deploys as deploys
+    from rootloop.reasoning import signatures_lambda as lambda_
     from rootloop.reasoning import signatures_latency as latency
     from rootloop.reasoning import signatures_limits as limits  # families in their own modules
 
     hits: list[Hit] = []
     for f in findings:
-        for sig in [*SIGNATURES, *limits.SIGNATURES, *deploys.SIGNATURES]:
+        for sig in [
+            *SIGNATURES,
+            *limits.SIGNATURES,
+            *deploys.SIGNATURES,
+            *lambda_.SIGNATURES,
+            *capacity.SIGNATURES,
+        ]:
             hits.extend(sig(f, topo))
     for cross in [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES, *latency.CROSS_SIGNATURES]:
         hits.extend(cross(findings, topo))

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
@@ -28,6 +29,7 @@ from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
+from rootloop.skills import ecs_capacity
 from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 from rootloop.skills.deploys import GIT_TIMEOUT, no_diff
@@ -66,14 +68,18 @@ class StoppedTask:
     exit_codes: dict[str, int | None]
     container_reasons: dict[str, str]
     task_definition: str = ""  # the revision the task ran
+    container_instance: str = ""  # the host it ran on (EC2 capacity)
+    capacity_provider: str = ""
 
     @property
     def crashed(self) -> bool:
-        """Exited non-zero on its own: not for memory, not stopped by the scheduler."""
+        """Exited non-zero on its own: not for memory, not stopped by the scheduler, not
+        taken with its host (a Spot interruption, a terminated instance)."""
         return (
             self.exit_code not in (None, 0)
             and not self.oom
             and self.stop_code != "ServiceSchedulerInitiated"
+            and self.stop_code not in ecs_capacity.INTERRUPTION_CODES
         )
 
     @property
@@ -102,6 +108,7 @@ class EcsReport:
     metrics: list[MetricAssessment] = field(default_factory=list)
     deploy: DeployHistory | None = None
     running: list[tuple[str, datetime | None]] = field(default_factory=list)
+    capacity: ecs_capacity.CapacityView | None = None  # services on EC2 capacity
 
 
 @dataclass
@@ -232,6 +239,8 @@ def _stopped_tasks(
                 exit_codes=codes,
                 container_reasons=reasons,
                 task_definition=t.get("taskDefinitionArn", "") or "",
+                container_instance=t.get("containerInstanceArn", "") or "",
+                capacity_provider=t.get("capacityProviderName", "") or "",
             )
         )
     return out
@@ -277,6 +286,13 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
         if e.get("createdAt") is None or e["createdAt"] >= window.start
     ]
     report.events = report.events[: s.max_events]
+    if ecs_capacity.on_hosts(svc):
+        try:  # an extra read: without ecs:DescribeContainerInstances the rest still stands
+            report.capacity = ecs_capacity.read(
+                clients.ecs, s.cluster, svc, td, report.stopped, report.events
+            )
+        except ClientError:
+            report.capacity = None
     if s.metrics:
         dims = {"ClusterName": s.cluster, "ServiceName": s.service}
         specs = [
@@ -417,6 +433,10 @@ class EcsSkill(BaseSkill):
                 Signal(name="exit_code", value=crashed[0].exit_code, status=Status.DEGRADED)
             )
         signals.extend(_revision_signals(svc, td, r))
+        if r.capacity is not None:
+            capacity = r.capacity.signals()
+            signals.extend(capacity)
+            status = worst([status, *(c.status for c in capacity)])
         signals.extend(m.signal() for m in r.metrics if m.has_data)
 
         evidence = []
@@ -437,6 +457,8 @@ class EcsSkill(BaseSkill):
                     text=f"memory {td.get('memory')} MiB, cpu {td.get('cpu')}\n{_env_text(td)}",
                 )
             )
+        if r.capacity is not None:
+            evidence.extend(r.capacity.evidence())
         if r.events:
             evidence.append(
                 Evidence(

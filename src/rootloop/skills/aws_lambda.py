@@ -21,7 +21,7 @@ from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.logs import filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
-from rootloop.skills import verdicts
+from rootloop.skills import lambda_history, verdicts
 from rootloop.skills.aws_base import AwsSkill
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 from rootloop.skills.verdicts import Rule, Value
@@ -57,6 +57,7 @@ class LambdaState:
     reports: int = 0
     cold_starts: int = 0
     max_init_ms: float | None = None
+    history: lambda_history.ConfigHistory | None = None  # configuration changes
 
 
 def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
@@ -114,6 +115,14 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
         ),
     ]
     st.metrics = {a.spec.signal_name: a for a in assess(clients, specs, window)}
+    errors = st.metrics.get("errors")
+    try:  # an extra read: without lambda:ListVersionsByFunction the rest still stands
+        st.history = lambda_history.read(
+            lam, s.function_name, cfg, window.start,
+            (errors.incident, errors.incident_times) if errors else None,
+        )  # fmt: skip
+    except ClientError:
+        st.history = None
     if s.cold_starts:
         group = s.log_group or f"/aws/lambda/{s.function_name}"
         try:
@@ -215,6 +224,8 @@ class LambdaSkill(AwsSkill):
         facts: dict[str, Value] = {"state_failed": state in ("Failed", "Inactive")}
         verdict = verdicts.assess(RULES, values, s, facts)
         status, signals = verdict.status, verdict.signals
+        if st.history is not None:
+            signals.extend(st.history.signals())
         parts = [f"{inv:g} invocations, {errs:g} errors, {thr:g} throttles"]
         dur = m["duration_max"]
         if dur.has_data:
@@ -244,6 +255,7 @@ class LambdaSkill(AwsSkill):
                 ),
             )
         )
+        evidence.extend(st.history.evidence() if st.history is not None else [])
         onsets = [a.onset for a in m.values() if a.onset and a.status is not Status.OK]
         return self.finding(
             node,
