@@ -373,7 +373,9 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
         log.info("gate %s %s", gate, verdict, extra={"user": me.name, "run": inv_id})
         dash.on_decision(ctx, gate)
         if verdict == "approved":
-            dash.resume(inv_id)
+            # Off the event loop: the durable resumer writes to DBOS's database, whose
+            # synchronous client refuses to run inside a running loop.
+            await run_in_threadpool(dash.resume, inv_id)
         return ctx
 
     app.include_router(router)
