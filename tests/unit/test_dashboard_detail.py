@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.unit.test_dashboard_access import paused
+
 from rootloop.context import ContextStore
 from rootloop.models import Outcome
 from rootloop.serve.dashboard.board import Board
 from rootloop.serve.dashboard.detail import detail_of
-from tests.unit.test_dashboard_access import paused
 
 
 def test_history_rows_are_coloured_by_outcome_like_the_report(tmp_path: Path) -> None:
