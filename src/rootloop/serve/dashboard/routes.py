@@ -68,7 +68,7 @@ class DecisionIn(BaseModel):
 
 def principal_of(request: Request) -> Principal:
     principal = request.scope.get("state", {}).get("principal")
-    if principal is None:  # the guard lets nobody through without one
+    if not isinstance(principal, Principal):  # the guard lets nobody through without one
         raise PermissionError("no principal")
     return principal
 
