@@ -43,3 +43,17 @@ def test_the_graph_is_the_one_in_the_runs_report(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert detail_of(board, "run-2").svg == svg  # type: ignore[union-attr]
+
+
+def test_every_way_a_run_ends_has_the_reports_colour() -> None:
+    """No run status falls back to the grey of a queued row unless the report greys it."""
+    from typing import get_args
+
+    from rootloop.context import RunStatus
+    from rootloop.serve.dashboard.board import STATUS_CLASS
+    from rootloop.serve.notifications import ENDED
+
+    assert set(get_args(RunStatus)) <= set(STATUS_CLASS)
+    assert STATUS_CLASS["recovered"] == "warn" and STATUS_CLASS["not-reproduced"] == "muted"
+    # and the notifications announce each end (escalation has its own event)
+    assert set(get_args(RunStatus)) - {"running", "paused", "escalated"} <= ENDED

@@ -186,7 +186,7 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
             services=services,
             status=status or "",
             service=service or "",
-            statuses=["running", "paused", "healthy", "escalated", "refused", "failed", "queued"],
+            statuses=list(STATUS_CLASS),
         )
 
     @router.get("/ui/gates")
