@@ -211,9 +211,11 @@ def test_an_approver_watches_a_lab_investigation_pause_and_approves_it_in_chromi
             expect(page.locator("#run-status")).to_have_text("healthy", timeout=LAB_WAIT_S * 1000)
             assert same_page(page), "the investigation was reloaded instead of updated live"
             expect(page.locator("#gate")).to_have_count(0)
+            # "healthy" is recorded before the pull request is opened: wait for that too
             wait_for(
-                "the PR link",
-                lambda: page.locator("a[href$='/pr']").count() > 0 or contexts.load(run_id).pr,
+                "the pull request",
+                lambda: (c := contexts.load(run_id)).pr and not c.publish_pending,
+                timeout=UI_WAIT_S,
             )
             shot(page, "dashboard-investigation.png")
 
