@@ -1,6 +1,7 @@
 """Shared set-up for the dashboard and notification tests: a real loop that pauses at
 the schema gate (a real PostgreSQL lacking a column the service expects, a runbook
-rung that adds it), the service in-process on uvicorn (port 0), password hashes."""
+rung that adds it), the service in-process on uvicorn (port 0), password hashes,
+and Chromium (Debian's, driven by Playwright): where it is, logging in, screenshots."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ from rootloop.serve.auth.passwords import hash_password
 from rootloop.serve.testing import WAIT, wait_for
 
 __all__ = ["WAIT", "wait_for"]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 SQL = "ALTER TABLE orders ADD COLUMN discount_code text"
 
@@ -90,3 +102,19 @@ def alice(environments: list[str] | None = None) -> dict[str, Any]:
         "role": "approver",
         "environments": environments or ["staging"],
     }
+
+
+def login(page: Any, base: str, name: str, password: str) -> None:
+    """Through the login page, as a person would; every page needs a login first."""
+    page.goto(base + "/ui")
+    assert "/login" in page.url
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/ui")
+
+
+def shot(page: Any, name: str) -> None:
+    """A screenshot for the docs (docs/img/<name>)."""
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / name), full_page=True)

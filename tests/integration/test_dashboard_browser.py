@@ -6,7 +6,8 @@ gate. An approver watches the list update live, opens the investigation, sees
 the exact SQL, approves; the loop resumes, applies the migration, verifies, and
 the approval — who, when, from where — is in the debug context and the PR body.
 A viewer sees no button and a forged POST is refused; so is a POST without the
-CSRF token. The run writes the dashboard's screenshots into docs/img/.
+CSRF token. (The docs' screenshots come from the lab's run of the same story:
+tests/e2e/test_dashboard_lab.py.)
 
 The intake's durable queue is replaced by a thread that calls the same adapter
 (``rootloop.serve.investigate``) the DBOS workflow calls, so no DBOS is launched.
@@ -30,25 +31,17 @@ from rootloop.serve.investigate import InvestigationRequest, investigate
 from rootloop.serve.store import Store
 from rootloop.serve.testing import alertmanager_body
 from tests.integration.dashboard_env import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     SQL,
     WAIT,
     alice,
     column_exists,
+    login,
     schema_drift_map,
     serving,
     wait_for,
 )
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
@@ -91,27 +84,13 @@ def make_app(tmp_path: Path, pg_dsn: str):  # type: ignore[no-untyped-def]
     return build(config, enqueue=enqueue), ContextStore(config.resolved_state_dir()), store
 
 
-def login(page, base: str, name: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(base + "/ui")
-    assert "/login" in page.url  # every page needs a login
-    page.fill("#username", name)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/ui")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / name), full_page=True)
-
-
 def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=WAIT * 1000)  # its default is 5 s: too short for a busy box
     app, contexts, store = make_app(tmp_path, pg_dsn)
     with serving(app) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             approver = browser.new_context(viewport={"width": 1280, "height": 860})
             page = approver.new_page()
@@ -128,14 +107,12 @@ def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn
             expect(row.locator(".pill")).to_have_text("paused")
             expect(row).to_contain_text("waits at schema")
             expect(row).to_contain_text("CheckoutErrors")
-            shot(page, "dashboard-list.png")
 
             run_id = contexts.list()[0].run_id
             page.click(f"a[href='/ui/investigations/{run_id}']")
             gate = page.locator("#gate")
             expect(gate.locator("pre.sql")).to_have_text(SQL)
             expect(page.locator("#approve")).to_be_visible()
-            shot(page, "dashboard-approval.png")
 
             # on a phone-sized screen the gate and its buttons are there too
             phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
@@ -144,7 +121,6 @@ def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn
             login(ppage, base, "alice", "alice-pw-1")
             ppage.goto(f"{base}/ui/investigations/{run_id}")
             expect(ppage.locator("#approve")).to_be_visible()
-            shot(ppage, "dashboard-phone.png")
             phone.close()
 
             # a viewer sees the gate but no button, and a forged POST is refused
@@ -178,7 +154,6 @@ def test_approver_approves_the_schema_gate_in_the_browser(tmp_path: Path, pg_dsn
             page.click("#approve")
             expect(page.locator("#run-status")).to_have_text("healthy")
             expect(page.locator("table.decisions")).to_contain_text("alice")
-            shot(page, "dashboard-investigation.png")
 
         finally:
             browser.close()

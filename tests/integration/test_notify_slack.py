@@ -10,10 +10,13 @@ dashboard updates the Slack message just the same.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from rootloop.context import ContextStore
+from rootloop.context import ContextStore, DebugContext
 from rootloop.notify.slack import SlackNotifier
 from rootloop.serve.config import ServeConfig
 from rootloop.serve.dashboard.board import Board
@@ -273,3 +276,63 @@ def test_deny_from_slack_asks_for_a_reason_and_refuses_the_run(tmp_path: Path) -
         after = contexts.load("run-9")
         assert after.status == "refused" and after.decisions[0].reason == "not during the sale"
         assert after.decisions[0].via == "slack" and resumed == []
+
+
+def test_an_approval_from_the_command_line_updates_the_slack_message(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """Resolved elsewhere — here ``rootloop approve`` on the state's machine — the gate
+    message loses its buttons just the same, and says who decided and how."""
+    slack = SlackApi(BOT)
+    with serving(slack.app) as slack_base:
+        app, contexts = service(tmp_path, slack_base)
+        state = tmp_path / "state"
+        ctx = paused_run(schema_drift_map(tmp_path, pg_dsn), state)
+        with serving(app):
+            gate = wait_for(
+                "the gate message",
+                lambda: len(slack.of("chat.postMessage")) >= 2 and slack.of("chat.postMessage")[1],
+            )
+            assert buttons(gate)
+            done = subprocess.run(
+                [
+                    *(sys.executable, "-m", "rootloop.cli.main", "approve", ctx.run_id),
+                    *("--gate", "schema", "--state-dir", str(state)),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            updated = wait_for("the gate message updated", lambda: slack.of("chat.update"))[0]
+            assert updated["ts"] == gate["_ts"] and buttons(updated) == []
+            assert f"Approved* by {getpass.getuser()} via cli" in texts(updated)
+            [decision] = contexts.load(ctx.run_id).decisions
+            assert decision.via == "cli"
+            assert contexts.load(ctx.run_id).status == "healthy"
+
+
+def test_an_escalation_is_a_reply_in_the_thread_broadcast_to_the_channel(
+    tmp_path: Path,
+) -> None:
+    slack = SlackApi(BOT)
+    with serving(slack.app) as slack_base:
+        app, contexts = service(tmp_path, slack_base)
+        with serving(app):
+            ctx = DebugContext(service="orders-api", environment="staging", run_id="run-esc")
+            ctx.status = "escalated"
+            ctx.status_reason = "no runbook rung fits: a human must look <@U0ALL>"
+            contexts.save(ctx)
+            posts = wait_for(
+                "the thread's two messages",
+                lambda: len(slack.of("chat.postMessage")) >= 2 and slack.of("chat.postMessage"),
+            )
+    top, escalated = posts[0], posts[1]
+    assert top["channel"] == "#orders" and "Investigating orders-api" in top["text"]
+    assert escalated["thread_ts"] == top["_ts"]
+    assert str(escalated.get("reply_broadcast")).lower() == "true"  # the channel sees it too
+    assert "escalated" in escalated["text"]
+    shown = texts(escalated)
+    assert "no runbook rung fits" in shown
+    assert "<@U0ALL>" not in shown  # a reason cannot ping anyone
+    assert not buttons(escalated)

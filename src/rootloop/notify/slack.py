@@ -32,6 +32,8 @@ ICON = {
     "gate-resolved": ":ballot_box_with_check:",
     "escalated": ":rotating_light:",
     "healthy": ":white_check_mark:",
+    "recovered": ":large_yellow_circle:",
+    "not-reproduced": ":grey_question:",
     "refused": ":no_entry:",
     "failed": ":x:",
 }

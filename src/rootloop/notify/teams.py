@@ -13,7 +13,9 @@ import httpx
 from rootloop.notify.events import Event
 
 COLOUR = {"paused": "Warning", "escalated": "Attention", "started": "Accent"}
-ENDED = {"healthy": "Good", "refused": "Attention", "failed": "Attention"}
+# the report's colours in Adaptive Cards' words: amber recovered-without-a-fix, grey
+# not reproduced (Default)
+ENDED = {"healthy": "Good", "recovered": "Warning", "refused": "Attention", "failed": "Attention"}
 TEXT_LIMIT = 20_000  # Teams refuses messages over ~28 KB; keep well under
 
 

@@ -25,7 +25,8 @@ from rootloop.redact import Redactor
 from rootloop.serve.dashboard.board import Board, Item, plan_of
 
 log = logging.getLogger("rootloop.serve.notifications")
-ENDED = {"healthy", "refused", "failed"}
+#: every way a run ends but escalation (its own event): context.RunStatus
+ENDED = {"healthy", "recovered", "not-reproduced", "refused", "failed"}
 
 
 def plan_text(board: Board, run_id: str) -> tuple[str, str, str]:

@@ -42,7 +42,7 @@ def cookies_of(scope: dict[str, Any]) -> dict[str, str]:
 def header(scope: dict[str, Any], name: bytes) -> str | None:
     for k, v in scope.get("headers", []):
         if k == name:
-            return v.decode("latin-1")
+            return bytes(v).decode("latin-1")
     return None
 
 
@@ -138,7 +138,8 @@ class Guard:
         async def replay() -> dict[str, Any]:
             nonlocal sent
             if sent:
-                return await receive()
+                message: dict[str, Any] = await receive()
+                return message
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 

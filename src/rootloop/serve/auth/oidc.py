@@ -87,7 +87,7 @@ class Oidc:
             return self._meta[1]
         url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
         async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
-            meta = (await client.get(url)).raise_for_status().json()
+            meta: dict[str, Any] = (await client.get(url)).raise_for_status().json()
         if meta.get("issuer") != self.settings.issuer:
             raise OidcError("the issuer's discovery document names another issuer")
         for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):

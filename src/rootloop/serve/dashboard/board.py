@@ -26,9 +26,13 @@ from rootloop.models.actions import ApplyPatch, RunMigration, SetEnvVar, SetFunc
 from rootloop.redact import SENSITIVE_NAME, Redactor
 from rootloop.serve.store import InvestigationRow, Store
 
-#: the HTML report's colours, one per run status (rootloop.report.html.STATUS)
+#: the HTML report's colours, one per run status (``rootloop.report.html._VERDICT``):
+#: green fixed, amber paused or recovered without a fix, red escalated/refused/failed,
+#: blue running, grey not reproduced or still queued
 STATUS_CLASS = {
     "healthy": "healthy",
+    "recovered": "warn",
+    "not-reproduced": "muted",
     "escalated": "bad",
     "refused": "bad",
     "failed": "bad",

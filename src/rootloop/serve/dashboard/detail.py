@@ -1,17 +1,19 @@
 """One investigation, gathered for its page: history, graph, evidence, fixes, the gate.
 
-The topology graph is the HTML report's own SVG (``rootloop.report.svg``), drawn
-from the run's map and its last diagnosis, so the page and the report show the
-same picture with the same colours. Everything passes the map's redactor.
+The topology graph is the HTML report's own SVG (``rootloop.report.svg``): the one
+the loop last wrote into the run's report, with the sweep's colours, so the page
+and the report show the same picture; before there is a report, it is drawn from
+the run's map and its last diagnosis. Everything passes the map's redactor.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootloop.context import DebugContext, HistoryEntry, HumanDecision
-from rootloop.models import Diagnosis
+from rootloop.models import Diagnosis, Outcome
 from rootloop.models.actions import ApplyPatch
 from rootloop.redact import Redactor
 from rootloop.serve.dashboard.board import Board, Item, Plan, patch_diff, plan_of
@@ -54,12 +56,30 @@ class DetailView:
 
 
 def _css(h: HistoryEntry) -> str:
-    if h.failed:
-        return "fail"
-    return "pass" if h.result.startswith("pass") else "pending"
+    """The HTML report's colour for the row (``report.html``): read from the outcome,
+    never from the words of the result."""
+    if h.outcome is None:
+        return "pending"
+    return "pass" if h.outcome is Outcome.FIXED else "fail"
 
 
-def _graph(ctx: DebugContext, diagnosis: Diagnosis | None, redact: Redactor) -> str:
+_REPORT_GRAPH = re.compile(r'<div class="graph">(<svg\b.*?</svg>)</div>', re.DOTALL)
+
+
+def _report_graph(report: Path) -> str:
+    """The graph the loop last drew into the run's HTML report: its nodes carry the
+    sweep's colours (the run's findings live only there, not in the context)."""
+    try:
+        match = _REPORT_GRAPH.search(report.read_text(encoding="utf-8"))
+    except OSError:
+        return ""
+    return match.group(1) if match else ""
+
+
+def _graph(ctx: DebugContext, diagnosis: Diagnosis | None, report: Path) -> str:
+    if report_svg := _report_graph(report):
+        return report_svg
+    # No report yet: the map, with the path to the diagnosis' root cause and no colours.
     if not ctx.topology_file or not Path(ctx.topology_file).exists():
         return ""
     try:
@@ -111,8 +131,9 @@ def detail_of(board: Board, inv_id: str) -> DetailView | None:
         view.plan = plan_of(entry.action_detail, redact)
         view.fingerprint = entry.action_detail.fingerprint()
         view.pending_gate_reason = redact(ctx.pending_gate.reason)
-    view.svg = _graph(ctx, view.diagnosis, redact)
+    report = board.run_dir(ctx.run_id) / "report.html"
+    view.svg = _graph(ctx, view.diagnosis, report)
     view.decisions = ctx.decisions
     view.notes = [redact(n) for n in ctx.notes[-20:]]
-    view.has_report = (board.run_dir(ctx.run_id) / "report.html").exists()
+    view.has_report = report.exists()
     return view

@@ -93,4 +93,9 @@ class DurableResumer:
         if not approved_and_waiting(ctx) or ctx.pending_gate is None:
             return
         who = ctx.decisions[-1].who if ctx.decisions else "dashboard"
-        self.send_approval(run_id, ctx.pending_gate.gate, who)
+        try:
+            self.send_approval(run_id, ctx.pending_gate.gate, who)
+        except Exception:
+            # The decision is recorded either way; a failed hand-over must not turn the
+            # person's approval into an error page that tempts a second click.
+            log.exception("handing %s's approval to its workflow failed", run_id)

@@ -68,7 +68,7 @@ class DecisionIn(BaseModel):
 
 def principal_of(request: Request) -> Principal:
     principal = request.scope.get("state", {}).get("principal")
-    if principal is None:  # the guard lets nobody through without one
+    if not isinstance(principal, Principal):  # the guard lets nobody through without one
         raise PermissionError("no principal")
     return principal
 
@@ -186,7 +186,7 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
             services=services,
             status=status or "",
             service=service or "",
-            statuses=["running", "paused", "healthy", "escalated", "refused", "failed", "queued"],
+            statuses=list(STATUS_CLASS),
         )
 
     @router.get("/ui/gates")
@@ -373,7 +373,9 @@ def mount(app: FastAPI, dash: Dashboard) -> None:
         log.info("gate %s %s", gate, verdict, extra={"user": me.name, "run": inv_id})
         dash.on_decision(ctx, gate)
         if verdict == "approved":
-            dash.resume(inv_id)
+            # Off the event loop: the durable resumer writes to DBOS's database, whose
+            # synchronous client refuses to run inside a running loop.
+            await run_in_threadpool(dash.resume, inv_id)
         return ctx
 
     app.include_router(router)
