@@ -147,8 +147,14 @@ def topology(state: LabState, environment: str = "lower") -> dict[str, Any]:
             "rate": 10,
             "duration": 5,
             "min_success_ratio": 0.99,
-            "max_p50_ms": 200,
-            "max_p95_ms": 800,
+            # The lab's latency objective. A healthy payment takes a few milliseconds;
+            # the latency faults add seconds (a slow dependency ~2 s per payment). The
+            # lab shares a small CI machine with its own tests, where CPU contention
+            # alone has pushed a healthy p50 to ~0.5 s: an objective at 200 ms measured
+            # the machine, not the service. One second (p95 2.5 s) still fails every
+            # injected slowdown and passes a healthy lab on a busy machine.
+            "max_p50_ms": 1000,
+            "max_p95_ms": 2500,
         },
         "ui_test": {
             "url": f"{state.url('frontend-app')}/",
