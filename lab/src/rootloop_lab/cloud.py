@@ -60,6 +60,9 @@ class Emulator:
     def __init__(self, port: int) -> None:
         from moto.server import ThreadedMotoServer
 
+        from rootloop_lab.servers import sqs_move
+
+        sqs_move.install()  # the DLQ redrive API moto lacks (docs/aws.md)
         os.environ.update(aws_env(f"http://127.0.0.1:{port}"))
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -224,6 +227,7 @@ def worker_env(state: LabState) -> dict[str, str]:
         "PG_DSN": state.pg_dsn("worker", application_name="lambda-worker"),
         "DB_POOL_SIZE": "2",
         "RECEIPT_FORMAT": "v2",
+        "CURRENCIES": "usd,eur",
     }
 
 
@@ -249,7 +253,12 @@ def create_mapping(emu: Emulator, state: LabState) -> None:
     arn = sqs.get_queue_attributes(QueueUrl=state.queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=FUNCTION, BatchSize=10)
+    lam.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName=FUNCTION,
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],  # one bad record fails alone
+    )
     # moto would invoke the function itself on every send (needs docker); the worker
     # process is this mapping's poller instead
     emu.sqs.queues[QUEUE].lambda_event_source_mappings.clear()

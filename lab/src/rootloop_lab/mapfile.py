@@ -243,6 +243,18 @@ RUNBOOKS: dict[str, dict[str, list[dict[str, Any]]]] = {
                 "value": "v2",
             },
         ],
+        # the team's known cause of receipts failing one by one: the currencies the
+        # worker accepts (CURRENCIES). Restore them, then move the failed messages back.
+        "messages-failing": [
+            {
+                "kind": "set-function-env",
+                "target": "lambda-worker",
+                "function_name": FUNCTION,
+                "name": "CURRENCIES",
+                "value": "usd,eur",
+            },
+            {"kind": "redrive-dlq", "target": "{queue}"},
+        ],
     },
     "redis": {
         "cache-full": [{"kind": "set-redis-policy", "target": "redis", "policy": "allkeys-lru"}],

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from rootloop import killpoints
+from rootloop.actions import sqs_redrive
 from rootloop.actions.gates import land
 from rootloop.actions.types import (
     ActionResult,
     ApplyPatch,
     BaseAction,
     ForceDeployment,
+    RedriveDlq,
     RevertCommit,
     RollbackTaskDefinition,
     RunMigration,
@@ -340,6 +342,7 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
         (RunMigration,),
         Executor(Dispatcher._migrate, Dispatcher._migrated, _node_resource("PostgreSQL")),
     ),
+    ((RedriveDlq,), Executor(sqs_redrive.run, sqs_redrive.applied, sqs_redrive.resources)),
     (
         (ApplyPatch, RevertCommit),
         Executor(Dispatcher._code, Dispatcher._code_applied, _code_resources),

@@ -31,6 +31,7 @@ from rootloop.actions.types import (
     ApplyPatch,
     BaseAction,
     ForceDeployment,
+    RedriveDlq,
     RevertCommit,
     RollbackTaskDefinition,
     RunMigration,
@@ -67,9 +68,10 @@ SKILL_OF: dict[type[BaseAction], str] = {
     RunMigration: "postgres",
     SetConnectionLimit: "postgres",
     SetRedisPolicy: "redis",
+    RedriveDlq: "aws-sqs",
 }
 CODE_ACTIONS = (ApplyPatch, RevertCommit)
-AWS_SKILLS = ("aws-ecs", "aws-lambda")
+AWS_SKILLS = ("aws-ecs", "aws-lambda", "aws-sqs")
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,19 @@ class RevertCommit(BaseAction):
         return f"revert commit {self.commit[:7]}"
 
 
+class RedriveDlq(BaseAction):
+    """Move the messages of a queue's dead-letter queue back to it (SQS message move task).
+
+    ``target`` is the queue's node; the queue and its DLQ are that node's own (its
+    ``aws-sqs`` check and the queue's redrive policy), never named here."""
+
+    kind: Literal["redrive-dlq"] = "redrive-dlq"
+    max_per_second: int | None = Field(default=None, ge=1, le=500)
+
+    def _what(self) -> str:
+        return f"redrive the dead-letter queue of {self.target} back to it"
+
+
 class FileEdit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -227,6 +240,7 @@ Action = Annotated[
     | SetConnectionLimit
     | SetFunctionEnv
     | SetEventSourceMapping
+    | RedriveDlq
     | RevertCommit
     | ApplyPatch
     | RunMigration,

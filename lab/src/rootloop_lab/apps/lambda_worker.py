@@ -5,6 +5,19 @@ timeout) and its event-source mapping (enabled, batch size), re-read every
 few seconds like a new version being picked up. Each batch is one invocation:
 START/END/REPORT lines in the log, and Invocations, Errors, Duration,
 Throttles, ConcurrentExecutions put to CloudWatch under AWS/Lambda.
+
+Partial-batch failures: when the mapping's ``FunctionResponseTypes`` holds
+``ReportBatchItemFailures`` (the lab's does), the handler processes each record on
+its own and reports the ones that failed, as a real handler returns
+``batchItemFailures``: the good records of a batch are deleted, only the failed ones
+come back after the visibility timeout (their receive count rising) until
+``maxReceiveCount`` sends them to the DLQ. That is not a function error. A fault of
+the function itself (an unsupported ``RECEIPT_FORMAT``) still fails the whole
+invocation, as an exception before the records would. Without the setting, one bad
+record fails its whole batch.
+
+``CURRENCIES``: the currencies whose receipts the worker writes (default ``usd,eur``);
+a payment in another one fails its record.
 """
 
 from __future__ import annotations
@@ -35,6 +48,12 @@ class FunctionConfig:
     timeout: int
     enabled: bool
     batch_size: int
+    partial_batch: bool = False
+
+    @property
+    def currencies(self) -> set[str]:
+        raw = self.env.get("CURRENCIES", "usd,eur")
+        return {c.strip().lower() for c in raw.split(",") if c.strip()}
 
     @property
     def pool_size(self) -> int:
@@ -92,27 +111,56 @@ def read_config(lam, name: str) -> FunctionConfig:
     maps = lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])
     enabled = any(m.get("State") in ("Enabled", "Enabling", "Updating") for m in maps)
     batch = max([int(m.get("BatchSize", 10)) for m in maps] or [10])
+    partial = any("ReportBatchItemFailures" in (m.get("FunctionResponseTypes") or []) for m in maps)
     return FunctionConfig(
         env=fn.get("Environment", {}).get("Variables", {}),
         timeout=int(fn.get("Timeout", 3)),
         enabled=enabled,
         batch_size=batch,
+        partial_batch=partial,
     )
 
 
-def handle(cfg: FunctionConfig, pool: Pool, records: list[dict]) -> None:
+def handle(cfg: FunctionConfig, pool: Pool, records: list[dict]) -> list[str]:
+    """Write each record's receipt; the message ids of the records that failed.
+
+    With partial-batch responses a record's failure is reported, not raised; without,
+    the first one fails the invocation (and its whole batch)."""
     fmt = cfg.env.get("RECEIPT_FORMAT", "v2")
     if fmt not in FORMATS:
         raise ValueError(f"unsupported RECEIPT_FORMAT {fmt!r} (supported: v1, v2)")
     conn = pool.get()
+    failed = []
     for rec in records:
-        payment = json.loads(rec["Body"])
-        body = f"{fmt}:{payment.get('receipt', payment.get('id'))}"
-        conn.execute(
-            "INSERT INTO receipts (payment_id, body) VALUES (%s, %s) "
-            "ON CONFLICT (payment_id) DO NOTHING",
-            (payment["id"], body),
+        try:
+            write_receipt(cfg, conn, fmt, json.loads(rec["Body"]))
+        except Exception as exc:
+            if not cfg.partial_batch:
+                raise
+            log.error(
+                "[ERROR] record %s failed (receive count %s): %s: %s",
+                rec.get("MessageId"),
+                rec.get("Attributes", {}).get("ApproximateReceiveCount", "?"),
+                type(exc).__name__,
+                exc,
+            )
+            failed.append(rec["MessageId"])
+    return failed
+
+
+def write_receipt(cfg: FunctionConfig, conn: psycopg.Connection, fmt: str, payment: dict) -> None:
+    currency = str(payment.get("currency", "usd")).lower()
+    if currency not in cfg.currencies:
+        raise ValueError(
+            f"payment {payment.get('id')}: unsupported currency {currency!r} "
+            f"(CURRENCIES={','.join(sorted(cfg.currencies))})"
         )
+    body = f"{fmt}:{payment.get('receipt', payment.get('id'))}"
+    conn.execute(
+        "INSERT INTO receipts (payment_id, body) VALUES (%s, %s) "
+        "ON CONFLICT (payment_id) DO NOTHING",
+        (payment["id"], body),
+    )
 
 
 def put_metrics(cw, name: str, stats: Stats) -> None:
@@ -200,14 +248,16 @@ def main() -> None:
         start = time.perf_counter()
         stats.invocations += 1
         try:
-            handle(cfg, pool, records)
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]}
-                    for i, r in enumerate(records)
-                ],
-            )
+            failed = set(handle(cfg, pool, records))
+            done = [r for r in records if r["MessageId"] not in failed]
+            if done:  # the reported failures stay: back after the visibility timeout
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]}
+                        for i, r in enumerate(done)
+                    ],
+                )
             backoff = 0.0
         except Exception as exc:
             stats.errors += 1
