@@ -24,6 +24,12 @@ def lab_pack() -> list[PackScenario]:
 
 
 def _newer_modules() -> list:
-    from rootloop_lab import faults_deploys, faults_latency, faults_limits, faults_queue
+    from rootloop_lab import (
+        faults_app,
+        faults_deploys,
+        faults_latency,
+        faults_limits,
+        faults_queue,
+    )
 
-    return [faults_limits, faults_latency, faults_deploys, faults_queue]
+    return [faults_limits, faults_latency, faults_deploys, faults_queue, faults_app]

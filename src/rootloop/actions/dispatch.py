@@ -45,6 +45,7 @@ from rootloop.actions.types import (
     SetEventSourceMapping,
     SetFunctionEnv,
     SetRedisPolicy,
+    SetRoleTimeout,
     SetTaskResources,
     TerminateBackend,
 )
@@ -276,6 +277,18 @@ class Dispatcher:
 
         return await asyncio.to_thread(limit_in_force, action, self._dsn(action, step))
 
+    async def _role_timeout(self, action: SetRoleTimeout, step: Step) -> ActionResult:
+        from rootloop.actions.role_settings import apply_set_role_timeout
+
+        return await asyncio.to_thread(
+            apply_set_role_timeout, action, self._dsn(action, step), self.topology, step
+        )
+
+    async def _role_timeout_applied(self, action: SetRoleTimeout, step: Step) -> bool:
+        from rootloop.actions.role_settings import in_force
+
+        return await asyncio.to_thread(in_force, action, self._dsn(action, step))
+
     async def _migrate(self, action: RunMigration, step: Step) -> ActionResult:
         from rootloop.actions.datastores import run_migration
 
@@ -336,6 +349,14 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
         (SetConnectionLimit,),
         Executor(
             Dispatcher._connlimit, Dispatcher._connlimit_applied, _node_resource("PostgreSQL")
+        ),
+    ),
+    (
+        (SetRoleTimeout,),
+        Executor(
+            Dispatcher._role_timeout,
+            Dispatcher._role_timeout_applied,
+            _node_resource("PostgreSQL"),
         ),
     ),
     (

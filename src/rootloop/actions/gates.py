@@ -41,6 +41,7 @@ from rootloop.actions.types import (
     SetEventSourceMapping,
     SetFunctionEnv,
     SetRedisPolicy,
+    SetRoleTimeout,
     SetTaskResources,
     TerminateBackend,
 )
@@ -69,6 +70,7 @@ SKILL_OF: dict[type[BaseAction], str] = {
     SetConnectionLimit: "postgres",
     SetRedisPolicy: "redis",
     RedriveDlq: "aws-sqs",
+    SetRoleTimeout: "postgres",
 }
 CODE_ACTIONS = (ApplyPatch, RevertCommit)
 AWS_SKILLS = ("aws-ecs", "aws-lambda", "aws-sqs")

@@ -145,6 +145,23 @@ class SetConnectionLimit(BaseAction):
         return f"set the CONNECTION LIMIT of PostgreSQL {self.scope} {self.name} to {to}"
 
 
+class SetRoleTimeout(BaseAction):
+    """``ALTER ROLE r SET <session timeout> = 'n s'``: a per-role default that PostgreSQL
+    applies to the role's new sessions (``pg_db_role_setting``). Configuration, not a
+    schema change: no table, column, index or type moves. Only session timeouts are
+    accepted, each a whole number of seconds (0: off)."""
+
+    kind: Literal["set-role-timeout"] = "set-role-timeout"
+    role: str = Field(min_length=1, max_length=63)
+    setting: Literal["idle_in_transaction_session_timeout", "statement_timeout", "lock_timeout"] = (
+        "idle_in_transaction_session_timeout"
+    )
+    seconds: int = Field(ge=0, le=86_400)
+
+    def _what(self) -> str:
+        return f"set {self.setting}={self.seconds}s for PostgreSQL role {self.role}"
+
+
 class SetFunctionEnv(BaseAction):
     """Change one environment variable of a Lambda function's configuration."""
 
@@ -238,6 +255,7 @@ Action = Annotated[
     | TerminateBackend
     | SetRedisPolicy
     | SetConnectionLimit
+    | SetRoleTimeout
     | SetFunctionEnv
     | SetEventSourceMapping
     | RedriveDlq

@@ -17,6 +17,7 @@ CRASH_LOOP = "crash-loop"  # tasks of the deployed revision exit on start; none 
 FAILED_DEPLOYMENT = "failed-deployment"  # a rollout whose new tasks fail; the old still serve
 SLOW_DEPENDENCY = "slow-dependency"  # a dependency answers slowly (latency, not errors)
 CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
+CONNECTION_LEAK = "connection-leak"  # one client's sessions pile up idle in transaction
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -35,5 +36,6 @@ ALL = [
     SLOW_DEPENDENCY,
     CRASH_LOOP,
     FAILED_DEPLOYMENT,
+    CONNECTION_LEAK,
     UNKNOWN,
 ]

@@ -18,6 +18,11 @@ record fails its whole batch.
 
 ``CURRENCIES``: the currencies whose receipts the worker writes (default ``usd,eur``);
 a payment in another one fails its record.
+
+``RECEIPT_AUDIT_SECONDS`` (off unless > 0) has a real bug: every that many seconds the
+audit opens its own connection, counts the receipts inside a transaction, and forgets
+the connection without commit or close — one more session idle in transaction each
+time, from the worker's role and application_name, until PostgreSQL ends them.
 """
 
 from __future__ import annotations
@@ -69,6 +74,33 @@ class Stats:
     errors: int = 0
     durations: list[float] = field(default_factory=list)
     busy: bool = False
+
+
+class Audit:
+    """The receipts audit, with its leak: a connection per run, never finished."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.forgotten: list[psycopg.Connection] = []
+
+    def maybe_run(self, cfg: FunctionConfig) -> None:
+        try:
+            every = float(cfg.env.get("RECEIPT_AUDIT_SECONDS", "0") or 0)
+        except ValueError:
+            every = 0.0
+        if every <= 0 or time.monotonic() - self.last < every:
+            return
+        self.last = time.monotonic()
+        self.forgotten = [c for c in self.forgotten if not c.closed and not c.broken]
+        try:
+            conn = psycopg.connect(
+                cfg.env.get("PG_DSN", ""), connect_timeout=3, application_name="lambda-worker"
+            )
+            total = conn.execute("SELECT count(*) FROM receipts").fetchone()
+            log.info("receipts audit: %s receipts", total[0] if total else "?")
+            self.forgotten.append(conn)  # BUG: neither committed nor closed
+        except psycopg.Error as exc:
+            log.error("receipts audit failed: %s", " ".join(str(exc).split()))
 
 
 class Pool:
@@ -207,7 +239,7 @@ def main() -> None:
         running = False
 
     signal.signal(signal.SIGTERM, stop)
-    pool, stats = Pool(), Stats()
+    pool, stats, audit = Pool(), Stats(), Audit()
     cfg = read_config(lam, name)
     refreshed = metrics_at = paused_until = backoff = 0.0
     log.info("lambda-worker %s consuming %s", name, queue_url)
@@ -220,6 +252,7 @@ def main() -> None:
                 log.error("cannot read function configuration: %s", exc)
             pool.resize(cfg.env.get("PG_DSN", ""), cfg.pool_size)
             refreshed = now
+        audit.maybe_run(cfg)
         if now - metrics_at >= METRICS_SECONDS:
             try:
                 put_metrics(cw, name, stats)
