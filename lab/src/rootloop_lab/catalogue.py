@@ -27,9 +27,10 @@ def _newer_modules() -> list:
     from rootloop_lab import (
         faults_app,
         faults_deploys,
+        faults_http,
         faults_latency,
         faults_limits,
         faults_queue,
     )
 
-    return [faults_limits, faults_latency, faults_deploys, faults_queue, faults_app]
+    return [faults_limits, faults_latency, faults_deploys, faults_queue, faults_app, faults_http]

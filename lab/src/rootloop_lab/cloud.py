@@ -135,7 +135,7 @@ def service_specs(state: LabState, sha: str) -> list[ServiceSpec]:
             "notification-svc",
             "lab/notification-svc:latest",
             128,
-            {"PORT": str(p.notification_svc)},
+            {"PORT": str(p.notification_svc), "RATE_LIMIT_PER_S": "50"},
         ),
     ]
 

@@ -268,6 +268,17 @@ RUNBOOKS: dict[str, dict[str, list[dict[str, Any]]]] = {
                 "service": "notification-svc",
             }
         ],
+        # its rate limit is configuration: the value the team runs it with
+        "rate-limited": [
+            {
+                "kind": "set-env",
+                "target": "notification-svc",
+                "cluster": CLUSTER,
+                "service": "notification-svc",
+                "name": "RATE_LIMIT_PER_S",
+                "value": "50",
+            }
+        ],
         # its sender keeps state in the process (pacing, the sender lock): a new
         # deployment replaces the tasks
         "slow-dependency": [

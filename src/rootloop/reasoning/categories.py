@@ -18,6 +18,7 @@ FAILED_DEPLOYMENT = "failed-deployment"  # a rollout whose new tasks fail; the o
 SLOW_DEPENDENCY = "slow-dependency"  # a dependency answers slowly (latency, not errors)
 CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
 CONNECTION_LEAK = "connection-leak"  # one client's sessions pile up idle in transaction
+RATE_LIMITED = "rate-limited"  # a dependency refuses callers over its rate limit (HTTP 429)
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -37,5 +38,6 @@ ALL = [
     CRASH_LOOP,
     FAILED_DEPLOYMENT,
     CONNECTION_LEAK,
+    RATE_LIMITED,
     UNKNOWN,
 ]

@@ -542,10 +542,17 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
     from rootloop.reasoning import signatures_latency as latency
     from rootloop.reasoning import signatures_limits as limits  # families in their own modules
     from rootloop.reasoning import signatures_queue as queue
+    from rootloop.reasoning import signatures_ratelimit as ratelimit
     from rootloop.reasoning import signatures_sessions as sessions
 
     hits: list[Hit] = []
-    families = [limits.SIGNATURES, deploys.SIGNATURES, queue.SIGNATURES, sessions.SIGNATURES]
+    families = [
+        limits.SIGNATURES,
+        deploys.SIGNATURES,
+        queue.SIGNATURES,
+        sessions.SIGNATURES,
+        ratelimit.SIGNATURES,
+    ]
     for f in findings:
         for sig in [*SIGNATURES, *(s for family in families for s in family)]:
             hits.extend(sig(f, topo))
