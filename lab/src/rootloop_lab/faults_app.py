@@ -86,3 +86,90 @@ SCENARIOS = [
         with_payments(_no_session_lives_on),
     ),
 ]
+
+
+# -- memory growth -------------------------------------------------------------------------
+
+LEAKY = "notification-svc"
+LEAK_WAIT_S = 180.0
+#: the leak is in place once the task holds this share of its limit (the ECS check's
+#: default warning is 85 %): well into the climb, before the first OOM kill
+LEAK_SHARE = 0.8
+
+
+def _task_rss(lab: Any, service: str) -> tuple[int, int]:
+    """(resident bytes of the service's newest live task's process tree, its pid)."""
+    from rootloop_lab import procs
+
+    pids = [
+        pid
+        for name, pid in lab.layout.recorded_pids().items()
+        if name.startswith(f"task-{service}-") and procs.alive(pid)
+    ]
+    if not pids:
+        return 0, 0
+    pid = max(pids)
+    return procs.tree_rss(pid), pid
+
+
+def _task_limit(state: Any, service: str) -> int:
+    from rootloop_lab.layout import CLUSTER
+
+    ecs = client("ecs", state.endpoint_url)
+    svc = ecs.describe_services(cluster=CLUSTER, services=[service])["services"][0]
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    mib = int(td.get("memory") or td["containerDefinitions"][0].get("memory") or 0)
+    return mib << 20
+
+
+def _turn_on_render_cache(lab: Any, state: Any, wait: bool) -> dict[str, Any]:
+    from rootloop_lab.faults_http import deploy_env
+
+    revision = deploy_env(state, "RENDER_CACHE", "on", service=LEAKY)
+    limit = _task_limit(state, LEAKY)
+    if wait:
+        deadline = time.monotonic() + LEAK_WAIT_S
+        while _task_rss(lab, LEAKY)[0] < LEAK_SHARE * limit:
+            if time.monotonic() > deadline:
+                raise PlatformError(
+                    f"{LEAKY}'s memory did not reach {LEAK_SHARE:.0%} of its limit within "
+                    f"{LEAK_WAIT_S:g}s",
+                    f"see {lab.layout.logs / 'supervisor.log'}",
+                )
+            time.sleep(1.0)
+    return {"service": LEAKY, "revision": revision.rsplit("/", 1)[-1], "RENDER_CACHE": "on"}
+
+
+def _memory_holds(lab: Any, state: Any) -> tuple[bool, str]:
+    """Fixed when the running task's memory does not climb: over 10 s of traffic (20
+    notifications, 10 MiB with the leak) it grows by less than 4 MiB, and the task
+    holds under half its limit."""
+    before, pid = _task_rss(lab, LEAKY)
+    time.sleep(10)
+    after, pid_after = _task_rss(lab, LEAKY)
+    limit = _task_limit(state, LEAKY)
+    same = pid == pid_after and pid != 0
+    grew = after - before
+    return same and grew < 4 << 20 and after < limit / 2, (
+        f"{LEAKY} task pid {pid_after}: {before >> 20} -> {after >> 20} MiB in 10s "
+        f"(limit {limit >> 20} MiB{'' if same else '; the task changed meanwhile'})"
+    )
+
+
+SCENARIOS.append(
+    PackScenario(
+        Scenario(
+            name="notification-memory-leak",
+            root_cause=LEAKY,
+            category=cat.MEMORY_GROWTH,
+            description="a config deploy turns on notification-svc's render cache, which "
+            "keeps 512 KiB per notification for good: memory climbs steadily with the "
+            "traffic toward the 128 MiB limit (then exit 137, again and again)",
+            fix="RENDER_CACHE=off on notification-svc (the runbook's rung); the cache's "
+            "missing bound is a code fix for a human",
+            fix_kinds=["set-env"],
+        ),
+        _turn_on_render_cache,
+        with_payments(_memory_holds),
+    )
+)

@@ -31,16 +31,17 @@ NORMAL, LOWERED = "50", "1"
 WAIT_S = 90.0
 
 
-def _deploy_env(state: Any, name: str, value: str) -> str:
+def deploy_env(state: Any, name: str, value: str, service: str = SERVICE) -> str:
+    """A config-only revision of ``service`` with ``name=value``, deployed; its ARN."""
     ecs = client("ecs", state.endpoint_url)
-    svc = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+    svc = ecs.describe_services(cluster=CLUSTER, services=[service])["services"][0]
     td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     spec = {k: td[k] for k in _KEEP if td.get(k) not in (None, [], "")}
     for c in spec["containerDefinitions"]:
         env = [e for e in c.get("environment", []) if e["name"] != name]
         c["environment"] = [*env, {"name": name, "value": value}]
     new = ecs.register_task_definition(**spec)["taskDefinition"]["taskDefinitionArn"]
-    ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=new)
+    ecs.update_service(cluster=CLUSTER, service=service, taskDefinition=new)
     return str(new)
 
 
@@ -55,7 +56,7 @@ def _health(state: Any) -> tuple[int, str | None]:
 
 
 def _lower_the_limit(lab: Any, state: Any, wait: bool) -> dict[str, Any]:
-    revision = _deploy_env(state, LIMIT, LOWERED)
+    revision = deploy_env(state, LIMIT, LOWERED)
     if wait:  # in place once the new tasks serve and turn requests away
         deadline = time.monotonic() + WAIT_S
         while _health(state)[0] != 429:

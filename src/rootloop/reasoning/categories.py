@@ -19,6 +19,7 @@ SLOW_DEPENDENCY = "slow-dependency"  # a dependency answers slowly (latency, not
 CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
 CONNECTION_LEAK = "connection-leak"  # one client's sessions pile up idle in transaction
 RATE_LIMITED = "rate-limited"  # a dependency refuses callers over its rate limit (HTTP 429)
+MEMORY_GROWTH = "memory-growth"  # memory climbs steadily toward the limit (a leak), not a spike
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -39,5 +40,6 @@ ALL = [
     FAILED_DEPLOYMENT,
     CONNECTION_LEAK,
     RATE_LIMITED,
+    MEMORY_GROWTH,
     UNKNOWN,
 ]

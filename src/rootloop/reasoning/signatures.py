@@ -541,6 +541,7 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
     from rootloop.reasoning import signatures_deploys as deploys
     from rootloop.reasoning import signatures_latency as latency
     from rootloop.reasoning import signatures_limits as limits  # families in their own modules
+    from rootloop.reasoning import signatures_memory as memory
     from rootloop.reasoning import signatures_queue as queue
     from rootloop.reasoning import signatures_ratelimit as ratelimit
     from rootloop.reasoning import signatures_sessions as sessions
@@ -552,6 +553,7 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
         queue.SIGNATURES,
         sessions.SIGNATURES,
         ratelimit.SIGNATURES,
+        memory.SIGNATURES,
     ]
     for f in findings:
         for sig in [*SIGNATURES, *(s for family in families for s in family)]:

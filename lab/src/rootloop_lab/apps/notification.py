@@ -12,6 +12,10 @@ Its rate limit (``RATE_LIMIT_PER_S``, default 50; a token bucket holding one sec
 worth) applies to every request, health checks included, as a per-service limit in
 front of an API does: over it, the answer is ``429 Too Many Requests`` with
 ``Retry-After`` (RFC 6585, RFC 9110) in whole seconds.
+
+``RENDER_CACHE=on`` turns on a cache of rendered notifications with a real bug: it has
+no bound and no expiry, so every notification adds its rendering (512 KiB) for good —
+memory climbs with the traffic until the task is OOM-killed, then again in the next.
 """
 
 from __future__ import annotations
@@ -31,10 +35,19 @@ LOCK_WAIT = 2.0
 PUSHBACK_PAUSE = 2.0  # seconds the provider asks for after a bulk send
 pace = 0.0  # the sender's pause before each send
 sent = 0
+RENDERED: dict[object, bytes] = {}  # BUG when on: never evicted
+RENDER_BYTES = 512 * 1024
+
+
+def render(payment_id: object, template: str) -> None:
+    if os.environ.get("RENDER_CACHE", "off") == "on":
+        key = (template, payment_id, len(RENDERED))
+        RENDERED[key] = bytes([len(RENDERED) % 251]) * RENDER_BYTES  # touched: resident
 
 
 def send(payment_id: object, template: str) -> None:
     global sent, pace
+    render(payment_id, template)
     if pace:
         time.sleep(pace)
     if template == "bulk":
