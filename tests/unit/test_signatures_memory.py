@@ -16,7 +16,7 @@ from rootloop.reasoning.rules import RulesReasoner
 from rootloop.reasoning.signatures import match
 from rootloop.reasoning.signatures_memory import memory_growth
 from rootloop.skills import registry
-from rootloop.skills.aws_ecs import memory_trend_signals, memory_samples_spec
+from rootloop.skills.aws_ecs import memory_samples_spec, memory_trend_signals
 from rootloop.skills.cloudwatch_metrics import MetricAssessment
 
 registry.register("test-sleep", "tests.unit.skills_for_tests:SleepSkill")
