@@ -55,7 +55,7 @@ def ecs(values: list[float], *, oom_kills: int = 0, memory_bad: bool = True) -> 
     ]
     bad = memory_bad or oom_kills
     return Finding(
-        node="notification-svc.compute",
+        node="notification-svc",
         skill="aws-ecs",
         status=(CRIT if oom_kills else DEG) if bad else OK,
         summary=f"memory {peak}%",
@@ -98,3 +98,22 @@ def test_too_few_samples_since_the_restart_say_nothing():
 def test_a_jump_carrying_most_of_the_rise_is_not_steady():
     trend = memory_trend(times(6), [20.0, 22, 24, 26, 90, 92])
     assert trend is not None and not trend.steady and trend.largest_step_share >= 0.5
+
+
+def test_with_the_services_runbook_rung_the_leak_is_turned_off(tmp_path):
+    from rootloop.reasoning import runbooks as rb
+
+    book = tmp_path / "books"
+    book.mkdir()
+    (book / "notification-svc.yaml").write_text(
+        "service: notification-svc\nladders:\n  memory-growth:\n"
+        "    - {kind: set-env, cluster: c, service: notification-svc,"
+        " name: RENDER_CACHE, value: 'off'}\n"
+    )
+    p = RulesReasoner(rb.load(book)).propose_sync(
+        ReasoningInput(
+            topology=topo(tmp_path), findings=[ecs(LEAK)], context=DebugContext(service="x")
+        )
+    )
+    assert p.diagnosis.category == cat.MEMORY_GROWTH
+    assert p.action is not None and p.action.kind == "set-env"

@@ -88,3 +88,24 @@ def test_retry_after_reads_seconds_and_dates():
     assert retry_after_s("7") == 7.0
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
     assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+def test_with_the_services_runbook_rung_the_limit_is_restored(tmp_path):
+    from rootloop.reasoning import runbooks as rb
+
+    book = tmp_path / "books"
+    book.mkdir()
+    (book / "notification-svc.yaml").write_text(
+        "service: notification-svc\nladders:\n  rate-limited:\n"
+        "    - {kind: set-env, cluster: c, service: notification-svc,"
+        " name: RATE_LIMIT_PER_S, value: '50'}\n"
+    )
+    p = RulesReasoner(rb.load(book)).propose_sync(
+        ReasoningInput(
+            topology=topo(tmp_path),
+            findings=[health("notification-svc", 429, retry_after=1)],
+            context=DebugContext(service="x"),
+        )
+    )
+    assert p.action is not None and p.action.kind == "set-env"
+    assert p.action.target == "notification-svc"
