@@ -117,3 +117,9 @@ def test_with_the_services_runbook_rung_the_leak_is_turned_off(tmp_path):
     )
     assert p.diagnosis.category == cat.MEMORY_GROWTH
     assert p.action is not None and p.action.kind == "set-env"
+
+
+def test_right_after_a_kill_the_life_that_ended_in_it_is_judged():
+    # the running task has two samples; the one before it climbed to its kill
+    trend = memory_trend(times(12), [20.0, 20, 28, 36, 44, 52, 60, 68, 76, 92, 15, 22])
+    assert trend is not None and trend.steady and trend.last == 92

@@ -92,9 +92,9 @@ SCENARIOS = [
 
 LEAKY = "notification-svc"
 LEAK_WAIT_S = 180.0
-#: the leak is in place once the task holds this share of its limit (the ECS check's
-#: default warning is 85 %): well into the climb, before the first OOM kill
-LEAK_SHARE = 0.8
+#: the leak is in place once the task holds this share of its limit (above the ECS
+#: check's default 85 % warning), or once its first task was OOM-killed
+LEAK_SHARE = 0.9
 
 
 def _task_rss(lab: Any, service: str) -> tuple[int, int]:
@@ -125,11 +125,18 @@ def _task_limit(state: Any, service: str) -> int:
 def _turn_on_render_cache(lab: Any, state: Any, wait: bool) -> dict[str, Any]:
     from rootloop_lab.faults_http import deploy_env
 
+    before = _task_rss(lab, LEAKY)[1]  # the old revision's task
     revision = deploy_env(state, "RENDER_CACHE", "on", service=LEAKY)
     limit = _task_limit(state, LEAKY)
     if wait:
         deadline = time.monotonic() + LEAK_WAIT_S
-        while _task_rss(lab, LEAKY)[0] < LEAK_SHARE * limit:
+        first = 0
+        while True:
+            rss, pid = _task_rss(lab, LEAKY)
+            if pid and pid != before:
+                first = first or pid  # the new revision's first task
+                if rss >= LEAK_SHARE * limit or pid != first:  # near the limit, or killed
+                    break
             if time.monotonic() > deadline:
                 raise PlatformError(
                     f"{LEAKY}'s memory did not reach {LEAK_SHARE:.0%} of its limit within "

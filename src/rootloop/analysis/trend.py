@@ -4,11 +4,12 @@ A leak grows memory a little with every unit of work, so its samples rise step a
 step and no single step carries the rise; a batch that needs more than it has jumps in
 one or two samples. Both can end in an OOM kill; what tells them apart is the shape.
 
-The samples are cut at the last restart (a drop to less than half the previous value:
-a new process starts small), because a leak starts over in each new task, and then at
-the last time memory stood at its lowest since: the climb starts there (a flat stretch
-before a leak began is not part of it). Within that segment the climb is *steady* when,
-all of them:
+The samples are cut at restarts (a drop to less than half the previous value: a new
+process starts small), because a leak starts over in each new task; each task's life
+is then cut at the last time its memory stood at its lowest: the climb starts there (a
+flat stretch before a leak began is not part of it). The latest life with enough
+samples is judged — the running task's, or, right after a kill, the life that ended in
+it. Within it the climb is *steady* when, all of them:
 
 - there are at least ``MIN_SAMPLES`` samples (three rises: fewer cannot show a trend);
 - most steps rise (at least two thirds: a trend, allowing the odd flat or dip sample);
@@ -45,29 +46,30 @@ class Trend:
         return max(0.0, (100.0 - self.last) / self.slope_per_min)
 
 
-def current_segment(times: list[datetime], values: list[float]) -> tuple[list[float], list[float]]:
-    """(seconds since the segment's first sample, values) after the last restart."""
-    start = 0
-    for i in range(1, len(values)):
-        if values[i] < values[i - 1] / 2:
-            start = i
-    tail = values[start:]
-    if tail:
-        lowest = min(tail)
-        start += max(i for i, v in enumerate(tail) if v == lowest)
-    t0 = times[start] if times[start:] else None
-    secs = [(t - t0).total_seconds() for t in times[start:]] if t0 else []
-    return secs, values[start:]
+def lives(times: list[datetime], values: list[float]) -> list[tuple[list[float], list[float]]]:
+    """Each task's life as (seconds since its climb began, values), oldest first."""
+    cuts = [0] + [i for i in range(1, len(values)) if values[i] < values[i - 1] / 2]
+    out = []
+    for a, b in zip(cuts, [*cuts[1:], len(values)], strict=True):
+        vals = values[a:b]
+        if not vals:
+            continue
+        lowest = min(vals)
+        start = a + max(i for i, v in enumerate(vals) if v == lowest)
+        t0 = times[start]
+        out.append(([(t - t0).total_seconds() for t in times[start:b]], values[start:b]))
+    return out
 
 
 def memory_trend(times: list[datetime], values: list[float]) -> Trend | None:
     """The trend of the samples since the last restart; None when there are too few."""
     if len(times) != len(values):
         return None
-    secs, vals = current_segment(times, values)
-    n = len(vals)
-    if n < MIN_SAMPLES:
+    judged = [life for life in lives(times, values) if len(life[1]) >= MIN_SAMPLES]
+    if not judged:
         return None
+    secs, vals = judged[-1]
+    n = len(vals)
     steps = [b - a for a, b in itertools.pairwise(vals)]
     rise = vals[-1] - vals[0]
     mean_t, mean_v = sum(secs) / n, sum(vals) / n
