@@ -207,11 +207,13 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
     from rootloop.actions.types import (
         Action,
         ForceDeployment,
+        RedriveDlq,
         RollbackTaskDefinition,
         ScaleService,
         SetConnectionLimit,
         SetEventSourceMapping,
         SetFunctionEnv,
+        SetRoleTimeout,
         TerminateBackend,
     )
 
@@ -229,6 +231,8 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         SetFunctionEnv(target="w", function_name="w", name="N", value="1"),
         SetEventSourceMapping(target="w", function_name="w"),
         SetConnectionLimit(target="db", scope="role", name="app", limit=-1),
+        SetRoleTimeout(target="db", role="app", seconds=30),
+        RedriveDlq(target="q"),
     ]
     every_kind = {cls.model_fields["kind"].default for cls in get_args(get_args(Action)[0])}
     assert {a.kind for a in samples} == every_kind
