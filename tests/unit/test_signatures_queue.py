@@ -81,3 +81,22 @@ def test_a_stopped_consumer_with_a_full_dlq_is_consumer_down_not_messages_failin
     f = queue(stalled=True, deleted=0, dlq=CRIT, depth=300)
     assert messages_failing(f, topo(tmp_path)) == []
     assert [h.category for h in match([f], topo(tmp_path))] == [cat.CONSUMER_DOWN]
+
+
+def test_the_queues_metrics_are_read_over_at_least_two_periods():
+    from datetime import UTC, datetime, timedelta
+
+    from rootloop.platforms.aws.metrics import Window
+    from rootloop.skills.aws_sqs import metrics_window
+
+    end = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    short = Window(
+        start=end - timedelta(seconds=15), end=end, baseline_start=end - timedelta(hours=1)
+    )
+    wide = metrics_window(short)
+    assert wide.end == end and wide.start == end - timedelta(minutes=2)
+    assert wide.start - wide.baseline_start == short.start - short.baseline_start
+    five = Window(
+        start=end - timedelta(minutes=5), end=end, baseline_start=end - timedelta(hours=1)
+    )
+    assert metrics_window(five) == five
