@@ -208,6 +208,7 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         Action,
         ForceDeployment,
         PlacementStep,
+        RedriveDlq,
         RevertFunctionConfig,
         RollbackTaskDefinition,
         ScaleService,
@@ -218,6 +219,7 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         SetFunctionEnv,
         SetFunctionTimeout,
         SetPlacementStrategy,
+        SetRoleTimeout,
         TerminateBackend,
     )
 
@@ -242,6 +244,8 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         RevertFunctionConfig(target="w", function_name="w", version="1"),
         SetFunctionTimeout(target="w", function_name="w", timeout=10),
         SetFunctionConcurrency(target="w", function_name="w", reserved=-1),
+        SetRoleTimeout(target="db", role="app", seconds=30),
+        RedriveDlq(target="q"),
     ]
     every_kind = {cls.model_fields["kind"].default for cls in get_args(get_args(Action)[0])}
     assert {a.kind for a in samples} == every_kind

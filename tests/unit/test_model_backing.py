@@ -97,21 +97,21 @@ def test_no_or_trivial_evidence_is_not_acted_on(tmp_path: Path, evidence: list[s
 
 def test_evidence_from_a_healthy_finding_backs_nothing(tmp_path: Path) -> None:
     inp = make_input(tmp_path)  # fraud-svc is OK: "200 in 12 ms"
-    p = proposal("connection-leak", ["200 in 12 ms"], TERMINATE)
+    p = proposal("pool-starvation", ["200 in 12 ms"], TERMINATE)
     why = unbacked_reason(p, inp)
     assert why is not None and "does not occur" in why
 
 
 def test_the_action_must_act_on_the_root_cause_it_claims(tmp_path: Path) -> None:
     inp = make_input(tmp_path)
-    p = proposal("connection-leak", ["connections 100/100"], RESTART)  # restarts payments-api
+    p = proposal("pool-starvation", ["connections 100/100"], RESTART)  # restarts payments-api
     why = unbacked_reason(p, inp)
     assert why is not None and "targets 'payments-api'" in why
 
 
 def test_nothing_to_act_on_when_every_finding_is_healthy(tmp_path: Path) -> None:
     ok = [Finding(node="fraud-svc", skill="http-health", status=Status.OK, summary="200 in 12 ms")]
-    p = proposal("connection-leak", ["200 in 12 ms"], TERMINATE)
+    p = proposal("pool-starvation", ["200 in 12 ms"], TERMINATE)
     assert "nothing to act on" in (unbacked_reason(p, make_input(tmp_path, findings=ok)) or "")
 
 

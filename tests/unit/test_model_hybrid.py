@@ -32,7 +32,7 @@ __all__ = ["no_model_requests"]
 
 
 def proposal(
-    action: dict | None = TERMINATE, category: str = "connection-leak", escalate: str | None = None
+    action: dict | None = TERMINATE, category: str = "pool-starvation", escalate: str | None = None
 ) -> Proposal:
     return Proposal.model_validate(
         {"diagnosis": diagnosis(category), "action": action, "escalate_reason": escalate}
@@ -47,10 +47,10 @@ def test_reject_repeats_refuses_an_action_failed_for_the_same_diagnosis() -> Non
     rejected = reject_repeats(proposal(), ctx, PriorContext())
     assert rejected is not None
     assert rejected.action is None
-    assert "already failed for payments-db:connection-leak (iteration 1" in (
+    assert "already failed for payments-db:pool-starvation (iteration 1" in (
         rejected.escalate_reason or ""
     )
-    assert rejected.diagnosis.key == "payments-db:connection-leak"
+    assert rejected.diagnosis.key == "payments-db:pool-starvation"
 
 
 def test_reject_repeats_lets_other_actions_and_other_diagnoses_through() -> None:

@@ -141,7 +141,7 @@ def test_every_injected_action_is_stopped_by_the_gatekeeper(tmp_path: Path) -> N
     """Even proposed straight to the gate, bypassing the reasoner's checks."""
     inp = make_input(tmp_path)
     gk = Gatekeeper(inp.topology)
-    key = "payments-db:connection-leak"
+    key = "payments-db:pool-starvation"
     for raw in (DEPLOY_PROD, ON_PROD_NODE, DROP_DB):
         action = Proposal.model_validate({"diagnosis": diagnosis(), "action": raw}).action
         assert action is not None

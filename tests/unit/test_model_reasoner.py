@@ -57,7 +57,7 @@ async def test_valid_proposal_from_findings(tmp_path: Path) -> None:
     assert isinstance(p.action, TerminateBackend)
     assert p.action.application_name == "payments-api"
     assert p.diagnosis.reasoner == "model"
-    assert p.diagnosis.key == "payments-db:connection-leak"
+    assert p.diagnosis.key == "payments-db:pool-starvation"
     assert reasoner.last_failure is None
     # the prompt carried the findings, worst first (the CRITICAL db before the DEGRADED api)
     prompt = seen[0]
@@ -133,7 +133,7 @@ async def test_production_target_and_repeat_are_sent_back(tmp_path: Path) -> Non
     )
     p = await reasoner.propose(make_input(tmp_path, context=ctx))
     assert "'ledger-prod' is production" in sent[1]
-    assert "already failed for payments-db:connection-leak" in sent[2]
+    assert "already failed for payments-db:pool-starvation" in sent[2]
     assert p.action is None and p.escalate_reason == "nothing safe left"
 
 

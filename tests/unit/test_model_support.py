@@ -106,7 +106,7 @@ def make_input(
     )
 
 
-def diagnosis(category: str = "connection-leak", root: str = "payments-db") -> dict[str, Any]:
+def diagnosis(category: str = "pool-starvation", root: str = "payments-db") -> dict[str, Any]:
     return {
         "root_cause": root,
         "category": category,
@@ -130,7 +130,7 @@ RESTART = {
 }
 
 
-def failed_context(action: dict[str, Any], category: str = "connection-leak") -> DebugContext:
+def failed_context(action: dict[str, Any], category: str = "pool-starvation") -> DebugContext:
     """A context whose first iteration tried ``action`` for the diagnosis and failed."""
     p = Proposal.model_validate({"diagnosis": diagnosis(category), "action": action})
     assert p.action is not None

@@ -146,6 +146,7 @@ def queue(stalled: bool, dlq: Status, growing: bool) -> Finding:
             sig("depth_growing", growing),
             sig("consumer_stalled", stalled, CRIT if stalled else OK),
             sig("dlq_depth", 1 if dlq is not OK else 0, dlq),
+            sig("messages_deleted", 0 if stalled else 40),
         ],
         suspects=[Suspect(node="lambda-worker", reason="its consumer")],
     )
@@ -157,11 +158,12 @@ def test_a_stalled_consumer_with_the_queue_backing_up_is_consumer_down(tmp_path)
 
 
 def test_messages_in_the_dlq_while_the_consumer_consumes_is_not_consumer_down(tmp_path):
-    [hit] = consumer_down(queue(stalled=False, dlq=DEG, growing=False), topo(tmp_path))
+    assert consumer_down(queue(stalled=False, dlq=DEG, growing=False), topo(tmp_path)) == []
+    [hit] = match([queue(stalled=False, dlq=DEG, growing=False)], topo(tmp_path))
     assert hit.category == cat.MESSAGES_FAILING
 
 
-def test_messages_failing_has_no_default_runbook_so_nothing_acts(tmp_path):
+def test_messages_failing_default_runbook_only_redrives_the_queue(tmp_path):
     t = topo(tmp_path)
     p = RulesReasoner().propose_sync(
         ReasoningInput(
@@ -171,7 +173,8 @@ def test_messages_failing_has_no_default_runbook_so_nothing_acts(tmp_path):
         )
     )
     assert p.diagnosis.category == cat.MESSAGES_FAILING
-    assert p.action is None
+    assert p.action is not None and p.action.kind == "redrive-dlq"
+    assert p.action.target == "queue"  # the queue's node, not the consumer
 
 
 # -- oom ---------------------------------------------------------------------------------

@@ -25,11 +25,23 @@ def lab_pack() -> list[PackScenario]:
 
 def _newer_modules() -> list:
     from rootloop_lab import (
+        faults_app,
         faults_capacity,
         faults_deploys,
+        faults_http,
         faults_lambda,
         faults_latency,
         faults_limits,
+        faults_queue,
     )
 
-    return [faults_limits, faults_latency, faults_deploys, faults_lambda, faults_capacity]
+    return [
+        faults_limits,
+        faults_latency,
+        faults_deploys,
+        faults_lambda,
+        faults_capacity,
+        faults_queue,
+        faults_app,
+        faults_http,
+    ]

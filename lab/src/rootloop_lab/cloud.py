@@ -66,6 +66,9 @@ class Emulator:
     def __init__(self, port: int) -> None:
         from moto.server import ThreadedMotoServer
 
+        from rootloop_lab.servers import sqs_move
+
+        sqs_move.install()  # the DLQ redrive API moto lacks (docs/aws.md)
         os.environ.update(aws_env(f"http://127.0.0.1:{port}"))
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -138,7 +141,7 @@ def service_specs(state: LabState, sha: str) -> list[ServiceSpec]:
             "notification-svc",
             "lab/notification-svc:latest",
             128,
-            {"PORT": str(p.notification_svc)},
+            {"PORT": str(p.notification_svc), "RATE_LIMIT_PER_S": "50"},
         ),
     ]
 
@@ -230,6 +233,7 @@ def worker_env(state: LabState) -> dict[str, str]:
         "PG_DSN": state.pg_dsn("worker", application_name="lambda-worker"),
         "DB_POOL_SIZE": "2",
         "RECEIPT_FORMAT": "v2",
+        "CURRENCIES": "usd,eur",
     }
 
 
@@ -255,7 +259,12 @@ def create_mapping(emu: Emulator, state: LabState) -> None:
     arn = sqs.get_queue_attributes(QueueUrl=state.queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=FUNCTION, BatchSize=10)
+    lam.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName=FUNCTION,
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],  # one bad record fails alone
+    )
     # moto would invoke the function itself on every send (needs docker); the worker
     # process is this mapping's poller instead
     emu.sqs.queues[QUEUE].lambda_event_source_mappings.clear()

@@ -120,13 +120,13 @@ def topology(state: LabState, environment: str = "lower") -> dict[str, Any]:
                 "url": f"{state.url('notification-svc')}/health",
                 **_SLOW_OK,
                 # its own ECS service: a restart acts on the node's own resource only
-                # (a light check: its health endpoint already tells how it is doing)
+                # (a light check: its health endpoint already tells how it is doing; its
+                # memory metrics show a leak's climb before the OOM kill)
                 "compute": {
                     "skill": "aws-ecs",
                     "cluster": CLUSTER,
                     "service": "notification-svc",
                     "window_minutes": 10,
-                    "metrics": False,
                     "max_events": 0,
                     "max_stopped_tasks": 5,
                     **aws,
@@ -249,6 +249,18 @@ RUNBOOKS: dict[str, dict[str, list[dict[str, Any]]]] = {
                 "value": "v2",
             },
         ],
+        # the team's known cause of receipts failing one by one: the currencies the
+        # worker accepts (CURRENCIES). Restore them, then move the failed messages back.
+        "messages-failing": [
+            {
+                "kind": "set-function-env",
+                "target": "lambda-worker",
+                "function_name": FUNCTION,
+                "name": "CURRENCIES",
+                "value": "usd,eur",
+            },
+            {"kind": "redrive-dlq", "target": "{queue}"},
+        ],
     },
     "redis": {
         "cache-full": [{"kind": "set-redis-policy", "target": "redis", "policy": "allkeys-lru"}],
@@ -260,6 +272,28 @@ RUNBOOKS: dict[str, dict[str, list[dict[str, Any]]]] = {
                 "target": "notification-svc",
                 "cluster": CLUSTER,
                 "service": "notification-svc",
+            }
+        ],
+        # the render cache has no bound: off until it gets one (a code fix, escalated)
+        "memory-growth": [
+            {
+                "kind": "set-env",
+                "target": "notification-svc",
+                "cluster": CLUSTER,
+                "service": "notification-svc",
+                "name": "RENDER_CACHE",
+                "value": "off",
+            }
+        ],
+        # its rate limit is configuration: the value the team runs it with
+        "rate-limited": [
+            {
+                "kind": "set-env",
+                "target": "notification-svc",
+                "cluster": CLUSTER,
+                "service": "notification-svc",
+                "name": "RATE_LIMIT_PER_S",
+                "value": "50",
             }
         ],
         # its sender keeps state in the process (pacing, the sender lock): a new

@@ -133,9 +133,11 @@ SCENARIOS: dict[str, Scenario] = {
             root_cause="lambda-worker",
             category=cat.MESSAGES_FAILING,
             description="a client enqueues a malformed message; lambda-worker fails on it "
-            "until it lands in the DLQ, while every other message is consumed",
-            fix="none by rootloop: the consumer runs; a human inspects the message in the DLQ "
-            "(changing the consumer's configuration would fix nothing)",
+            "(alone: partial-batch responses) until it lands in the DLQ, while every other "
+            "message is consumed",
+            fix="none by rootloop: the consumer runs; the runbook's configuration rung changes "
+            "nothing, one redrive brings the message back to the DLQ within its return "
+            "window, and it escalates: a human inspects the message",
             fix_kinds=[],
             fixable=False,
         ),

@@ -178,8 +178,8 @@ def apply_terminate_backend(
                     ).fetchone()
                 else:
                     row = conn.execute("SELECT pg_terminate_backend(%s)", (t.pid,)).fetchone()
-                if row and row[0]:
-                    done.append(t)
+                if (row and row[0]) or _ended_meanwhile(conn, t):
+                    done.append(t)  # ended: by this signal, or on its own just before it
                 else:
                     failed.append(t.pid)
             if not waits:
@@ -188,6 +188,17 @@ def apply_terminate_backend(
         text = _redact.text(" ".join(str(exc).split()))[:400]
         return ActionResult(ok=False, changed=f"could not terminate sessions on {where}: {text}")
     return _terminated(where, selector, done, failed)
+
+
+def _ended_meanwhile(conn: psycopg.Connection, t: _Target) -> bool:
+    """The session is gone although the signal found nothing to end: it ended between the
+    selection and the signal (an idle-in-transaction timeout, its client), which is the
+    outcome asked for. The same pid with another start is another session: not gone."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND backend_start = %s",
+        (t.pid, t.backend_start),
+    ).fetchone()
+    return row is None
 
 
 def _terminated(where: str, selector: str, done: list[_Target], failed: list[int]) -> ActionResult:

@@ -29,7 +29,7 @@ from typing import Any
 
 from rootloop import killpoints
 from rootloop.actions import aws_lambda_config as lambda_config
-from rootloop.actions import ecs_placement
+from rootloop.actions import ecs_placement, sqs_redrive
 from rootloop.actions.gates import land
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ActionRefused, ApprovalRequired, UserError
@@ -39,6 +39,7 @@ from rootloop.models.actions import (
     ApplyPatch,
     BaseAction,
     ForceDeployment,
+    RedriveDlq,
     RevertCommit,
     RollbackTaskDefinition,
     RunMigration,
@@ -48,6 +49,7 @@ from rootloop.models.actions import (
     SetEventSourceMapping,
     SetFunctionEnv,
     SetRedisPolicy,
+    SetRoleTimeout,
     SetTaskResources,
     TerminateBackend,
 )
@@ -276,6 +278,18 @@ class Dispatcher:
 
         return await asyncio.to_thread(limit_in_force, action, self._dsn(action, step))
 
+    async def _role_timeout(self, action: SetRoleTimeout, step: Step) -> ActionResult:
+        from rootloop.actions.role_settings import apply_set_role_timeout
+
+        return await asyncio.to_thread(
+            apply_set_role_timeout, action, self._dsn(action, step), self.topology, step
+        )
+
+    async def _role_timeout_applied(self, action: SetRoleTimeout, step: Step) -> bool:
+        from rootloop.actions.role_settings import in_force
+
+        return await asyncio.to_thread(in_force, action, self._dsn(action, step))
+
     async def _migrate(self, action: RunMigration, step: Step) -> ActionResult:
         from rootloop.actions.datastores import run_migration
 
@@ -347,9 +361,18 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
         ),
     ),
     (
+        (SetRoleTimeout,),
+        Executor(
+            Dispatcher._role_timeout,
+            Dispatcher._role_timeout_applied,
+            _node_resource("PostgreSQL"),
+        ),
+    ),
+    (
         (RunMigration,),
         Executor(Dispatcher._migrate, Dispatcher._migrated, _node_resource("PostgreSQL")),
     ),
+    ((RedriveDlq,), Executor(sqs_redrive.run, sqs_redrive.applied, sqs_redrive.resources)),
     (
         (ApplyPatch, RevertCommit),
         Executor(Dispatcher._code, Dispatcher._code_applied, _code_resources),

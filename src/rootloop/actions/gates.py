@@ -34,6 +34,7 @@ from rootloop.models.actions import (
     ApplyPatch,
     BaseAction,
     ForceDeployment,
+    RedriveDlq,
     RevertCommit,
     RevertFunctionConfig,
     RollbackTaskDefinition,
@@ -48,6 +49,7 @@ from rootloop.models.actions import (
     SetFunctionTimeout,
     SetPlacementStrategy,
     SetRedisPolicy,
+    SetRoleTimeout,
     SetTaskResources,
     TerminateBackend,
 )
@@ -77,9 +79,11 @@ SKILL_OF: dict[type[BaseAction], str] = {
     RunMigration: "postgres",
     SetConnectionLimit: "postgres",
     SetRedisPolicy: "redis",
+    RedriveDlq: "aws-sqs",
+    SetRoleTimeout: "postgres",
 }
 CODE_ACTIONS = (ApplyPatch, RevertCommit)
-AWS_SKILLS = ("aws-ecs", "aws-lambda")
+AWS_SKILLS = ("aws-ecs", "aws-lambda", "aws-sqs")
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,23 @@ class SetConnectionLimit(BaseAction):
         return f"set the CONNECTION LIMIT of PostgreSQL {self.scope} {self.name} to {to}"
 
 
+class SetRoleTimeout(BaseAction):
+    """``ALTER ROLE r SET <session timeout> = 'n s'``: a per-role default that PostgreSQL
+    applies to the role's new sessions (``pg_db_role_setting``). Configuration, not a
+    schema change: no table, column, index or type moves. Only session timeouts are
+    accepted, each a whole number of seconds (0: off)."""
+
+    kind: Literal["set-role-timeout"] = "set-role-timeout"
+    role: str = Field(min_length=1, max_length=63)
+    setting: Literal["idle_in_transaction_session_timeout", "statement_timeout", "lock_timeout"] = (
+        "idle_in_transaction_session_timeout"
+    )
+    seconds: int = Field(ge=0, le=86_400)
+
+    def _what(self) -> str:
+        return f"set {self.setting}={self.seconds}s for PostgreSQL role {self.role}"
+
+
 class SetFunctionEnv(BaseAction):
     """Change one environment variable of a Lambda function's configuration."""
 
@@ -250,6 +267,19 @@ class RevertCommit(BaseAction):
         return f"revert commit {self.commit[:7]}"
 
 
+class RedriveDlq(BaseAction):
+    """Move the messages of a queue's dead-letter queue back to it (SQS message move task).
+
+    ``target`` is the queue's node; the queue and its DLQ are that node's own (its
+    ``aws-sqs`` check and the queue's redrive policy), never named here."""
+
+    kind: Literal["redrive-dlq"] = "redrive-dlq"
+    max_per_second: int | None = Field(default=None, ge=1, le=500)
+
+    def _what(self) -> str:
+        return f"redrive the dead-letter queue of {self.target} back to it"
+
+
 class FileEdit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -296,8 +326,10 @@ Action = Annotated[
     | TerminateBackend
     | SetRedisPolicy
     | SetConnectionLimit
+    | SetRoleTimeout
     | SetFunctionEnv
     | SetEventSourceMapping
+    | RedriveDlq
     | RevertFunctionConfig
     | SetFunctionTimeout
     | SetFunctionConcurrency

@@ -21,6 +21,9 @@ FUNCTION_TIMEOUT = "function-timeout"  # a function's invocations end at its con
 CONFIG_CHANGE = "config-change"  # errors began with a configuration change of the function
 CAPACITY_LOST = "capacity-lost"  # hosts interrupted; the service's capacity cannot replace them
 PLACEMENT_BLAST_RADIUS = "placement-blast-radius"  # one host took every task of the service
+CONNECTION_LEAK = "connection-leak"  # one client's sessions pile up idle in transaction
+RATE_LIMITED = "rate-limited"  # a dependency refuses callers over its rate limit (HTTP 429)
+MEMORY_GROWTH = "memory-growth"  # memory climbs steadily toward the limit (a leak), not a spike
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -43,5 +46,8 @@ ALL = [
     CONFIG_CHANGE,
     CAPACITY_LOST,
     PLACEMENT_BLAST_RADIUS,
+    CONNECTION_LEAK,
+    RATE_LIMITED,
+    MEMORY_GROWTH,
     UNKNOWN,
 ]

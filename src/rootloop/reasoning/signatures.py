@@ -256,17 +256,14 @@ def cache_full(f: Finding, topo: Topology) -> list[Hit]:
 
 
 def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
-    """Two faults a queue shows, told apart by whether the consumer still deletes messages.
+    """A queue fills because its consumer stopped consuming.
 
-    consumer-down, preconditions: the queue check is unhealthy; the consumer is stalled
+    Preconditions, all of them: the queue check is unhealthy; the consumer is stalled
     (the check's ``consumer_stalled``: messages were sent and far fewer deleted); the
     queue is backing up (visible depth, or its growth, or the oldest message's age is
-    judged bad); the check names the consumer, a component of the map.
-
-    messages-failing, preconditions: the dead-letter queue is judged bad while the
-    consumer is not stalled: it consumes, and some messages fail (a malformed or
-    poison message). Restarting or reconfiguring a working consumer does not fix
-    that; no runbook acts on it by default.
+    judged bad); the check names the consumer, a component of the map. A consumer that
+    consumes while some messages end in the DLQ is another fault
+    (``rootloop.reasoning.signatures_queue``).
     """
     if f.skill != "aws-sqs" or not bad(f):
         return []
@@ -278,37 +275,21 @@ def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
         or f.value("depth_growing") is True
         or any(bad_signal(f, s.name) for s in f.signals if "age" in s.name.lower())
     )
-    facts: dict[str, Any] = {"queue": f.node}
-    if stalled and backing_up and consumer is not None:
-        return [
-            Hit(
-                consumer,
-                cat.CONSUMER_DOWN,
-                0.85,
-                f"{f.node} is backing up: its consumer {consumer} is not consuming",
-                facts,
-                [f.summary],
-                f.anomaly_started_at,
-                f.node,
-                ["messages sent and not deleted (consumer stalled)", "the queue backs up"],
-            )
-        ]
-    if not stalled and bad_signal(f, "dlq_depth"):
-        return [
-            Hit(
-                consumer or component_of(f, topo),
-                cat.MESSAGES_FAILING,
-                0.7,
-                f"messages of {f.node} end in its dead-letter queue while the consumer "
-                f"consumes (dlq depth {f.value('dlq_depth')})",
-                facts,
-                [f.summary],
-                f.anomaly_started_at,
-                f.node,
-                ["the DLQ holds messages", "the consumer deletes messages: it runs"],
-            )
-        ]
-    return []
+    if not (stalled and backing_up and consumer is not None):
+        return []
+    return [
+        Hit(
+            consumer,
+            cat.CONSUMER_DOWN,
+            0.85,
+            f"{f.node} is backing up: its consumer {consumer} is not consuming",
+            {"queue": f.node},
+            [f.summary],
+            f.anomaly_started_at,
+            f.node,
+            ["messages sent and not deleted (consumer stalled)", "the queue backs up"],
+        )
+    ]
 
 
 def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
@@ -547,16 +528,24 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
     from rootloop.reasoning import signatures_lambda as lambda_
     from rootloop.reasoning import signatures_latency as latency
     from rootloop.reasoning import signatures_limits as limits  # families in their own modules
+    from rootloop.reasoning import signatures_memory as memory
+    from rootloop.reasoning import signatures_queue as queue
+    from rootloop.reasoning import signatures_ratelimit as ratelimit
+    from rootloop.reasoning import signatures_sessions as sessions
 
     hits: list[Hit] = []
+    families = [
+        limits.SIGNATURES,
+        deploys.SIGNATURES,
+        lambda_.SIGNATURES,
+        capacity.SIGNATURES,
+        queue.SIGNATURES,
+        sessions.SIGNATURES,
+        ratelimit.SIGNATURES,
+        memory.SIGNATURES,
+    ]
     for f in findings:
-        for sig in [
-            *SIGNATURES,
-            *limits.SIGNATURES,
-            *deploys.SIGNATURES,
-            *lambda_.SIGNATURES,
-            *capacity.SIGNATURES,
-        ]:
+        for sig in [*SIGNATURES, *(s for family in families for s in family)]:
             hits.extend(sig(f, topo))
     for cross in [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES, *latency.CROSS_SIGNATURES]:
         hits.extend(cross(findings, topo))

@@ -316,8 +316,50 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
                 warn=90.0,
             ),
         ]
+        # the same metric at the finest period it is kept at: its shape over the window
+        # (a steady climb or a jump, rootloop.analysis.trend), not only its peak
+        specs.append(memory_samples_spec(dims))
         report.metrics = assess(clients, specs, window)
     return report
+
+
+MEMORY_SAMPLES = "memory_samples"
+
+
+def memory_samples_spec(dims: dict[str, str]) -> MetricSpec:
+    """MemoryUtilization per 10 s (high-resolution where published; AWS answers coarser
+    series with their own period): informational, judged by its trend signals."""
+    return MetricSpec(
+        namespace="AWS/ECS",
+        name="MemoryUtilization",
+        dimensions=dims,
+        stat="Maximum",
+        label=MEMORY_SAMPLES,
+        unit="%",
+        period=10,
+    )
+
+
+def memory_trend_signals(metrics: list[MetricAssessment]) -> list[Signal]:
+    """The memory trend since the task's last restart, as signals (no judgement here)."""
+    from rootloop.analysis.trend import memory_trend
+
+    m = next((m for m in metrics if m.spec.signal_name == MEMORY_SAMPLES), None)
+    trend = memory_trend(m.incident_times, m.incident) if m is not None else None
+    if trend is None:
+        return []
+    return [
+        Signal(name="memory_trend_samples", value=trend.samples),
+        Signal(name="memory_trend_slope_pct_per_min", value=trend.slope_per_min, unit="%/min"),
+        Signal(name="memory_trend_largest_step_share", value=trend.largest_step_share),
+        Signal(name="memory_trend_rising_share", value=trend.rising_share),
+        Signal(name="memory_trend_steady", value=trend.steady),
+        Signal(
+            name="memory_trend_minutes_to_limit",
+            value=None if trend.minutes_to_limit is None else round(trend.minutes_to_limit, 1),
+            unit="min",
+        ),
+    ]
 
 
 def _env_text(td: dict[str, Any]) -> str:
@@ -437,7 +479,10 @@ class EcsSkill(BaseSkill):
             capacity = r.capacity.signals()
             signals.extend(capacity)
             status = worst([status, *(c.status for c in capacity)])
-        signals.extend(m.signal() for m in r.metrics if m.has_data)
+        signals.extend(
+            m.signal() for m in r.metrics if m.has_data and m.spec.signal_name != MEMORY_SAMPLES
+        )
+        signals.extend(memory_trend_signals(r.metrics))
 
         evidence = []
         if r.stopped:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -61,8 +62,25 @@ class QueueState:
         return int(self.attrs.get(attr, "0") or 0)
 
 
+#: SQS metrics come in one-minute periods: a shorter window holds no complete period, so
+#: "nothing sent, nothing deleted" there is no evidence about the consumer either way
+MIN_METRIC_PERIODS = 2
+METRIC_PERIOD_S = 60
+
+
+def metrics_window(window: Window) -> Window:
+    """The window, widened to ``MIN_METRIC_PERIODS`` metric periods (a verify sweep asks
+    about the last few seconds; the rates it needs exist only per period)."""
+    earliest = window.end - timedelta(seconds=MIN_METRIC_PERIODS * METRIC_PERIOD_S)
+    if window.start <= earliest:
+        return window
+    shift = window.start - earliest
+    return Window(start=earliest, end=window.end, baseline_start=window.baseline_start - shift)
+
+
 def inspect(clients: AwsClients, s: Any, window: Window) -> QueueState:
     """Attributes, DLQ and CloudWatch numbers of the queue (blocking)."""
+    window = metrics_window(window)
     url = s.queue_url or clients.sqs.get_queue_url(QueueName=s.queue_name)["QueueUrl"]
     attrs = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     name = attrs.get("QueueArn", url).rsplit(":", 1)[-1].rsplit("/", 1)[-1]

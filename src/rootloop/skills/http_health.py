@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import Field, ValidationInfo, model_validator
 
-from rootloop.models import Evidence, Finding, Status
+from rootloop.models import Evidence, Finding, Signal, Status
 from rootloop.models.nodes import Node, SkillSettings
 from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.verdicts import Rule, assess, judge_value
@@ -86,6 +88,9 @@ class HttpHealthSkill(BaseSkill):
             {"unexpected_status": resp.status_code not in s.expect_status},
         )
         signals = verdict.signals
+        wait = retry_after_s(resp.headers.get("retry-after"))
+        if wait is not None:  # the server asks callers to come back later (429, 503)
+            signals.append(Signal(name="retry_after_s", value=wait, unit="s"))
         if resp.status_code not in s.expect_status:
             status = Status.CRITICAL if resp.status_code >= 500 else Status.DEGRADED
             summary = f"HTTP {resp.status_code} from {s.path or '/'} in {latency:.0f} ms"
@@ -109,3 +114,19 @@ class HttpHealthSkill(BaseSkill):
         if status is not Status.OK:
             summary += " (slow)"
         return self.finding(node, status, summary, signals=signals)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """``Retry-After`` (RFC 9110 §10.2.3) in seconds: delay-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, round((when - datetime.now(UTC)).total_seconds(), 1))

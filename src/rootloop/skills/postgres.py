@@ -540,6 +540,29 @@ def _blocking(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
         )
 
 
+def _idle_in_tx_by_client(r: _Report, idle: list[Session], blockers: set[int]) -> None:
+    """The client with most sessions idle in transaction, as signals (all informational;
+    ``idle_in_transaction`` carries the judgement): how many, how far apart their
+    transactions began (``…_spread_s``: opened one after another over time and never
+    finished, a leak accumulating — versus one forgotten session, or a batch that began
+    them together), how many block another session, and the role they log in as."""
+    groups: dict[str, list[Session]] = {}
+    for x in idle:
+        groups.setdefault(x.application_name, []).append(x)
+    app, mine = max(groups.items(), key=lambda kv: len(kv[1]))
+    ages = [x.xact_age_s for x in mine if x.xact_age_s is not None]
+    roles = {x.usename for x in mine}
+    r.signal("idle_in_tx_top_client", app)
+    r.signal("idle_in_tx_top_client_sessions", len(mine))
+    r.signal(
+        "idle_in_tx_top_client_spread_s",
+        round(max(ages) - min(ages), 1) if ages else None,
+        unit="s",
+    )
+    r.signal("idle_in_tx_top_client_blocking", sum(1 for x in mine if x.pid in blockers))
+    r.signal("idle_in_tx_top_client_role", roles.pop() if len(roles) == 1 else None)
+
+
 def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     blockers = {p for x in sessions for p in x.blocked_by}
     idle = [x for x in sessions if x.idle_in_tx and (x.state_age_s or 0) >= s.idle_in_transaction_s]
@@ -570,6 +593,7 @@ def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
         )
         for app, n in Counter(x.application_name for x in idle if x.application_name).items():
             r.suspect(app, f"{n} session(s) idle in transaction", 0.6)
+        _idle_in_tx_by_client(r, idle, blockers)
 
     long_q = [
         x

@@ -11,6 +11,24 @@ Like the Lambda service it plays, it enforces the function's configuration (see
 ended ("Task timed out after N seconds", an error, its batch not deleted); a reserved
 concurrency of 0 throttles every invocation (Throttles, nothing consumed); a
 ``Handler`` the code package does not define fails every invocation on import.
+
+Partial-batch failures: when the mapping's ``FunctionResponseTypes`` holds
+``ReportBatchItemFailures`` (the lab's does), the handler processes each record on
+its own and reports the ones that failed, as a real handler returns
+``batchItemFailures``: the good records of a batch are deleted, only the failed ones
+come back after the visibility timeout (their receive count rising) until
+``maxReceiveCount`` sends them to the DLQ. That is not a function error. A fault of
+the function itself (an unsupported ``RECEIPT_FORMAT``) still fails the whole
+invocation, as an exception before the records would. Without the setting, one bad
+record fails its whole batch.
+
+``CURRENCIES``: the currencies whose receipts the worker writes (default ``usd,eur``);
+a payment in another one fails its record.
+
+``RECEIPT_AUDIT_SECONDS`` (off unless > 0) has a real bug: every that many seconds the
+audit opens its own connection, counts the receipts inside a transaction, and forgets
+the connection without commit or close — one more session idle in transaction each
+time, from the worker's role and application_name, until PostgreSQL ends them.
 """
 
 from __future__ import annotations
@@ -45,6 +63,12 @@ class FunctionConfig:
     batch_size: int
     handler: str = runtime.HANDLER
     reserved: int | None = None
+    partial_batch: bool = False
+
+    @property
+    def currencies(self) -> set[str]:
+        raw = self.env.get("CURRENCIES", "usd,eur")
+        return {c.strip().lower() for c in raw.split(",") if c.strip()}
 
     @property
     def pool_size(self) -> int:
@@ -61,6 +85,33 @@ class Stats:
     durations: list[float] = field(default_factory=list)
     busy: bool = False
     throttles: int = 0
+
+
+class Audit:
+    """The receipts audit, with its leak: a connection per run, never finished."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.forgotten: list[psycopg.Connection] = []
+
+    def maybe_run(self, cfg: FunctionConfig) -> None:
+        try:
+            every = float(cfg.env.get("RECEIPT_AUDIT_SECONDS", "0") or 0)
+        except ValueError:
+            every = 0.0
+        if every <= 0 or time.monotonic() - self.last < every:
+            return
+        self.last = time.monotonic()
+        self.forgotten = [c for c in self.forgotten if not c.closed and not c.broken]
+        try:
+            conn = psycopg.connect(
+                cfg.env.get("PG_DSN", ""), connect_timeout=3, application_name="lambda-worker"
+            )
+            total = conn.execute("SELECT count(*) FROM receipts").fetchone()
+            log.info("receipts audit: %s receipts", total[0] if total else "?")
+            self.forgotten.append(conn)  # BUG: neither committed nor closed
+        except psycopg.Error as exc:
+            log.error("receipts audit failed: %s", " ".join(str(exc).split()))
 
 
 class Pool:
@@ -103,6 +154,7 @@ def read_config(lam, name: str) -> FunctionConfig:
     maps = lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])
     enabled = any(m.get("State") in ("Enabled", "Enabling", "Updating") for m in maps)
     batch = max([int(m.get("BatchSize", 10)) for m in maps] or [10])
+    partial = any("ReportBatchItemFailures" in (m.get("FunctionResponseTypes") or []) for m in maps)
     return FunctionConfig(
         env=fn.get("Environment", {}).get("Variables", {}),
         timeout=int(fn.get("Timeout", 3)),
@@ -110,24 +162,53 @@ def read_config(lam, name: str) -> FunctionConfig:
         batch_size=batch,
         handler=str(fn.get("Handler", runtime.HANDLER)),
         reserved=runtime.reserved_concurrency(lam, name),
+        partial_batch=partial,
     )
 
 
-def handle(cfg: FunctionConfig, pool: Pool, records: list[dict], deadline: float) -> None:
+def handle(cfg: FunctionConfig, pool: Pool, records: list[dict], deadline: float) -> list[str]:
+    """Write each record's receipt; the message ids of the records that failed.
+
+    With partial-batch responses a record's failure is reported, not raised; without,
+    the first one fails the invocation (and its whole batch). The runtime enforces the
+    function's handler and timeout around it, as the Lambda service would."""
     runtime.load_handler(cfg.handler)
     fmt = cfg.env.get("RECEIPT_FORMAT", "v2")
     if fmt not in FORMATS:
         raise ValueError(f"unsupported RECEIPT_FORMAT {fmt!r} (supported: v1, v2)")
     conn = pool.get()
+    failed = []
     for rec in records:
-        payment = json.loads(rec["Body"])
-        body = f"{fmt}:{payment.get('receipt', payment.get('id'))}"
-        conn.execute(
-            "INSERT INTO receipts (payment_id, body) VALUES (%s, %s) "
-            "ON CONFLICT (payment_id) DO NOTHING",
-            (payment["id"], body),
-        )
+        try:
+            write_receipt(cfg, conn, fmt, json.loads(rec["Body"]))
+        except Exception as exc:
+            if not cfg.partial_batch:
+                raise
+            log.error(
+                "[ERROR] record %s failed (receive count %s): %s: %s",
+                rec.get("MessageId"),
+                rec.get("Attributes", {}).get("ApproximateReceiveCount", "?"),
+                type(exc).__name__,
+                exc,
+            )
+            failed.append(rec["MessageId"])
     runtime.render_receipts(deadline, cfg.timeout)
+    return failed
+
+
+def write_receipt(cfg: FunctionConfig, conn: psycopg.Connection, fmt: str, payment: dict) -> None:
+    currency = str(payment.get("currency", "usd")).lower()
+    if currency not in cfg.currencies:
+        raise ValueError(
+            f"payment {payment.get('id')}: unsupported currency {currency!r} "
+            f"(CURRENCIES={','.join(sorted(cfg.currencies))})"
+        )
+    body = f"{fmt}:{payment.get('receipt', payment.get('id'))}"
+    conn.execute(
+        "INSERT INTO receipts (payment_id, body) VALUES (%s, %s) "
+        "ON CONFLICT (payment_id) DO NOTHING",
+        (payment["id"], body),
+    )
 
 
 def put_metrics(cw, name: str, stats: Stats) -> None:
@@ -174,7 +255,7 @@ def main() -> None:
         running = False
 
     signal.signal(signal.SIGTERM, stop)
-    pool, stats = Pool(), Stats()
+    pool, stats, audit = Pool(), Stats(), Audit()
     cfg = read_config(lam, name)
     refreshed = metrics_at = paused_until = backoff = 0.0
     log.info("lambda-worker %s consuming %s", name, queue_url)
@@ -187,6 +268,7 @@ def main() -> None:
                 log.error("cannot read function configuration: %s", exc)
             pool.resize(cfg.env.get("PG_DSN", ""), cfg.pool_size)
             refreshed = now
+        audit.maybe_run(cfg)
         if now - metrics_at >= METRICS_SECONDS:
             try:
                 put_metrics(cw, name, stats)
@@ -220,14 +302,16 @@ def main() -> None:
         stats.invocations += 1
         timed_out = False
         try:
-            handle(cfg, pool, records, time.monotonic() + cfg.timeout)
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]}
-                    for i, r in enumerate(records)
-                ],
-            )
+            failed = set(handle(cfg, pool, records, time.monotonic() + cfg.timeout))
+            done = [r for r in records if r["MessageId"] not in failed]
+            if done:  # the reported failures stay: back after the visibility timeout
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]}
+                        for i, r in enumerate(done)
+                    ],
+                )
             backoff = 0.0
         except runtime.TimedOut as exc:
             stats.errors += 1

@@ -163,6 +163,9 @@ def _serve(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import make_server
 
+    from rootloop_lab.servers import sqs_move
+
+    sqs_move.install()  # the DLQ redrive API moto lacks (docs/aws.md)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(HOST, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = int(server.server_address[1])

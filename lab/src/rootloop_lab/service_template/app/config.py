@@ -16,6 +16,7 @@ class Config:
     git_sha: str
     batch_interval: float
     backpressure_depth: int
+    notify_retries: int
 
 
 def load() -> Config:
@@ -29,4 +30,5 @@ def load() -> Config:
         git_sha=env.get("GIT_SHA", "unknown"),
         batch_interval=float(env.get("BATCH_INTERVAL", "2")),
         backpressure_depth=int(env.get("BACKPRESSURE_DEPTH", "100")),
+        notify_retries=int(env.get("NOTIFY_RETRIES", "3")),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.error
 import urllib.request
 
 import boto3
@@ -82,8 +83,16 @@ class Payments:
             f"{self.cfg.notify_url}/notify", data=data, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(req, timeout=3) as resp:
-                resp.read()
+            for attempt in range(self.cfg.notify_retries + 1):
+                try:
+                    with urllib.request.urlopen(req, timeout=3) as resp:
+                        resp.read()
+                    break
+                except urllib.error.HTTPError as exc:
+                    # retried at once, Retry-After ignored: a retry storm under a rate limit
+                    if exc.code != 429 or attempt == self.cfg.notify_retries:
+                        raise
+                    exc.read()
         except OSError as exc:
             body = exc.read().decode(errors="replace")[:2000] if hasattr(exc, "read") else ""
             log.error("notification-svc failed for payment %s: %s %s", payment["id"], exc, body)

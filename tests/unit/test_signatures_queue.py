@@ -1,0 +1,102 @@
+"""Messages failing into a DLQ while the consumer consumes: each precondition, and the
+look-alike (a consumer that stopped) that must not be named this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rootloop import topology
+from rootloop.models import Finding, Signal, Status, Suspect
+from rootloop.reasoning import categories as cat
+from rootloop.reasoning.signatures import match
+from rootloop.reasoning.signatures_queue import messages_failing
+from rootloop.skills import registry
+
+registry.register("test-sleep", "tests.unit.skills_for_tests:SleepSkill")
+
+MAP = """\
+service: payments-api
+self:
+  compute: {skill: test-sleep}
+downstream:
+  - {name: sqs-payments, type: queue, skill: test-sleep}
+  - {name: lambda-worker, type: compute, skill: test-sleep}
+"""
+CRIT, DEG, OK = Status.CRITICAL, Status.DEGRADED, Status.OK
+
+
+def topo(tmp_path: Path) -> topology.Topology:
+    (tmp_path / "m.yaml").write_text(MAP)
+    return topology.load(tmp_path / "m.yaml", env={})
+
+
+def queue(*, stalled: bool | None, deleted: float | None, dlq: Status, depth: int = 0) -> Finding:
+    signals = [
+        Signal(name="depth", value=depth, status=DEG if depth > 50 else OK),
+        Signal(name="depth_growing", value=depth > 50),
+        Signal(name="dlq_depth", value=1 if dlq is not OK else 0, status=dlq),
+    ]
+    if stalled is not None:
+        signals.append(
+            Signal(name="consumer_stalled", value=stalled, status=CRIT if stalled else OK)
+        )
+    if deleted is not None:
+        signals.append(Signal(name="messages_deleted", value=deleted))
+    return Finding(
+        node="sqs-payments",
+        skill="aws-sqs",
+        status=worst_of(dlq, DEG if depth > 50 else OK, CRIT if stalled else OK),
+        summary="sqs-payments: DLQ holds messages",
+        signals=signals,
+        suspects=[Suspect(node="lambda-worker", reason="its consumer", weight=0.8)],
+    )
+
+
+def worst_of(*s: Status) -> Status:
+    order = [OK, DEG, CRIT]
+    return max(s, key=order.index)
+
+
+def test_a_dlq_filling_while_the_consumer_deletes_is_messages_failing(tmp_path):
+    [hit] = messages_failing(queue(stalled=False, deleted=40, dlq=DEG), topo(tmp_path))
+    assert (hit.component, hit.category) == ("lambda-worker", cat.MESSAGES_FAILING)
+    assert hit.facts == {"queue": "sqs-payments"}  # the redrive rung's target
+    assert any("deleted 40" in p for p in hit.preconditions)
+
+
+def test_a_quiet_queue_says_nothing_about_its_consumer(tmp_path):
+    # nothing deleted in the window: no positive evidence the consumer consumes
+    assert messages_failing(queue(stalled=False, deleted=0, dlq=DEG), topo(tmp_path)) == []
+
+
+def test_an_unread_stall_signal_does_not_count_as_consuming(tmp_path):
+    assert messages_failing(queue(stalled=None, deleted=40, dlq=DEG), topo(tmp_path)) == []
+
+
+def test_an_empty_dlq_is_not_messages_failing(tmp_path):
+    assert messages_failing(queue(stalled=False, deleted=40, dlq=OK), topo(tmp_path)) == []
+
+
+def test_a_stopped_consumer_with_a_full_dlq_is_consumer_down_not_messages_failing(tmp_path):
+    f = queue(stalled=True, deleted=0, dlq=CRIT, depth=300)
+    assert messages_failing(f, topo(tmp_path)) == []
+    assert [h.category for h in match([f], topo(tmp_path))] == [cat.CONSUMER_DOWN]
+
+
+def test_the_queues_metrics_are_read_over_at_least_two_periods():
+    from datetime import UTC, datetime, timedelta
+
+    from rootloop.platforms.aws.metrics import Window
+    from rootloop.skills.aws_sqs import metrics_window
+
+    end = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    short = Window(
+        start=end - timedelta(seconds=15), end=end, baseline_start=end - timedelta(hours=1)
+    )
+    wide = metrics_window(short)
+    assert wide.end == end and wide.start == end - timedelta(minutes=2)
+    assert wide.start - wide.baseline_start == short.start - short.baseline_start
+    five = Window(
+        start=end - timedelta(minutes=5), end=end, baseline_start=end - timedelta(hours=1)
+    )
+    assert metrics_window(five) == five
