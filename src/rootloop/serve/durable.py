@@ -167,7 +167,7 @@ def launch(config: ServeConfig, store: Store) -> Runtime:
     dbos_config: dict[str, Any] = {
         "name": "rootloop-serve",
         "system_database_url": config.database(),
-        "application_version": f"rootloop-{__version__}",
+        "application_version": _app_version(),
         "log_level": "WARNING",
     }
     executor_id = config.resolved_executor_id()
@@ -231,10 +231,31 @@ def _reconcile_forever() -> None:
 
 
 def _recover_executor(executor_id: str) -> int:
-    # DBOS's own recovery routine (``DBOS._recover_pending_workflows``: marked internal in
-    # dbos 3.4, the one way to recover another executor's workflows without Conductor). It
-    # re-enqueues them, and a live worker's atomic dequeue admits exactly one runner.
-    return len(DBOS._recover_pending_workflows([executor_id]))
+    """Hand a dead worker's unfinished investigations back to the queue, on DBOS's public API.
+
+    ``DBOS.list_workflows`` finds the dead executor's PENDING workflows of this
+    application version (other versions' code may differ, as DBOS's own recovery
+    assumes), and ``DBOS.resume_workflows`` sets them ENQUEUED on our queue, so its
+    concurrency limits hold and one live worker's atomic dequeue admits one runner.
+    Unlike DBOS's internal recovery (which re-checks the executor id in its update),
+    ``resume_workflows`` is unconditional: the fleet's claim on the dead executor (one
+    conditional DELETE, ``fleet.Heartbeat.reap``) is what makes exactly one worker call it.
+    """
+    pending = DBOS.list_workflows(
+        status="PENDING",
+        executor_id=executor_id,
+        app_version=_app_version(),
+        load_input=False,
+        load_output=False,
+    )
+    ids = [w.workflow_id for w in pending]
+    if ids:
+        DBOS.resume_workflows(ids, queue_name=_rt().config.queue.name)
+    return len(ids)
+
+
+def _app_version() -> str:
+    return f"rootloop-{__version__}"
 
 
 def shutdown() -> None:

@@ -18,6 +18,7 @@ import threading
 import time
 
 from rootloop_lab.apps.common import Handler, Server, leak_dump, leaked_secrets, setup_logging
+from rootloop_lab.apps.httpmetrics import HttpMetrics
 
 log = logging.getLogger("notification")
 SENDER = threading.Lock()
@@ -46,6 +47,8 @@ def main() -> None:
     port = int(os.environ["PORT"])
 
     class Notification(Handler):
+        metrics = HttpMetrics(("/notify",))
+
         def do_GET(self) -> None:
             if self.path != "/health":
                 self.reply(404, {"error": "not found"})
