@@ -5,14 +5,17 @@
    client-side p50/p99 and the verdict counts.
 2. Storm: 1,000 copies of one alert, 200 in flight: exactly one investigation.
 3. Fleet (``--fleet``): 100 investigations on 100 services through 1 worker and
-   then 2 worker processes sharing one PostgreSQL; each investigation sleeps
-   ``--work`` seconds in the recording investigator (so this measures the queue and
-   its machinery, not the loop); prints each one's wall time, that every
-   investigation ran exactly once, and the 2:1 throughput ratio. With ``--real``,
-   each investigation is the real loop (rules reasoner, one at a time per worker) on
-   a map of 10 loopback HTTP nodes answering in 10–200 ms.
+   then 2 worker processes sharing one PostgreSQL. Each investigation is the real
+   loop (rules reasoner, ``--concurrency`` at a time per worker, default 1) on a map
+   of 10 loopback HTTP nodes answering in 10–200 ms. Prints each one's wall time,
+   that every investigation's step ran exactly once (from the workers' own
+   "investigation step started" log lines, one per execution) and left one run, and
+   the 2:1 throughput ratio. With ``--fake``, each investigation sleeps ``--work``
+   seconds in the recording investigator instead (the queue's machinery alone).
 
-    .venv/bin/python bench/serve.py [--posts 2000] [--fleet [--real]] [--work 0.5]
+Machine load matters on a shared box: the load average is printed before and after.
+
+    .venv/bin/python bench/serve.py [--posts 2000] [--fleet [--fake --work 0.5]]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -176,6 +180,20 @@ def real_map(port: int, seed: int) -> Callable[[Path, str, str], Path]:
     return write
 
 
+def step_runs(log: Path) -> Counter:
+    """How many times each investigation's step started, from every worker's JSON log."""
+    runs: Counter = Counter()
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if '"investigation step started"' in line:
+            runs[json.loads(line)["investigation"]] += 1
+    return runs
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
 def fleet(count: int, work: float, concurrency: int, real: bool) -> None:
     import psycopg
 
@@ -230,18 +248,24 @@ def fleet(count: int, work: float, concurrency: int, real: bool) -> None:
                 walls[workers] = time.perf_counter() - t0
                 outcomes = Counter(x["outcome"] for x in rows())
                 reasons = Counter(x["reason"][:90] for x in rows() if x["outcome"] != "healthy")
+            steps = step_runs(root / "serve.log")
+            once = len(steps) == count and set(steps.values()) == {1}
             if real:
                 runs = len(list((root / "state" / "runs").glob("*/context.json")))
-                checked = f"{runs} run contexts, outcomes {dict(outcomes)}"
+                checked = (
+                    f"each step ran exactly once: {once}; {runs} run contexts; "
+                    f"outcomes {dict(outcomes)}"
+                )
             else:
-                checked = f"each exactly once: {exactly_once(root / 'effects.log', count)}"
+                effects = exactly_once(root / "effects.log", count)
+                checked = f"each step ran exactly once: {once}; each effect once: {effects}"
             print(
                 f"fleet    {count} investigations ({what}, {concurrency}/worker), "
                 f"{workers} worker(s): {walls[workers]:.1f} s; {checked}"
             )
             for reason, n in reasons.most_common(3):
                 print(f"           {n} not healthy: {reason}")
-        print(f"fleet    throughput ratio 2 workers : 1 = {walls[1] / walls[2]:.2f}")
+        print(f"fleet    throughput ratio 2 workers : 1 = {walls[1] / walls[2]:.2f}; {load()}")
 
 
 def exactly_once(log: Path, count: int) -> bool:
@@ -258,12 +282,16 @@ def main() -> None:
     parser.add_argument("--fleet", action="store_true")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--work", type=float, default=0.5)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--real", action="store_true", help="fleet: the real loop on maps")
+    parser.add_argument("--concurrency", type=int, default=1, help="per worker")
+    parser.add_argument("--fake", action="store_true", help="fleet: the recording investigator")
+    parser.add_argument("--skip-intake", action="store_true")
     args = parser.parse_args()
-    intake(args.posts, args.in_flight)
+    print(f"start    {load()}, {os.cpu_count()} CPUs")
+    if not args.skip_intake:
+        intake(args.posts, args.in_flight)
     if args.fleet:
-        fleet(args.count, args.work, 1 if args.real else args.concurrency, args.real)
+        fleet(args.count, args.work, args.concurrency, not args.fake)
+    print(f"end      {load()}")
 
 
 if __name__ == "__main__":

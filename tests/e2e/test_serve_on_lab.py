@@ -86,9 +86,10 @@ def targets_up(prometheus: str) -> bool:
 
 
 def assert_fixed_with_one_pr(state: Path, inv_id: str, detail: dict) -> None:
-    assert detail["outcome"] == "healthy", detail["reason"]
-    assert detail["run_id"] == inv_id
     ctx = ContextStore(state).load(inv_id)
+    said = [(h.diagnosis, h.action, h.result) for h in ctx.history]
+    assert detail["outcome"] == "healthy", (detail["reason"], said)
+    assert detail["run_id"] == inv_id
     assert [h.outcome for h in ctx.history] == [Outcome.FIXED], ctx.status_reason
     action = ctx.history[0].action_detail
     assert action is not None and action.kind == "restart"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -91,6 +92,11 @@ def begin_step(investigation_id: str) -> dict[str, str]:
 def investigate_step(request: dict[str, str]) -> dict[str, Any]:
     rt = _rt()
     started = time.monotonic()
+    # One line per execution of the step: a step DBOS runs again after a crash shows twice.
+    log.info(
+        "investigation step started",
+        extra={"investigation": request["investigation_id"], "pid": os.getpid()},
+    )
     try:
         outcome = rt.investigate(InvestigationRequest(**request))
     except Exception as exc:  # the loop's failure is this investigation's outcome, not a crash

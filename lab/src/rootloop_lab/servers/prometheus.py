@@ -125,8 +125,9 @@ def start_prometheus(
 ) -> Daemon:
     """Prometheus scraping ``targets`` (``{service: "host:port"}``, path ``/metrics``).
 
-    Each target carries ``service`` and the extra ``labels`` (say ``system: lab``),
-    which every series and so every alert of it inherits."""
+    Each target's series carry ``service``. ``labels`` (say ``system: lab``) are the
+    server's external labels: Prometheus adds them to every alert it sends, whatever
+    the rule's aggregation kept, so Alertmanager's receivers can route on them."""
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "rules.yml").write_text(yaml.safe_dump(rules or lab_rules()), encoding="utf-8")
@@ -135,6 +136,7 @@ def start_prometheus(
             "scrape_interval": scrape_interval,
             "evaluation_interval": evaluation_interval,
             "scrape_timeout": scrape_interval,
+            "external_labels": labels or {},
         },
         "rule_files": [str(directory / "rules.yml")],
         "alerting": {
@@ -146,7 +148,7 @@ def start_prometheus(
             {
                 "job_name": "lab",
                 "static_configs": [
-                    {"targets": [address], "labels": {"service": service, **(labels or {})}}
+                    {"targets": [address], "labels": {"service": service}}
                     for service, address in sorted(targets.items())
                 ],
             }
