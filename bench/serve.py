@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -118,6 +119,13 @@ async def _response_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
     return status, headers
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (``/proc/<pid>/stat``): what the intake
+    costs, whatever else the shared machine is doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
 
@@ -135,14 +143,17 @@ def intake(posts: int, in_flight: int) -> None:
                 )
                 for i in range(posts)
             ]
-            t0 = time.perf_counter()
+            assert server.proc is not None
+            cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
             inside: list[float] = []
             lat, verdicts = asyncio.run(blast(server.base, bodies, in_flight, inside))
             wall = time.perf_counter() - t0
+            cpu = cpu_seconds(server.proc.pid) - cpu0
             print(
                 f"intake   {posts} posts, {in_flight} in flight: client p50 {pct(lat, 50):.0f} ms,"
                 f" p99 {pct(lat, 99):.0f} ms; in the app p50 {pct(inside, 50):.0f} ms, "
                 f"p99 {pct(inside, 99):.0f} ms; {posts / wall:.0f} posts/s; "
+                f"server CPU {cpu * 1000 / posts:.2f} ms/post; "
                 f"verdicts {dict(verdicts)}"
             )
 
@@ -170,6 +181,9 @@ def real_map(port: int, seed: int) -> Callable[[Path, str, str], Path]:
                 "url": f"http://127.0.0.1:{port}",
                 "path": f"/delay/{rnd.randint(10, 200)}",
                 "timeout": 10,
+                # healthy but on a loaded machine: slow is not what this bench measures
+                "latency_warn_ms": 5000,
+                "latency_crit_ms": 9000,
             }
             for i in range(10)
         ]
@@ -180,13 +194,19 @@ def real_map(port: int, seed: int) -> Callable[[Path, str, str], Path]:
     return write
 
 
-def step_runs(log: Path) -> Counter:
-    """How many times each investigation's step started, from every worker's JSON log."""
+def step_runs(log: Path) -> tuple[Counter, Counter, list[float]]:
+    """From every worker's JSON log: how many times each investigation's step started,
+    how many steps each worker process ran, and when each started (seconds)."""
     runs: Counter = Counter()
+    by_pid: Counter = Counter()
+    times = []
     for line in log.read_text(encoding="utf-8").splitlines():
         if '"investigation step started"' in line:
-            runs[json.loads(line)["investigation"]] += 1
-    return runs
+            entry = json.loads(line)
+            runs[entry["investigation"]] += 1
+            by_pid[entry["pid"]] += 1
+            times.append(datetime.fromisoformat(entry["ts"]).timestamp())
+    return runs, by_pid, sorted(times)
 
 
 def load() -> str:
@@ -205,14 +225,16 @@ def fleet(count: int, work: float, concurrency: int, real: bool) -> None:
         stack.callback(pg.stop)
         writer, extra, what = write_map, "investigator: rootloop.serve.testing\n", f"{work}s fake"
         if real:
-            from sweep import SERVER, free_port  # the sweep bench's delay server
+            from sweep import SERVER  # the sweep bench's delay server, on a port it picks
 
-            port = free_port()
             server = subprocess.Popen(
-                [sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True
+                [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True
             )
             stack.callback(server.terminate)
-            assert server.stdout is not None and server.stdout.readline().startswith("ready")
+            assert server.stdout is not None
+            ready = server.stdout.readline().split()
+            assert ready and ready[0] == "ready", ready
+            port = int(ready[1])
             writer, extra, what = real_map(port, 7), "reasoner: rules\n", "the real loop"
         walls = {}
         for workers in (1, 2):
@@ -234,7 +256,7 @@ def fleet(count: int, work: float, concurrency: int, real: bool) -> None:
                 bodies = [
                     alertmanager_body(f"fp-{s}", {"alertname": "E", "service": s}) for s in services
                 ]
-                t0 = time.perf_counter()
+                t0, t_post = time.perf_counter(), time.time()
                 asyncio.run(blast(procs[0].base, bodies, 50))
 
                 def rows(server=procs[0]) -> list[dict]:
@@ -248,8 +270,13 @@ def fleet(count: int, work: float, concurrency: int, real: bool) -> None:
                 walls[workers] = time.perf_counter() - t0
                 outcomes = Counter(x["outcome"] for x in rows())
                 reasons = Counter(x["reason"][:90] for x in rows() if x["outcome"] != "healthy")
-            steps = step_runs(root / "serve.log")
+            steps, by_pid, starts = step_runs(root / "serve.log")
             once = len(steps) == count and set(steps.values()) == {1}
+            span = starts[-1] - starts[0] if starts else 0.0
+            print(
+                f"           steps per worker {sorted(by_pid.values())}; first to last start "
+                f"{span:.1f} s; first start {starts[0] - t_post:.1f} s after the posts began"
+            )
             if real:
                 runs = len(list((root / "state" / "runs").glob("*/context.json")))
                 checked = (
