@@ -10,10 +10,17 @@ The rules, in order, each leaving a recorded verdict:
 - the service started its share of investigations this period → ``rate-limited``;
 - else a new investigation → ``started``, and the caller enqueues it.
 
-Admission is serialised per process (with group commit, so a storm costs one
-transaction per batch, not per alert) and guarded across processes by the
+Admission is serialised per process and guarded across processes by the
 database's unique index on active investigations: the loser of a race sees an
 ``IntegrityError``, retries, and attaches.
+
+Group commit: one writer thread per process takes every request waiting when it
+finishes a transaction and writes them all in the next one. Under a storm that is
+one transaction (one fsync) for everything that arrived meanwhile, so the cost per
+alert falls as the load rises. The request handler hands its alerts over and
+awaits a future: it holds no thread while it waits (a thread per waiting request
+would cap the batch at the size of the thread pool, 40, and cost a thread switch
+each).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -54,7 +62,7 @@ class _Job:
     items: list[tuple[Alert, Target | None]]
     decisions: list[Decision] = field(default_factory=list)
     error: Exception | None = None
-    done: bool = False
+    future: Future[list[Decision]] = field(default_factory=Future)
 
 
 class Admission:
@@ -69,28 +77,44 @@ class Admission:
         self.store, self.router, self.storms = store, router, storms
         self.enqueue = enqueue
         self.clock = clock
-        self._commit = threading.Lock()  # one writer at a time in this process
-        self._pending_lock = threading.Lock()
+        self._wake = threading.Condition()
         self._pending: list[_Job] = []
+        self._writer: threading.Thread | None = None
+
+    def submit(self, alerts: list[Alert]) -> Future[list[Decision]]:
+        """Hand the alerts to the writer; the future holds their decisions once recorded
+        (and the investigations they start enqueued), or the error that stopped that."""
+        job = _Job([(a, self.router.route(a)) for a in alerts])
+        with self._wake:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="rootloop-admission", daemon=True
+                )
+                self._writer.start()
+            self._pending.append(job)
+            self._wake.notify()
+        return job.future
 
     def admit(self, alerts: list[Alert]) -> list[Decision]:
-        """Decide and record every alert; enqueue the investigations that start.
+        """Decide and record every alert; enqueue the investigations that start."""
+        return self.submit(alerts).result()
 
-        Group commit: requests arriving while another is being written wait for the lock,
-        and whoever takes it next writes every waiting request in one transaction. Under a
-        storm that is one fsync for hundreds of alerts instead of one each.
-        """
-        job = _Job([(a, self.router.route(a)) for a in alerts])
-        with self._pending_lock:
-            self._pending.append(job)
-        with self._commit:
-            if not job.done:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
+    def _write_forever(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending:
+                    self._wake.wait()
+                batch, self._pending = self._pending, []
+            try:
                 self._write(batch)
-        if job.error is not None:
-            raise job.error
-        return job.decisions
+            except BaseException as exc:  # never leave a caller waiting on a dead writer
+                for job in batch:
+                    job.error = job.error or RuntimeError(f"admission failed: {exc!r}")
+            for job in batch:
+                if job.error is not None:
+                    job.future.set_exception(job.error)
+                else:
+                    job.future.set_result(job.decisions)
 
     def _write(self, batch: list[_Job]) -> None:
         try:
@@ -110,7 +134,7 @@ class Admission:
                     results.append([])
         except Exception as exc:
             for job in batch:
-                job.error, job.done = exc, True
+                job.error = exc
             return
         for job, decided in zip(batch, results, strict=True):
             try:
@@ -120,7 +144,6 @@ class Admission:
             except Exception as exc:  # recorded, not queued: the reconciler queues it later
                 job.error = exc
             job.decisions = [d for d, _ in decided]
-            job.done = True
 
     def _decide_alone(self, alert: Alert, target: Target | None) -> tuple[Decision, Ticket | None]:
         for attempt in range(3):

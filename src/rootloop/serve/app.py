@@ -9,6 +9,7 @@ the sender retries) — and no response carries a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -183,7 +184,7 @@ def create_app(services: Services) -> FastAPI:
             raise
 
     async def admit(source: str, found: list[Alert]) -> IntakeResponse:
-        decisions: list[Decision] = await run_in_threadpool(services.admission.admit, found)
+        decisions: list[Decision] = await asyncio.wrap_future(services.admission.submit(found))
         for d in decisions:
             metrics.INTAKE.labels(source, d.verdict.value).inc()
             log.info(

@@ -17,8 +17,10 @@ from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import DebugContext
 from rootloop.errors import StateError
+from rootloop.reasoning.base import Reasoner
 
-TERMINAL = {"healthy", "escalated", "refused", "failed", "paused"}
+#: statuses a run ends in; a run in one of them is not run again (unless its PR is pending)
+TERMINAL = {"healthy", "recovered", "not-reproduced", "escalated", "refused", "failed", "paused"}
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,22 @@ def investigate(request: InvestigationRequest) -> InvestigationOutcome:
         ctx = session.new_context(map_path)
         ctx.run_id = run_id
         session.store.save(ctx)
-    if ctx.status in TERMINAL:
+    if ctx.status in TERMINAL and not ctx.publish_pending:
         # Already ran to an end (the step was re-run after the process died between the
-        # loop's end and the step's record): report it, do not run it again.
+        # loop's end and the step's record): report it, do not run it again. A run killed
+        # between its end and its pull request goes on: publishing is its last step.
         return _outcome(ctx)
     reasoner = session.reasoner(request.reasoner, map_path)  # type: ignore[arg-type]
-    ctx = runner.run(session, ctx, [], reasoner)
-    return _outcome(ctx)
+    return _outcome(run_loop(session, ctx, reasoner))
+
+
+def run_loop(session: runner.Session, ctx: DebugContext, reasoner: Reasoner) -> DebugContext:
+    """The one call from the service into the loop (a new run, or a killed one resumed).
+
+    Every investigation serve runs goes through here, so moving serve onto the loop's
+    async public API is a change to this function alone. It runs in a DBOS step's
+    thread, which has no event loop of its own."""
+    return runner.run(session, ctx, [], reasoner)
 
 
 def _outcome(ctx: DebugContext) -> InvestigationOutcome:

@@ -29,6 +29,7 @@ BUILTIN: dict[str, str] = {
     "aws-elasticache": "rootloop.skills.aws_elasticache:ElastiCacheSkill",
     "github-actions": "rootloop.skills.github_actions:GitHubActionsSkill",
     "mcp": "rootloop.skills.mcp_client:McpSkill",
+    "prometheus": "rootloop.skills.prometheus:PrometheusSkill",
 }
 
 

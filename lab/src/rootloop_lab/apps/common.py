@@ -7,9 +7,12 @@ import json
 import logging
 import socket
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
+
+from rootloop_lab.apps.httpmetrics import CONTENT_TYPE, METRICS_PATH, HttpMetrics
 
 #: in the lab's root (the services' working directory): secrets a careless service echoes
 LEAKED_SECRETS_FILE = "leaked-secrets.json"
@@ -26,13 +29,36 @@ class Server(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
+    """JSON replies, and every answer counted and timed in ``metrics`` (set per service).
+
+    ``GET /metrics`` is answered here, before the service's own ``do_GET``, and is not
+    counted itself: Prometheus's scrapes would otherwise be most of a quiet service's
+    traffic and dilute its error ratio."""
+
     protocol_version = "HTTP/1.1"
     log = logging.getLogger("http")
+    metrics: HttpMetrics | None = None
+    _started = 0.0
+
+    def parse_request(self) -> bool:
+        self._started = time.perf_counter()
+        if not super().parse_request():
+            return False
+        if self.metrics is not None and self.command == "GET" and self.path == METRICS_PATH:
+            self._send_raw(200, self.metrics.render(), CONTENT_TYPE)
+            return False  # answered: handle_one_request skips do_GET
+        return True
 
     def log_message(self, fmt: str, *args: object) -> None:
         self.log.info("%s %s", self.address_string(), fmt % args)
 
     def send(self, status: int, data: bytes, content_type: str) -> None:
+        if self.metrics is not None:
+            elapsed = time.perf_counter() - self._started
+            self.metrics.observe(self.command or "", self.path, status, elapsed)
+        self._send_raw(status, data, content_type)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

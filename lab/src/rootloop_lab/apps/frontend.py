@@ -8,6 +8,7 @@ import os
 import urllib.parse
 
 from rootloop_lab.apps.common import Handler, Server, setup_logging
+from rootloop_lab.apps.httpmetrics import HttpMetrics
 
 log = logging.getLogger("frontend")
 
@@ -50,6 +51,8 @@ def main() -> None:
     gateway = urllib.parse.urlsplit(os.environ["GATEWAY_URL"])
 
     class Frontend(Handler):
+        metrics = HttpMetrics(("/", "/index.html", "/api"))
+
         def do_GET(self) -> None:
             if self.path == "/health":
                 self.reply(200, {"status": "ok"})

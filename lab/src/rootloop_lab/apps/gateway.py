@@ -8,6 +8,7 @@ import os
 import urllib.parse
 
 from rootloop_lab.apps.common import Handler, Server, setup_logging
+from rootloop_lab.apps.httpmetrics import HttpMetrics
 
 log = logging.getLogger("gateway")
 
@@ -18,6 +19,8 @@ def main() -> None:
     upstream = urllib.parse.urlsplit(os.environ["UPSTREAM_URL"])
 
     class Gateway(Handler):
+        metrics = HttpMetrics(("/api",))
+
         def proxy(self, method: str) -> None:
             path = self.path[len("/api") :] or "/"
             data = self.body() if method == "POST" else None

@@ -28,6 +28,7 @@ import threading
 import time
 
 from rootloop_lab.apps.common import Handler, Server, leak_dump, leaked_secrets, setup_logging
+from rootloop_lab.apps.httpmetrics import HttpMetrics
 
 log = logging.getLogger("notification")
 SENDER = threading.Lock()
@@ -88,11 +89,16 @@ def main() -> None:
     limit = RateLimit(float(os.environ.get("RATE_LIMIT_PER_S", "50") or 50))
 
     class Notification(Handler):
+        metrics = HttpMetrics(("/notify",))
+
         def limited(self) -> bool:
             wait = limit.take()
             if not wait:
                 return False
             body = json.dumps({"error": "rate limited", "limit_per_s": limit.rate}).encode()
+            if self.metrics is not None:  # a 429 is an answer like any other: counted
+                elapsed = time.perf_counter() - self._started
+                self.metrics.observe(self.command or "", self.path, 429, elapsed)
             self.send_response(429)
             self.send_header("Content-Type", "application/json")
             self.send_header("Retry-After", str(max(1, math.ceil(wait))))
