@@ -182,7 +182,7 @@ def one_blas_thread() -> None:
         return
     for name in BLAS_THREAD_VARS:
         os.environ[name] = "1"  # libraries loaded from now on (scipy's own OpenBLAS)
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # those already loaded (numpy's OpenBLAS)
 
