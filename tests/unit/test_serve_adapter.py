@@ -35,7 +35,7 @@ def paused_run(tmp_path: Path, gate: str = "schema") -> tuple[InvestigationReque
 
 def test_approve_records_the_key_the_loop_checks_and_resumes(tmp_path: Path) -> None:
     request, action = paused_run(tmp_path)
-    assert approve(request, "schema", "alice") is True
+    assert approve(request, "schema", "alice", action.fingerprint()) is True
     ctx = ContextStore(tmp_path / "state").load(INV)
     assert approval_key("schema", action) in ctx.approvals
     assert ctx.status == "running"
@@ -44,9 +44,25 @@ def test_approve_records_the_key_the_loop_checks_and_resumes(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("gate", ["production", "other"])
 def test_approve_refuses_another_gate_and_production(tmp_path: Path, gate: str) -> None:
-    request, _ = paused_run(tmp_path, gate="production" if gate == "production" else "schema")
-    assert approve(request, gate, "alice") is False
+    request, action = paused_run(
+        tmp_path, gate="production" if gate == "production" else "schema"
+    )
+    assert approve(request, gate, "alice", action.fingerprint()) is False
     assert ContextStore(tmp_path / "state").load(INV).approvals == []
+
+
+def test_an_approval_of_one_action_never_approves_another_at_the_same_gate(
+    tmp_path: Path,
+) -> None:
+    """A message sent for one action and received when the run waits on another (a
+    second POST, a retry, a later pause at the same gate) approves nothing."""
+    request, action = paused_run(tmp_path)
+    other = RunMigration(target="db-health", name="0043_drop", sql="ALTER TABLE t DROP c")
+    assert approve(request, "schema", "alice", other.fingerprint()) is False
+    assert approve(request, "schema", "alice", "") is False  # a message without its action
+    ctx = ContextStore(tmp_path / "state").load(INV)
+    assert ctx.approvals == [] and ctx.status == "paused"
+    assert approve(request, "schema", "alice", action.fingerprint()) is True
 
 
 def test_a_paused_run_reports_its_gate_and_is_not_run_again(tmp_path: Path) -> None:

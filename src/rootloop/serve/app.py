@@ -47,7 +47,7 @@ class Services:
     sns: sns.SnsVerifier
     ready: Callable[[], bool] = lambda: True
     workflow_status: Callable[[str], str | None] = lambda _id: None
-    send_approval: Callable[[str, str, str], None] | None = None
+    send_approval: Callable[[str, str, str, str], None] | None = None
 
 
 class DecisionOut(BaseModel):
@@ -65,6 +65,10 @@ class IntakeResponse(BaseModel):
 class ApprovalIn(BaseModel):
     gate: str = Field(min_length=1, max_length=40)
     approver: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@ -]+$")
+    # The fingerprint of the action approved (as the dashboard and `rootloop status`
+    # show it). Given, the approval is refused if the run now waits on another action;
+    # omitted, it binds to the action the run waits on when this request is taken.
+    action: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class Problem(BaseModel):
@@ -317,8 +321,12 @@ def create_app(services: Services) -> FastAPI:
             raise Forbidden(f"investigation is {row.status}, not waiting at gate '{approval.gate}'")
         if services.send_approval is None:
             raise Forbidden("this process runs no durable engine")
+        origin = request.client.host if request.client else ""
+        action = await run_in_threadpool(
+            _record_approval, services.config, investigation_id, approval, origin
+        )
         await run_in_threadpool(
-            services.send_approval, investigation_id, approval.gate, approval.approver
+            services.send_approval, investigation_id, approval.gate, approval.approver, action
         )
         log.info(
             "approval sent",
@@ -355,3 +363,45 @@ def create_app(services: Services) -> FastAPI:
 
     metrics.attach_store(services.store.counts)
     return app
+
+
+def _record_approval(
+    config: ServeConfig, investigation_id: str, approval: ApprovalIn, origin: str
+) -> str:
+    """Record the approval in the run's debug context (who, when, from where) and return
+    the fingerprint of the action it approves, which binds the message to the workflow.
+
+    An investigator that keeps no debug context (the recording one of bench and tests)
+    has nothing to record; the action named in the request, if any, is passed on.
+    """
+    from rootloop import approvals
+    from rootloop.context import ContextStore
+    from rootloop.errors import StateError, UserError
+
+    contexts = ContextStore(config.resolved_state_dir())
+    try:
+        ctx = contexts.load(investigation_id)
+    except StateError:
+        return approval.action or ""
+    entry = ctx.current
+    if entry is None or entry.action_detail is None:
+        raise Forbidden(f"investigation {investigation_id} waits on no action")
+    fingerprint = entry.action_detail.fingerprint()
+    if approval.action is not None and approval.action != fingerprint:
+        raise Forbidden(f"investigation {investigation_id} now waits on another action; look again")
+    try:
+        approvals.decide(
+            contexts,
+            investigation_id,
+            approval.gate,
+            "approved",
+            who=approval.approver,
+            via="api",
+            origin=origin,
+            fingerprint=fingerprint,
+        )
+    except approvals.NotWaiting as exc:
+        raise Forbidden(str(exc)) from exc
+    except UserError as exc:
+        raise Forbidden(str(exc)) from exc
+    return fingerprint

@@ -39,7 +39,8 @@ from rootloop.serve.store import Store
 log = logging.getLogger("rootloop.serve.durable")
 
 Investigate = Callable[[InvestigationRequest], InvestigationOutcome]
-Approve = Callable[[InvestigationRequest, str, str], bool]
+# (request, gate, approver, fingerprint of the action the approver was shown) -> granted
+Approve = Callable[[InvestigationRequest, str, str, str], bool]
 APPROVAL_TOPIC = "approval"
 
 
@@ -121,7 +122,13 @@ def paused_step(investigation_id: str, outcome: dict[str, Any]) -> None:
 @DBOS.step(name="rootloop.serve.approve")
 def approve_step(request: dict[str, str], approval: dict[str, str]) -> bool:
     rt = _rt()
-    granted = rt.approve(InvestigationRequest(**request), approval["gate"], approval["approver"])
+    # A message without the action it approves (an older shape) approves nothing.
+    granted = rt.approve(
+        InvestigationRequest(**request),
+        approval["gate"],
+        approval["approver"],
+        approval.get("action", ""),
+    )
     if granted:
         rt.store.mark_resumed(request["investigation_id"])
     return granted
@@ -148,8 +155,17 @@ def investigation_workflow(investigation_id: str) -> dict[str, Any]:
     return outcome
 
 
-def send_approval(investigation_id: str, gate: str, approver: str) -> None:
-    DBOS.send(investigation_id, {"gate": gate, "approver": approver}, topic=APPROVAL_TOPIC)
+def send_approval(investigation_id: str, gate: str, approver: str, action: str) -> None:
+    """Hand a waiting workflow an approval of one action (its fingerprint).
+
+    The message is bound to the action the approver was shown: a message that is
+    received later, when the run waits at the same gate for another action (a second
+    POST, a retry), approves nothing."""
+    DBOS.send(
+        investigation_id,
+        {"gate": gate, "approver": approver, "action": action},
+        topic=APPROVAL_TOPIC,
+    )
 
 
 def enqueue(ticket: Ticket) -> None:

@@ -79,10 +79,12 @@ def _outcome(ctx: DebugContext) -> InvestigationOutcome:
     return InvestigationOutcome(ctx.status, ctx.status_reason, ctx.run_id, ctx.pr, gate)
 
 
-def approve(request: InvestigationRequest, gate: str, approver: str) -> bool:
+def approve(request: InvestigationRequest, gate: str, approver: str, action: str) -> bool:
     """Record a human's approval of the action the run waits on, as ``rootloop approve`` does.
 
-    False (and nothing recorded) unless the run waits at exactly this gate. Production
+    ``action`` is the fingerprint of the action the approver was shown. False (and
+    nothing recorded) unless the run waits at exactly this gate on exactly that action:
+    an approval never carries over to another action at the same gate. Production
     is never approvable here: rootloop does not act there, whoever asks.
     """
     if gate == "production":
@@ -102,6 +104,7 @@ def approve(request: InvestigationRequest, gate: str, approver: str) -> bool:
         or ctx.pending_gate.gate != gate
         or entry is None
         or entry.action_detail is None
+        or entry.action_detail.fingerprint() != action
     ):
         return False
     ctx.approvals.append(approval_key(gate, entry.action_detail))

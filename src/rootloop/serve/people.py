@@ -42,7 +42,7 @@ def attach(
     app: FastAPI,
     config: ServeConfig,
     store: Store,
-    send_approval: Callable[[str, str, str], None] | None = None,
+    send_approval: Callable[[str, str, str, str], None] | None = None,
 ) -> None:
     """``send_approval`` is the durable workflow's approval channel where DBOS workers
     run in this process; without it an approved run resumes in a thread here."""

@@ -56,8 +56,9 @@ def investigate(request: InvestigationRequest) -> InvestigationOutcome:
     return InvestigationOutcome("healthy", "recorded by the fake investigator", run_id=inv)
 
 
-def approve(request: InvestigationRequest, gate: str, approver: str) -> bool:
-    """Grants only the gate the fake pauses at (``$ROOTLOOP_SERVE_FAKE_GATE``)."""
+def approve(request: InvestigationRequest, gate: str, approver: str, action: str) -> bool:
+    """Grants only the gate the fake pauses at (``$ROOTLOOP_SERVE_FAKE_GATE``); the fake
+    has no actions, so ``action`` is not compared."""
     if gate != os.environ.get("ROOTLOOP_SERVE_FAKE_GATE") or gate == "production":
         return False
     log = Path(os.environ.get("ROOTLOOP_SERVE_FAKE_LOG", "/dev/null"))

@@ -79,7 +79,7 @@ class DurableResumer:
     """
 
     def __init__(
-        self, contexts: ContextStore, send_approval: Callable[[str, str, str], None]
+        self, contexts: ContextStore, send_approval: Callable[[str, str, str, str], None]
     ) -> None:
         self.contexts = contexts
         self.send_approval = send_approval
@@ -93,8 +93,13 @@ class DurableResumer:
         if not approved_and_waiting(ctx) or ctx.pending_gate is None:
             return
         who = ctx.decisions[-1].who if ctx.decisions else "dashboard"
+        entry = ctx.current
+        if entry is None or entry.action_detail is None:
+            return
         try:
-            self.send_approval(run_id, ctx.pending_gate.gate, who)
+            self.send_approval(
+                run_id, ctx.pending_gate.gate, who, entry.action_detail.fingerprint()
+            )
         except Exception:
             # The decision is recorded either way; a failed hand-over must not turn the
             # person's approval into an error page that tempts a second click.
