@@ -44,9 +44,7 @@ def test_approve_records_the_key_the_loop_checks_and_resumes(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("gate", ["production", "other"])
 def test_approve_refuses_another_gate_and_production(tmp_path: Path, gate: str) -> None:
-    request, action = paused_run(
-        tmp_path, gate="production" if gate == "production" else "schema"
-    )
+    request, action = paused_run(tmp_path, gate="production" if gate == "production" else "schema")
     assert approve(request, gate, "alice", action.fingerprint()) is False
     assert ContextStore(tmp_path / "state").load(INV).approvals == []
 

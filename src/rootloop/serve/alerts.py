@@ -29,6 +29,9 @@ class Alert(BaseModel):
     annotations: dict[str, str] = {}
     starts_at: datetime | None = None
     received_at: datetime = Field(default_factory=utcnow)
+    # Alertmanager's link to the rule's expression (``…/graph?g0.expr=…``): the run
+    # re-asks that query of the map's own Prometheus before it may say "not reproduced".
+    generator_url: str = ""
 
     @property
     def title(self) -> str:

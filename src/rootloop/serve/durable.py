@@ -22,12 +22,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSQueueDeduplicatedError
 
 from rootloop import __version__
+from rootloop.models import AlertContext
 from rootloop.redact import Redactor
 from rootloop.serve.admission import Ticket
 from rootloop.serve.config import ServeConfig
@@ -86,7 +88,22 @@ def begin_step(investigation_id: str) -> dict[str, str]:
         map_path=row.map_path,
         state_dir=str(rt.config.resolved_state_dir()),
         reasoner=rt.config.reasoner,
+        alert=_alert_context(rt.store.first_alert(investigation_id)),
     ).to_dict()
+
+
+def _alert_context(row: dict[str, Any] | None) -> str:
+    """The starting alert as the run carries it (``AlertContext`` JSON; "" if none)."""
+    if row is None:
+        return ""
+    starts = row.get("received_at")  # the store keeps when it came, an upper bound of startsAt
+    return AlertContext(
+        source=row["source"],
+        labels=row["labels"],
+        annotations=row["annotations"],
+        starts_at=datetime.fromtimestamp(starts, UTC) if starts else None,
+        generator_url=row.get("generator_url") or "",
+    ).model_dump_json()
 
 
 @DBOS.step(name="rootloop.serve.investigate")

@@ -17,6 +17,7 @@ from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import DebugContext
 from rootloop.errors import StateError
+from rootloop.models import AlertContext
 from rootloop.reasoning.base import Reasoner
 
 #: statuses a run ends in; a run in one of them is not run again (unless its PR is pending)
@@ -29,6 +30,7 @@ class InvestigationRequest:
     map_path: str
     state_dir: str
     reasoner: str = "auto"
+    alert: str = ""  # the starting alert as rootloop.models.AlertContext JSON ("" if none)
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -55,6 +57,8 @@ def investigate(request: InvestigationRequest) -> InvestigationOutcome:
     except StateError:
         ctx = session.new_context(map_path)
         ctx.run_id = run_id
+        if request.alert:
+            ctx.alert = AlertContext.model_validate_json(request.alert)
         session.store.save(ctx)
     if ctx.status in TERMINAL and not ctx.publish_pending:
         # Already ran to an end (the step was re-run after the process died between the

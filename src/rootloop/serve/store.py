@@ -71,6 +71,7 @@ alerts = sa.Table(
     sa.Column("title", sa.Text, nullable=False, default=""),
     sa.Column("labels", sa.Text, nullable=False),
     sa.Column("annotations", sa.Text, nullable=False),
+    sa.Column("generator_url", sa.Text, nullable=True),
     sa.Index("rootloop_serve_alerts_fp", "fingerprint", "received_at"),
     sa.Index("rootloop_serve_alerts_verdict", "verdict", "received_at"),
 )
@@ -138,7 +139,23 @@ class Store:
     def open(cls, url: str) -> Store:
         store = cls(make_engine(url))
         metadata.create_all(store.engine)
+        store._add_missing_columns()
         return store
+
+    def _add_missing_columns(self) -> None:
+        """A store written by an older rootloop lacks the columns added since (each is
+        nullable, so adding it loses nothing); create_all never alters a table."""
+        inspector = sa.inspect(self.engine)
+        for table in (investigations, alerts):
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have or not column.nullable:
+                    continue
+                kind = column.type.compile(dialect=self.engine.dialect)
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -161,6 +178,7 @@ class Store:
             "title": alert.title[:500],
             "labels": json.dumps(alert.labels, sort_keys=True),
             "annotations": json.dumps(alert.annotations, sort_keys=True),
+            "generator_url": alert.generator_url or None,
         }
 
     @staticmethod
@@ -283,6 +301,26 @@ class Store:
             row["labels"] = json.loads(row["labels"])
             row["annotations"] = json.loads(row["annotations"])
         return rows
+
+    def first_alert(self, investigation_id: str) -> dict[str, Any] | None:
+        """The alert that started an investigation (labels and annotations decoded)."""
+        query = (
+            alerts.select()
+            .where(
+                alerts.c.investigation_id == investigation_id,
+                alerts.c.verdict == "started",
+            )
+            .order_by(alerts.c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        got = dict(row._mapping)
+        got["labels"] = json.loads(got["labels"])
+        got["annotations"] = json.loads(got["annotations"])
+        return got
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Investigations by status and by outcome: the metrics a whole fleet agrees on."""

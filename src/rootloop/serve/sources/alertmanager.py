@@ -70,6 +70,7 @@ def to_alerts(payload: AmWebhook) -> list[Alert]:
                 labels=labels,
                 annotations=annotations,
                 starts_at=item.startsAt,
+                generator_url=item.generatorURL[:2000],
             )
         )
     return out
