@@ -169,6 +169,18 @@ class Dispatcher:
         step = Step(ctx, entry, lambda _m: None, action.kind)
         return await self.executor_of(action).already_applied(self, action, step)
 
+    async def worktree(self, ctx: DebugContext) -> Path | None:
+        """The run's worktree of the map's repository (shared with its code fixes), opened;
+        None when the map names no local clone."""
+        repo = self.topology.repo
+        if repo is None or not repo.path:
+            return None
+        from rootloop.actions.code import CodeFix
+
+        ws = CodeFix.workspace_for(self.topology, ctx, self.state_root)
+        await asyncio.to_thread(ws.open)
+        return ws.path
+
     # -- ECS ----------------------------------------------------------------------------------
     async def _ecs(self, action: Any, step: Step) -> ActionResult:
         from rootloop.actions import ecs

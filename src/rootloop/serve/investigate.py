@@ -10,6 +10,7 @@ loop's own phase records keep an action from being applied twice.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def investigate(request: InvestigationRequest) -> InvestigationOutcome:
         # loop's end and the step's record): report it, do not run it again.
         return _outcome(ctx)
     reasoner = session.reasoner(request.reasoner, map_path)  # type: ignore[arg-type]
-    ctx = runner.run(session, ctx, [], reasoner)
+    ctx = asyncio.run(runner.run(session, ctx, [], reasoner))  # a worker thread: its own loop
     return _outcome(ctx)
 
 

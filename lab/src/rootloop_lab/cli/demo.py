@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -57,7 +58,8 @@ def demo(
     console.print(f"symptoms visible after {waited:.0f}s; rootloop takes over")
     session = runner.Session.open(map_path, state_dir())
     ctx = session.new_context(map_path)
-    ctx = runner.run(session, ctx, [TerminalView(console)], session.reasoner(reasoner, map_path))  # type: ignore[arg-type]
+    chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
+    ctx = asyncio.run(runner.run(session, ctx, [TerminalView(console)], chosen))
     _summary(session, ctx, time.monotonic() - started)
     if not keep:
         lab.down()
@@ -152,7 +154,7 @@ def bench(
         session = runner.Session.open(map_path, state, with_memory=False)
         clock = _Clock()
         chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
-        ctx = runner.run(session, session.new_context(map_path), [clock], chosen)
+        ctx = asyncio.run(runner.run(session, session.new_context(map_path), [clock], chosen))
         paused = ctx.status == "paused" and ctx.pending_gate is not None
         if paused and ctx.pending_gate.gate == "schema":  # type: ignore[union-attr]
             entry = ctx.current
@@ -160,7 +162,7 @@ def bench(
             ctx.approvals.append(approval_key("schema", entry.action_detail))
             ctx.status = "running"
             session.store.save(ctx)
-            ctx = runner.run(session, ctx, [], chosen)
+            ctx = asyncio.run(runner.run(session, ctx, [], chosen))
         wall = time.monotonic() - clock.start
         applied = [
             h
