@@ -29,6 +29,7 @@ from typing import Any
 
 from rootloop import killpoints
 from rootloop.actions.gates import land
+from rootloop.actions.settings import text_setting
 from rootloop.actions.types import (
     ActionResult,
     ApplyPatch,
@@ -245,10 +246,10 @@ class Dispatcher:
 
     # -- datastores ---------------------------------------------------------------------------
     def _dsn(self, action: BaseAction, step: Step) -> str:
-        return self.landing_node(action, step.ctx).settings.dsn  # type: ignore[attr-defined]
+        return text_setting(self.landing_node(action, step.ctx), "dsn")
 
     def _redis_url(self, action: BaseAction, step: Step) -> str:
-        return self.landing_node(action, step.ctx).settings.url  # type: ignore[attr-defined]
+        return text_setting(self.landing_node(action, step.ctx), "url")
 
     async def _terminate(self, action: TerminateBackend, step: Step) -> ActionResult:
         from rootloop.actions.datastores import apply_terminate_backend

@@ -237,7 +237,8 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(Action)
 
 
 def parse_action(data: dict[str, Any]) -> BaseAction:
-    return _ADAPTER.validate_python(data)
+    action: BaseAction = _ADAPTER.validate_python(data)
+    return action
 
 
 class ActionResult(BaseModel):
