@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.aws",
     "tests.fixtures.llm",
+    "tests.fixtures.speed",
 ]
 
 
