@@ -168,7 +168,7 @@ async def investigate(
         reason=ctx.status_reason,
         iterations=ctx.iteration,
         outcomes=tuple(h.outcome for h in ctx.history),
-        context_path=session.store.save(ctx),
+        context_path=run_dir / "context.json",
         report=report if report.exists() else None,
         pr=ctx.pr,
         branch=ctx.branch,

@@ -126,6 +126,7 @@ class Session:
         run when ``run_id`` is None."""
         if run_id is None:
             return self.new_context(map_path)
+        self.store.run_dir(run_id)  # a malformed id is a clear StateError, before anything
         try:
             ctx = self.store.load(run_id)
         except StateError:

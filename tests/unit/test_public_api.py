@@ -100,3 +100,18 @@ def test_the_example_in_the_architecture_doc_runs(tmp_path: Path) -> None:
     ran = python(snippet(), tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert "healthy" in ran.stdout
+
+
+async def test_a_malformed_run_id_is_a_clear_error_and_nothing_runs(tmp_path: Path) -> None:
+    world = StaticWorld().set("db", Status.CRITICAL, "errors")
+    executor = RecordingExecutor()
+    with pytest.raises(rootloop.UserError, match="is not a run id"):
+        await rootloop.investigate(
+            write_map(tmp_path, world),
+            reasoner=ScriptedReasoner(),
+            executor=executor,
+            run_id="../../etc",
+            memory=False,
+            state_dir=tmp_path / "state",
+        )
+    assert executor.applied == [] and not (tmp_path / "state" / "runs").exists()
