@@ -155,16 +155,19 @@ def write_map(
     downstream: Sequence[str] = ("db", "cache"),
     policy: dict[str, Any] | None = None,
     extra: str = "",
+    repo: Path | None = None,
 ) -> Path:
     """A map of ``service`` (one ``compute`` check) calling ``downstream``, every check
     static on ``world``, in environment ``staging`` unless ``extra`` names one. The policy
-    waits for nothing (``settle_seconds: 0``) and verifies for two seconds at most."""
+    waits for nothing (``settle_seconds: 0``) and verifies for two seconds at most. With
+    ``repo`` (a local git clone), the run's pull request goes to the local forge there."""
     pol = {"settle_seconds": 0, "verify_timeout": 2, "max_iterations": 5, **(policy or {})}
     lines = [
         f"service: {service}",
         *([] if "environment:" in extra else ["environment: staging"]),
         "self:",
         f"  compute: {{skill: {STATIC}, world: {world.id}}}",
+        *([f"  repo: {{path: '{repo}', forge: local}}"] if repo is not None else []),
         "downstream:",
         *(f"  - {{name: {d}, type: db, skill: {STATIC}, world: {world.id}}}" for d in downstream),
         "policy:",

@@ -199,3 +199,40 @@ def test_a_bad_map_is_a_topology_error(tmp_path: Path) -> None:
     bad.write_text("service: x\nself: 3\n", encoding="utf-8")
     with pytest.raises(rootloop.TopologyError):
         rootloop.load_map(bad)
+
+
+async def test_with_a_repository_the_real_publisher_opens_a_local_pr(tmp_path: Path) -> None:
+    """The PR step runs in the caller's loop too (no event loop on a thread any more)."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "README.md").write_text("service\n", encoding="utf-8")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    subprocess.run([*git, "remote", "add", "origin", str(origin)], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "main"], check=True)
+    world = StaticWorld().set("db", Status.CRITICAL, "pool exhausted")
+    executor = RecordingExecutor({"set-env": lambda _a: world.heal("db")})
+    maps = tmp_path / "map"
+    maps.mkdir()
+    events: list[rootloop.Event] = []
+    result = await rootloop.investigate(
+        write_map(maps, world, repo=repo),
+        reasoner=ScriptedReasoner({"db": env()}),
+        executor=executor,
+        memory=False,
+        state_dir=tmp_path / "state",
+        on_event=events.append,
+    )
+    notes = [e.message for e in events if e.kind == "note"]
+    assert result.status == "healthy" and notes == []
+    assert result.pr and result.branch and result.report and result.report.is_file()
+    pushed = ["git", "-C", str(origin), "log", "--format=%B", result.branch]
+    log = subprocess.run(pushed, capture_output=True, text=True, check=True).stdout
+    assert f"Incident record {result.run_id}" in log
+    assert "Rootloop-Step: publish healthy" in log
