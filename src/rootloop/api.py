@@ -23,9 +23,10 @@ from rootloop.context import DebugContext, RunStatus
 from rootloop.events import Event
 from rootloop.loop import Publisher, TestRunner
 from rootloop.models import Finding, Outcome
+from rootloop.models.nodes import Node
 from rootloop.reasoning.base import Reasoner
 from rootloop.runner import ReasonerKind
-from rootloop.skills.base import CheckContext, Node
+from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep as sweep_nodes
 from rootloop.topology import Topology
 

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rootloop.actions.types import Action, BaseAction
 from rootloop.errors import StateError
-from rootloop.models import Candidate, Diagnosis, Outcome, Symptom, utcnow
+from rootloop.models import AlertContext, Candidate, Diagnosis, Outcome, Symptom, utcnow
+from rootloop.models.actions import Action, BaseAction
 from rootloop.redact import write_json
 
 Phase = Literal[
@@ -135,6 +135,8 @@ class DebugContext(BaseModel):
     usage: dict[str, Any] = {}
     #: every bad signal of the run's first sweep: "fixed" means each is good again
     entry_symptoms: list[Symptom] = []
+    #: the alert that started the run, when one did (its query is part of reproduction)
+    alert: AlertContext | None = None
     #: what the run checked to reproduce a complaint its sweep did not show
     reproduction: list[str] = []
     #: where a human starts when rootloop escalates: the top suspects, with evidence

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from rootloop import killpoints
 from rootloop.actions.gates import Gatekeeper, approval_key, land
 from rootloop.actions.once import ActPath, Executor
-from rootloop.actions.types import ActionResult
+from rootloop.actions.screen import gate_screen
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate, RunStatus
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.events import Event, EventSink
@@ -39,8 +39,10 @@ from rootloop.models import (
     entry_symptoms,
     utcnow,
 )
+from rootloop.models.actions import ActionResult
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.signatures import match
+from rootloop.reproduce import reproduce
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
 from rootloop.topology import Topology
@@ -268,6 +270,7 @@ class Loop:
                 context=st.context,
                 prior=st.prior,
                 extra=await self.reasoning_extra(),
+                screen=gate_screen(self.topology, st.context, st.prior),
             )
         )
 
@@ -617,35 +620,16 @@ class Loop:
             )
             await self.finish("recovered", self.recovered_reason())
             return
-        checked = [f"swept {len(st.findings)} checks: none bad"]
-        reproduced: list[str] = []
-        if self.tests is not None and (self.topology.load_test or self.topology.ui_test):
-            self.phase("test")
-            try:
-                load, ui = await self.tests(self.topology)
-            except Exception as exc:  # the reproduction could not run: say so, claim nothing
-                load = ui = None
-                checked.append(f"the load/UI tests could not run: {type(exc).__name__}: {exc}")
-            st.load_test, st.ui_test = load, ui
-            self.phase("test", "end")
-            if load is not None:
-                line = (
-                    f"load test {load.url}: {load.success_ratio:.1%} ok, p95 {load.p95_ms:.0f} ms"
-                )
-                checked.append(line + (" (within objectives)" if load.passed else ""))
-                if not load.passed:
-                    reproduced.append("load test: " + "; ".join(load.reasons))
-            if ui is not None:
-                checked.append(f"UI test {ui.url}: {'passed' if ui.passed else 'failed'}")
-                if not ui.passed:
-                    failing = [s.name for s in ui.steps if not s.passed] or ["a step"]
-                    reproduced.append("UI test failed at " + ", ".join(failing))
-        else:
-            checked.append("the map has no load or UI test to reproduce the complaint with")
+        self.phase("test")
+        found = await reproduce(self.topology, ctx.alert, self.tests)
+        self.phase("test", "end")
+        st.load_test, st.ui_test = found.load, found.ui
+        checked = [f"swept {len(st.findings)} checks: none bad", *found.checked]
         ctx.reproduction = checked
-        if reproduced:
+        if found.reproduced:
             await self.escalate(
-                "the complaint reproduces but no check names a cause: " + "; ".join(reproduced),
+                "the complaint reproduces but no check names a cause: "
+                + "; ".join(found.reproduced),
                 proposal,
             )
             return

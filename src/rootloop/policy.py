@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rootloop.models.actions import BaseAction
 from rootloop.production import DEFAULT_LOWER, normalise
 
 Level = Literal["observe", "propose", "act"]
@@ -24,8 +25,6 @@ FAMILIES = ("infra", "code", "data")
 
 def known_kinds() -> list[str]:
     """Every action kind rootloop has an executor for (for did-you-mean in policy rules)."""
-    from rootloop.actions.types import BaseAction
-
     return sorted(str(c.model_fields["kind"].default) for c in BaseAction.__subclasses__())
 
 

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from rootloop.models import Finding, Status
+from rootloop.models.nodes import Node
 from rootloop.skills import registry
-from rootloop.skills.base import CheckContext, Node
+from rootloop.skills.base import CheckContext
 
 Callback = Callable[[Node], None]
 DoneCallback = Callable[[Node, Finding], None]

@@ -8,7 +8,7 @@ a second, so the loop's state machine (every phase, outcome and ending, kills an
 resumes, approvals, budgets) is tested without a lab::
 
     import rootloop
-    from rootloop.actions.types import SetEnvVar
+    from rootloop.models.actions import SetEnvVar
     from rootloop.models import Status
     from rootloop.testing import RecordingExecutor, ScriptedReasoner, StaticWorld, write_map
 
@@ -48,13 +48,14 @@ from typing import TYPE_CHECKING, Any
 
 from rootloop import killpoints
 from rootloop.actions import gates
-from rootloop.actions.types import ActionResult, BaseAction
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.loop import RunState
 from rootloop.models import Diagnosis, Finding, Signal, Status, Suspect
+from rootloop.models.actions import ActionResult, BaseAction
+from rootloop.models.nodes import Node, SkillSettings
 from rootloop.reasoning.base import Proposal, ReasoningInput
 from rootloop.skills import registry
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
 
 if TYPE_CHECKING:
     from rootloop.reasoning.usage import UsageLedger

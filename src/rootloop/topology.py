@@ -29,7 +29,11 @@ from pydantic import (
 )
 
 from rootloop.errors import TopologyError, UserError
-from rootloop.policy import Policy
+from rootloop.models.maps import LoadTestSpec as LoadTestSpec
+from rootloop.models.maps import UiTestSpec as UiTestSpec
+from rootloop.models.memory import MemoryConfig
+from rootloop.models.nodes import Node, SkillCatalog
+from rootloop.policy import Policy as Policy
 from rootloop.production import (
     is_lower,
     name_production_reason,
@@ -38,7 +42,6 @@ from rootloop.production import (
 )
 from rootloop.redact import Redactor, is_sensitive_name
 from rootloop.skills import registry
-from rootloop.skills.base import Node
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags", "compute", "logs"}
@@ -100,28 +103,6 @@ class SelfSpec(BaseModel):
     repo: RepoSpec | None = None
     production: bool = False
     tags: dict[str, str] = {}
-
-
-class LoadTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    url: str
-    method: Literal["GET", "POST"] = "GET"
-    body: dict[str, Any] | None = None
-    rate: float = Field(default=20.0, gt=0, le=2000)
-    duration: float = Field(default=5.0, gt=0, le=600)
-    min_success_ratio: float = Field(default=0.99, ge=0, le=1)
-    max_p50_ms: float = 200.0
-    max_p95_ms: float = 800.0
-
-
-class UiTestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    url: str
-    steps: list[dict[str, str]] = []
-    expect_text: str | None = None
-    timeout: float = 30.0
 
 
 class RawMap(BaseModel):
@@ -284,9 +265,15 @@ class Topology:
         return list(self.graph.successors(component))
 
 
-def load(path: str | Path, env: dict[str, str] | None = None) -> Topology:
-    """Load a map file (JSON or YAML) and every map it references."""
-    loader = _Loader(dict(os.environ) if env is None else env)
+def load(
+    path: str | Path, env: dict[str, str] | None = None, skills: SkillCatalog | None = None
+) -> Topology:
+    """Load a map file (JSON or YAML) and every map it references.
+
+    ``skills`` finds each node's skill (its settings schema and default timeout): the
+    built-in registry with the installed plugins unless another catalog is passed in.
+    """
+    loader = _Loader(dict(os.environ) if env is None else env, skills or registry)
     root = loader.load_file(Path(path), stack=[])
     loader.check_acyclic(root)
     return loader.result(root)
@@ -303,8 +290,9 @@ def field_path(loc: tuple[Any, ...]) -> str:
 
 
 class _Loader:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], skills: SkillCatalog) -> None:
         self.env = env
+        self.skills = skills
         self.redactor = Redactor()
         self.nodes: dict[str, Node] = {}
         self.graph = nx.DiGraph()
@@ -472,12 +460,14 @@ class _Loader:
         svc = raw.service
         self.graph.add_node(svc, type="service")
         selfspec = raw.self_ or SelfSpec()
+        repo = _resolved_repo(selfspec.repo, path.parent)
+        own_repo = {"path": repo.path, "remote": repo.remote} if repo and repo.path else None
         for aspect in ("health", "compute", "logs", "ci"):
             check: RawCheck | None = getattr(selfspec, aspect)
             if check is None:
                 continue
             settings = {k: v for k, v in (check.model_extra or {}).items()}
-            loc = ("self", aspect)
+            loc: tuple[str | int, ...] = ("self", aspect)
             self._add_node(
                 file,
                 loc,
@@ -492,6 +482,7 @@ class _Loader:
                 tags=selfspec.tags,
                 settings=settings,
                 policy=raw.policy,
+                repo=own_repo,
             )
         for role in ("upstream", "downstream"):
             for i, rn in enumerate(getattr(raw, role)):
@@ -555,12 +546,13 @@ class _Loader:
         settings: dict[str, Any],
         policy: Policy,
         timeout: float | None,
+        repo: dict[str, str | None] | None = None,
         **kw: Any,
     ) -> None:
         where = field_path(loc)
         label = f"{where} ({kw['name']})"
         try:
-            skill = registry.get(kw["skill"])
+            skill = self.skills.get(kw["skill"])
         except UserError as exc:
             raise TopologyError(
                 file,
@@ -570,7 +562,7 @@ class _Loader:
             ) from None
         try:
             parsed = skill.Settings.model_validate(
-                settings, context={"node": kw["component"], "type": kw["type"]}
+                settings, context={"node": kw["component"], "type": kw["type"], "repo": repo}
             )
         except ValidationError as exc:
             raise _topology_error(
@@ -622,9 +614,7 @@ class _Loader:
         selfspec = root.self_ or SelfSpec()
         base = self.files[root.service].parent
         runbooks = (base / root.runbooks) if root.runbooks else None
-        repo = selfspec.repo
-        if repo and repo.path and not Path(repo.path).is_absolute():
-            repo = repo.model_copy(update={"path": str((base / repo.path).resolve())})
+        repo = _resolved_repo(selfspec.repo, base)
         memory = _validated_memory(str(self.files[root.service]), root.memory)
         scopes = {
             name: MapScope(
@@ -655,12 +645,17 @@ class _Loader:
         )
 
 
+def _resolved_repo(repo: RepoSpec | None, base: Path) -> RepoSpec | None:
+    """The repository with a relative ``path`` read against the map file's directory."""
+    if repo and repo.path and not Path(repo.path).is_absolute():
+        return repo.model_copy(update={"path": str((base / repo.path).resolve())})
+    return repo
+
+
 def _validated_memory(file: str, block: dict[str, Any] | None) -> dict[str, Any] | None:
     """The ``memory:`` block checked here, so ``validate`` rejects what ``run`` would."""
     if block is None:
         return None
-    from rootloop.memory.config import MemoryConfig
-
     try:
         MemoryConfig.model_validate(block)
     except ValidationError as exc:
@@ -755,7 +750,7 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
             except TypeError:  # an unhashable key: PyYAML reports it itself

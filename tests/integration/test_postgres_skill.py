@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -266,3 +268,40 @@ async def test_map_settings_load_and_sweep(pg_dsn: str, redis_url: str, tmp_path
     assert db.status is Status.CRITICAL and "discount_code" in db.summary
     assert cache.status is Status.OK, cache.summary
     assert pg_dsn not in db.model_dump_json()
+
+
+async def test_lock_waits_that_come_and_go_are_caught_by_reading_again(pg_dsn: str) -> None:
+    """A holder idle in its transaction; a client whose statement timeout cancels each wait
+    and that retries a second later. A check that starts between two waits still reports
+    the blocked session and its blocker: it reads the lock waits again before judging."""
+    with psycopg.connect(pg_dsn, autocommit=True) as setup:
+        setup.execute("CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL)")
+        setup.execute("INSERT INTO ledger VALUES (1, 0)")
+    holder = psycopg.connect(app_dsn(pg_dsn, "reporting"))
+    holder.execute("SELECT * FROM ledger WHERE id = 1 FOR UPDATE")
+    holder_pid = holder.info.backend_pid
+    stop, between = threading.Event(), threading.Event()
+
+    def retrying_client() -> None:
+        with psycopg.connect(app_dsn(pg_dsn, "payments"), autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '2s'")
+            while not stop.is_set():
+                between.clear()
+                with suppress(psycopg.errors.QueryCanceled):
+                    conn.execute("UPDATE ledger SET n = n + 1 WHERE id = 1")
+                between.set()
+                stop.wait(1.0)
+
+    client = threading.Thread(target=retrying_client, daemon=True)
+    client.start()
+    try:
+        assert await asyncio.to_thread(between.wait, 60)  # one wait ended: now between two
+        f = await run(pg_dsn, blocked_min_s=0.5, lock_samples=20, lock_sample_interval_s=0.25)
+    finally:
+        stop.set()
+        holder.close()
+        client.join(30)
+    assert f.status is Status.CRITICAL, f.summary
+    assert f.value("blocked_sessions") == 1
+    assert f.value("root_blocker_pid") == holder_pid
+    assert "reporting" in [s.node for s in f.suspects]

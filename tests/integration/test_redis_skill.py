@@ -17,7 +17,7 @@ from rootloop_lab.servers.redis import RedisServer
 
 
 def make_node(url: str, timeout: float = 5.0, **settings) -> Node:
-    name = f"cache-{secrets.token_hex(3)}"  # the skill remembers readings per node name
+    name = f"cache-{secrets.token_hex(3)}"
     return Node(
         name=name,
         type="redis",
@@ -193,3 +193,34 @@ async def test_cancelled_check_leaves_no_connection_open() -> None:
 def test_describe_url_drops_credentials() -> None:
     assert describe_url("redis://:pw@cache.local:6380/2") == "cache.local:6380/2"
     assert describe_url("rediss://user:pw@h") == "h:6379/0"
+
+
+async def test_two_maps_with_a_node_called_redis_do_not_share_deltas(
+    redis_server: RedisServer, redis_url: str, tmp_path
+) -> None:
+    """The process has one redis skill (the registry's); each loaded map's node keeps its
+    own previous reading, so a second map's first sweep is not judged against the first's."""
+    from rootloop import topology
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"service: svc-{name}\ndownstream:\n"
+            f"  - {{name: redis, type: cache, skill: redis, url: '{redis_url}'}}\n"
+        )
+    map_a = topology.load(tmp_path / "a.yaml", env={})
+    map_b = topology.load(tmp_path / "b.yaml", env={})
+    c = redis_server.client()
+    try:
+        c.config_set("maxmemory", 4 * 1024 * 1024)
+        c.config_set("maxmemory-policy", "allkeys-lru")
+        assert fill(c, 8000, prefix="two-maps") == 0
+        c.config_set("maxmemory", 64 * 1024 * 1024)
+    finally:
+        c.close()
+    skill = registry.get("redis")
+    assert (await skill.check(map_a.nodes["redis"], CheckContext())).status is Status.DEGRADED
+    again_a = await skill.check(map_a.nodes["redis"], CheckContext())
+    assert again_a.status is Status.OK  # map a: nothing evicted since its last reading
+    first_b = await skill.check(map_b.nodes["redis"], CheckContext())
+    assert first_b.status is Status.DEGRADED, first_b.summary  # map b: its own first reading
+    assert "since the server started" in first_b.summary

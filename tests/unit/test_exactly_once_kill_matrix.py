@@ -207,11 +207,17 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
     from rootloop.actions.types import (
         Action,
         ForceDeployment,
+        PlacementStep,
+        RevertFunctionConfig,
         RollbackTaskDefinition,
         ScaleService,
+        SetCapacityProviderStrategy,
         SetConnectionLimit,
         SetEventSourceMapping,
+        SetFunctionConcurrency,
         SetFunctionEnv,
+        SetFunctionTimeout,
+        SetPlacementStrategy,
         TerminateBackend,
     )
 
@@ -229,6 +235,13 @@ def test_every_action_kind_has_one_executor_with_its_resources() -> None:
         SetFunctionEnv(target="w", function_name="w", name="N", value="1"),
         SetEventSourceMapping(target="w", function_name="w"),
         SetConnectionLimit(target="db", scope="role", name="app", limit=-1),
+        SetPlacementStrategy(
+            target="db", cluster="c", service="s", strategy=(PlacementStep(type="random"),)
+        ),
+        SetCapacityProviderStrategy(target="db", cluster="c", service="s", base_provider="p"),
+        RevertFunctionConfig(target="w", function_name="w", version="3"),
+        SetFunctionTimeout(target="w", function_name="w", timeout=30),
+        SetFunctionConcurrency(target="w", function_name="w", reserved=5),
     ]
     every_kind = {cls.model_fields["kind"].default for cls in get_args(get_args(Action)[0])}
     assert {a.kind for a in samples} == every_kind

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import rootloop
-from rootloop.actions.types import ActionResult, RunMigration, SetEnvVar
 from rootloop.approvals import decide
 from rootloop.context import ContextStore
 from rootloop.models import Diagnosis, Outcome, Status
+from rootloop.models.actions import ActionResult, RunMigration, SetEnvVar
 from rootloop.reasoning.base import Proposal
 from rootloop.testing import (
     Killed,

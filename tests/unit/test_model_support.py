@@ -18,8 +18,9 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, Tool
 from pydantic_ai.models.function import AgentInfo
 
 from rootloop import topology as topo_mod
+from rootloop.actions.screen import gate_screen
 from rootloop.context import DebugContext, HistoryEntry
-from rootloop.models import Evidence, Finding, Outcome, Signal, Status, Suspect
+from rootloop.models import Evidence, Finding, Outcome, PriorContext, Signal, Status, Suspect
 from rootloop.reasoning.base import Proposal, ReasoningInput
 from rootloop.topology import Topology
 
@@ -94,10 +95,13 @@ def make_input(
     **kw: Any,
 ) -> ReasoningInput:
     topo = make_topology(tmp_path)
+    context = context or DebugContext(service="payments-api")
+    # as the loop does: the gates screen what the model proposes
+    kw.setdefault("screen", gate_screen(topo, context, kw.get("prior") or PriorContext()))
     return ReasoningInput(
         topology=topo,
         findings=findings if findings is not None else make_findings(),
-        context=context or DebugContext(service="payments-api"),
+        context=context,
         **kw,
     )
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import rootloop
-from rootloop.actions.types import SetEnvVar
 from rootloop.models import Status
+from rootloop.models.actions import SetEnvVar
 from rootloop.testing import (
     RecordingExecutor,
     RecordingPublisher,

@@ -15,11 +15,12 @@ from pathlib import Path
 from rootloop import topology
 from rootloop.context import DebugContext
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect
+from rootloop.models.deploys import DeployDiff
 from rootloop.reasoning import categories as cat
 from rootloop.reasoning.base import ReasoningInput
 from rootloop.reasoning.rules import RulesReasoner, rank_suspects
 from rootloop.reasoning.signatures import bad_deploy, cache_full, consumer_down, match, oom
-from rootloop.skills import registry
+from rootloop.skills import deploys, registry
 
 registry.register("test-sleep", "tests.unit.skills_for_tests:SleepSkill")
 
@@ -226,8 +227,19 @@ STACK = 'Traceback (most recent call last):\n  File "/srv/app/receipts.py", line
 
 
 def deploy_findings(
-    commit_: str, previous: str | None, deployed_at, onset, looked_from=T0 - timedelta(minutes=15)
+    commit_: str,
+    previous: str | None,
+    deployed_at,
+    onset,
+    looked_from=T0 - timedelta(minutes=15),
+    repo: Path | None = None,
 ) -> list[Finding]:
+    """The ECS and logs findings of a deploy; with ``repo``, the ECS finding carries what
+    the ECS check would collect from git (``rootloop.skills.deploys``)."""
+    evidence = []
+    if repo is not None and previous is not None:
+        got = deploys.collect(repo, previous, commit_)
+        evidence.append(got.to_evidence() if isinstance(got, DeployDiff) else got)
     ecs = Finding(
         node="payments-api/compute",
         skill="aws-ecs",
@@ -238,6 +250,7 @@ def deploy_findings(
             sig("previous_commit", previous),
             sig("deployed_at", deployed_at.isoformat() if deployed_at else None),
         ],
+        evidence=evidence,
     )
     logs = Finding(
         node="payments-api/compute",
@@ -254,7 +267,7 @@ def deploy_findings(
 def test_a_bad_deploy_is_named_from_the_diff_against_the_previously_deployed_commit(tmp_path):
     repo, _root, first, bad = history(tmp_path)
     t = topo(tmp_path, repo)
-    [hit] = bad_deploy(deploy_findings(bad, first, T0, T0 + timedelta(seconds=30)), t)
+    [hit] = bad_deploy(deploy_findings(bad, first, T0, T0 + timedelta(seconds=30), repo=repo), t)
     assert hit.category == cat.BAD_DEPLOY
     assert hit.facts["bad_commit"] == bad and hit.facts["previous_commit"] == first
 
@@ -264,32 +277,40 @@ def test_a_frame_in_a_file_an_earlier_deploy_changed_is_not_this_deploy(tmp_path
     later = commit(repo, {"app/server.py": "b = 3\n"}, "a later, harmless deploy")
     t = topo(tmp_path, repo)
     # receipts.py changed in `bad`, deployed before; the running deploy only touched server.py
-    assert bad_deploy(deploy_findings(later, bad, T0, T0 + timedelta(seconds=30)), t) == []
+    assert (
+        bad_deploy(deploy_findings(later, bad, T0, T0 + timedelta(seconds=30), repo=repo), t) == []
+    )
 
 
 def test_the_root_commit_without_a_previous_deploy_is_never_a_bad_deploy(tmp_path):
     repo, root, _first, _bad = history(tmp_path)
     t = topo(tmp_path, repo)
-    assert bad_deploy(deploy_findings(root, None, T0, T0 + timedelta(seconds=30)), t) == []
+    assert (
+        bad_deploy(deploy_findings(root, None, T0, T0 + timedelta(seconds=30), repo=repo), t) == []
+    )
 
 
 def test_errors_that_began_before_the_deploy_are_not_the_deploys(tmp_path):
     repo, _root, first, bad = history(tmp_path)
     t = topo(tmp_path, repo)
-    assert bad_deploy(deploy_findings(bad, first, T0, T0 - timedelta(minutes=5)), t) == []
+    assert (
+        bad_deploy(deploy_findings(bad, first, T0, T0 - timedelta(minutes=5), repo=repo), t) == []
+    )
 
 
 def test_an_unknown_deploy_time_is_not_enough(tmp_path):
     repo, _root, first, bad = history(tmp_path)
     t = topo(tmp_path, repo)
-    assert bad_deploy(deploy_findings(bad, first, None, T0), t) == []
+    assert bad_deploy(deploy_findings(bad, first, None, T0, repo=repo), t) == []
 
 
 def test_a_rollback_is_not_a_forward_deploy_diff(tmp_path):
     repo, _root, first, bad = history(tmp_path)
     t = topo(tmp_path, repo)
     # running `first` after `bad`: the previous commit is not an ancestor
-    assert bad_deploy(deploy_findings(first, bad, T0, T0 + timedelta(seconds=30)), t) == []
+    assert (
+        bad_deploy(deploy_findings(first, bad, T0, T0 + timedelta(seconds=30), repo=repo), t) == []
+    )
 
 
 def test_match_on_healthy_findings_finds_nothing(tmp_path):
@@ -305,5 +326,7 @@ def test_a_deploy_older_than_the_logs_window_cannot_be_blamed(tmp_path):
     repo, _root, first, bad = history(tmp_path)
     t = topo(tmp_path, repo)
     looked_from = T0 + timedelta(hours=3)
-    found = deploy_findings(bad, first, T0, looked_from + timedelta(seconds=1), looked_from)
+    found = deploy_findings(
+        bad, first, T0, looked_from + timedelta(seconds=1), looked_from, repo=repo
+    )
     assert bad_deploy(found, t) == []

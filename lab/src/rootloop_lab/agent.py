@@ -52,6 +52,8 @@ class Task:
     limit: int  # bytes
     started: float = field(default_factory=time.monotonic)
     stop_reason: str = ""
+    stop_code: str = ""  # set when the task's host goes away (rootloop_lab.capacity)
+    ready: bool = False  # has logged that it listens
     peak_rss: int = 0
 
     @property
@@ -70,6 +72,7 @@ class Agent:
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.shipper: Any = None  # set by the supervisor: LogShipper
+        self.capacity: Any = None  # set by the supervisor: rootloop_lab.capacity.Capacity
 
     # -- the loop ---------------------------------------------------------
     def run(self) -> None:
@@ -104,6 +107,7 @@ class Agent:
                         procs.kill_group(t.proc.pid, signal.SIGKILL)
 
     def reconcile(self) -> None:
+        self._interruptions()
         for name in ECS_SERVICES:
             svc = self.emu.ecs.services.get(f"{CLUSTER}:{name}")
             if svc is None or svc.status != "ACTIVE":
@@ -121,11 +125,37 @@ class Agent:
                     self._start(name, td, deployment)
                 elif len(fresh) > want:
                     self._stop(fresh[-1], f"Scaling activity initiated by (service {name})")
-                ready = [t for t in fresh if time.monotonic() - t.started > 1.5]
+                ready = [t for t in fresh if self._ready(t)]
                 if stale and len(ready) >= want:
                     for t in stale:
                         self._stop(t, f"Scaling activity initiated by (deployment {deployment})")
                 self._publish(svc, td.arn, len(self.tasks[name]), bool(stale) or len(fresh) != want)
+
+    def _ready(self, t: Task) -> bool:
+        """Up for a moment and serving: the lab's services log "listening on" once bound
+        (like a container health check; a fixed delay let a slow start on a loaded machine
+        leave the service with no listener between the old task's stop and the new one's
+        bind)."""
+        if not t.ready and time.monotonic() - t.started > 1.5:
+            try:
+                with open(t.log_file, "rb") as fh:  # the line comes first, once bound
+                    t.ready = b" listening on " in fh.read(65536)
+            except OSError:
+                t.ready = False
+        return t.ready
+
+    def _interruptions(self) -> None:
+        """A host going away takes every task on it (``rootloop_lab.capacity``)."""
+        if self.capacity is None:
+            return
+        for host, code, why in self.capacity.interrupted():
+            with self.lock:
+                for tasks in self.tasks.values():
+                    for t in list(tasks):
+                        if t.arn in host.tasks:
+                            t.stop_code = code
+                            self._stop(t, why)
+            self.capacity.retire(host)
 
     # -- tasks ------------------------------------------------------------
     def _start(self, name: str, td: Any, deployment: str) -> None:
@@ -134,6 +164,12 @@ class Agent:
         limit_mib = int(cdef.get("memory") or td.memory or 512)
         if td.memory:
             limit_mib = min(limit_mib, int(td.memory))
+        svc = self.emu.ecs.services.get(f"{CLUSTER}:{name}")
+        host = None
+        if self.capacity is not None and self.capacity.uses_hosts(svc):
+            host = self.capacity.place(name, svc, limit_mib, deployment)
+            if host is None:
+                return  # no room on the service's capacity: it stays below desired
         res = self.ecs.run_task(
             cluster=CLUSTER,
             taskDefinition=td.arn,
@@ -144,6 +180,8 @@ class Agent:
         )
         arn = res["tasks"][0]["taskArn"]
         task_id = arn.rsplit("/", 1)[-1]
+        if host is not None:
+            self.capacity.record(arn, name, deployment, host, limit_mib)
         cwd, cmd = self._command(name, env)
         log_file = self.layout.logs / "tasks" / f"{name}-{task_id}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -210,12 +248,14 @@ class Agent:
                 self.ecs.stop_task(cluster=CLUSTER, task=t.arn, reason=reason)
             task = self.emu.ecs.tasks.get(CLUSTER, {}).get(t.arn)
             if task is not None:
-                task.stop_code = (
+                task.stop_code = t.stop_code or (
                     "ServiceSchedulerInitiated"
                     if reason.startswith("Scaling")
                     else "EssentialContainerExited"
                 )
                 task.stopped_at = time.time()
+            if self.capacity is not None:
+                self.capacity.forget(t.arn)
             self.tasks[name].remove(t)
             self.layout.forget_pid(f"task-{name}-{t.task_id}")
             if not t.stop_reason.startswith("Scaling"):

@@ -24,6 +24,12 @@ def lab_pack() -> list[PackScenario]:
 
 
 def _newer_modules() -> list:
-    from rootloop_lab import faults_deploys, faults_latency, faults_limits
+    from rootloop_lab import (
+        faults_capacity,
+        faults_deploys,
+        faults_lambda,
+        faults_latency,
+        faults_limits,
+    )
 
-    return [faults_limits, faults_latency, faults_deploys]
+    return [faults_limits, faults_latency, faults_deploys, faults_lambda, faults_capacity]

@@ -9,6 +9,7 @@ emulator's state, which the API then serves like AWS would.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -46,7 +47,12 @@ def aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
+@functools.lru_cache(maxsize=128)
 def client(service: str, endpoint: str) -> Any:
+    """One boto3 client per service and endpoint in a process. Building one reads
+    botocore's endpoint and service models (a third of a second each on a busy 2-core
+    machine), which dominated rebuilding the lab's resources; boto3 clients are safe to
+    share between threads."""
     return boto3.session.Session(
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -135,6 +136,33 @@ class Lab:
         if self.root.exists():
             shutil.rmtree(self.root)
         return self.up(timeout)
+
+    def restore(self, timeout: float = UP_TIMEOUT) -> tuple[LabState, str]:
+        """A clean lab, put back in place by the running supervisor when it can be
+        (``rootloop_lab.snapshot``), else rebuilt from nothing. Returns the state and how
+        it was done: ``"in place"`` or ``"rebuilt: <why>"``."""
+        state = self.layout.read_state()
+        if state is None or state.status != "ready" or not procs.alive(state.supervisor_pid):
+            return self.reset(timeout), "rebuilt: no lab was running"
+        generation = state.generation
+        os.kill(state.supervisor_pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        why = f"not restored within {timeout:g}s"
+        while time.monotonic() < deadline:
+            now = self.layout.read_state()
+            alive = procs.alive(state.supervisor_pid)
+            if now is not None and now.generation > generation:
+                if now.status == "ready" and alive:
+                    mapfile.write_all(self.root, now)
+                    return now, "in place"
+                if now.status == "failed" or not alive:
+                    why = now.error or "the supervisor stopped"
+                    break
+            elif not alive:
+                why = "the supervisor stopped"
+                break
+            time.sleep(0.1)
+        return self.reset(timeout), f"rebuilt: {why}"
 
     # -- queries ----------------------------------------------------------
     def state(self) -> LabState:

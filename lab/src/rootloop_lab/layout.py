@@ -53,6 +53,7 @@ class LabState(BaseModel):
     dlq_url: str = ""
     started_at: float = 0.0
     ready_at: float = 0.0
+    generation: int = 0  # how many times it was restored in place (rootloop_lab.snapshot)
 
     @property
     def endpoint_url(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from rootloop_lab import cloud, procs, repo
+from rootloop_lab import capacity, cloud, procs, repo, snapshot
 from rootloop_lab.agent import Agent
 from rootloop_lab.ci import CiRunner, CiStore
 from rootloop_lab.deployer import Deployer
@@ -55,10 +56,13 @@ class Supervisor:
         self.agent: Agent | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.parts: list[Any] = []  # things with stop_event or stop()
+        self.threads: list[threading.Thread] = []
         self.api: GitHubApi | None = None
+        self.restore_event = threading.Event()  # SIGUSR1: put the lab back clean in place
 
     # -- start ------------------------------------------------------------
     def start(self) -> None:
+        """A lab from nothing: the servers, then the world on them (``_build``)."""
         p = self.state.ports
         for name in ("payments_api", "api_gateway", "frontend_app", "notification_svc", "ci"):
             setattr(p, name, free_or_new(getattr(p, name)))
@@ -69,23 +73,68 @@ class Supervisor:
             rd = ex.submit(
                 local_redis.start_redis, self.layout.root / "redis", port=free_or_new(p.redis)
             )
-            sha_f = ex.submit(repo.create, self.layout)
-            queues = ex.submit(cloud.create_queues, self.state)
-            self.pg, self.redis, sha = pg.result(), rd.result(), sha_f.result()
-            self.state = queues.result()
+            self.pg, self.redis = pg.result(), rd.result()
         self.layout.record_pid("postgres", self.pg.process.pid)  # type: ignore[union-attr]
         self.layout.record_pid("redis", self.redis.process.pid)  # type: ignore[union-attr]
         self.state.ports.postgres, self.state.ports.redis = self.pg.port, self.redis.port
         self.state.pg_data_dir = str(self.pg.data_dir)
-        self._init_db()
-        cloud.create_resources(self.state, sha)
-        cloud.create_mapping(self.emu, self.state)
-        self._ensure_clone()
+        self._build(first=True)
+
+    def restore(self) -> None:
+        """The clean lab again, in place (``rootloop_lab.snapshot``): every service process
+        and thread stopped, PostgreSQL, Redis, the emulator and the files put back, then
+        the same world built on them as by ``start``. Keeps moto and the imports warm."""
+        started = time.monotonic()
+        self.state.status, self.state.error = "starting", ""
+        self.state.generation += 1
+        self.state.started_at = time.time()
         self.layout.write_state(self.state)
+        self._stop_parts()
+        stopped = time.monotonic()
+        assert self.pg is not None and self.redis is not None and self.emu is not None
+        snapshot.restore_postgres(self.pg.dsn_for("postgres"))
+        redis_dir, port = self.layout.root / "redis", self.redis.port
+        self.redis.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
+        self.redis = local_redis.start_redis(redis_dir, port=port)
+        self.layout.record_pid("redis", self.redis.process.pid)  # type: ignore[union-attr]
+        snapshot.reset_emulator(self.emu.endpoint)
+        snapshot.wipe_files(self.layout.root)
+        reset = time.monotonic()
+        self._build(first=False)
+        log.info(
+            "lab restored in place in %.1fs (stopping %.1fs, state back %.1fs, start %.1fs)",
+            time.monotonic() - started,
+            stopped - started,
+            reset - stopped,
+            time.monotonic() - reset,
+        )
+
+    def _build(self, *, first: bool) -> None:
+        """Queues, repository, schema, AWS resources, services, CI, traffic: until ready."""
+        assert self.emu is not None and self.pg is not None
+        with ThreadPoolExecutor(2) as ex:
+            sha_f = ex.submit(repo.create, self.layout)
+            queues = ex.submit(cloud.create_queues, self.state)
+            sha = sha_f.result()
+            self.state = queues.result()
+        if first:
+            self._init_db()
+            snapshot.take_postgres(self.pg.dsn_for("postgres"))
+        t_res = time.monotonic()
+        cloud.create_resources(self.state, sha)
+        with ThreadPoolExecutor(1) as ex:  # hosts and providers, while the rest is set up
+            hosts = ex.submit(capacity.create, self.emu.endpoint)
+            cloud.create_mapping(self.emu, self.state)
+            self._ensure_clone()
+            self.layout.write_state(self.state)
+            hosts.result()
+        t_parts = time.monotonic()
 
         shipper = LogShipper(self.emu.endpoint)
         self.agent = Agent(self.layout, self.emu)
         self.agent.shipper = shipper
+        self.agent.capacity = capacity.Capacity(self.emu)
         store = CiStore(self.layout)
         self.api = GitHubApi(store, self.state.ports.ci)
         self.api.start()
@@ -93,15 +142,26 @@ class Supervisor:
         metrics = Metrics(self.emu, self.agent)
         traffic = Traffic(self.state.ports.api_gateway)
         self.parts = [self.agent, shipper, runner, metrics]
+        self.threads = []
         for part in self.parts:
-            threading.Thread(target=part.run, daemon=True, name=type(part).__name__).start()
+            self._thread(part.run, type(part).__name__)
         self._start_worker(shipper)
         self._wait_healthy()
+        log.info(
+            "resources %.1fs, services healthy %.1fs",
+            t_parts - t_res,
+            time.monotonic() - t_parts,
+        )
         self.parts.append(traffic)
-        threading.Thread(target=traffic.run, daemon=True, name="traffic").start()
+        self._thread(traffic.run, "traffic")
         self.state.status, self.state.ready_at = "ready", time.time()
         self.layout.write_state(self.state)
         log.info("lab ready in %.1fs", self.state.ready_at - self.state.started_at)
+
+    def _thread(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+        self.threads.append(thread)
 
     def _start_pg(self) -> local_pg.PostgresServer:
         return local_pg.start_postgres(
@@ -178,31 +238,68 @@ class Supervisor:
             self._start_worker(shipper)
 
     def serve(self) -> None:
-        shipper = next((p for p in self.parts if isinstance(p, LogShipper)), None)
-        while not self.stop_event.wait(1.0):
+        while not self.stop_event.wait(0.2):
+            if self.restore_event.is_set():
+                self.restore_event.clear()
+                try:
+                    self.restore()
+                except Exception as exc:  # the Lab rebuilds from nothing on "failed"
+                    log.exception("restoring the lab in place failed")
+                    self.state.status, self.state.error = "failed", f"restore: {exc}"
+                    self.layout.write_state(self.state)
+                    return
+                continue
+            shipper = next((p for p in self.parts if isinstance(p, LogShipper)), None)
             self.watch_worker(shipper)
 
-    def stop(self) -> None:
-        self.state.status = "stopping"
-        with contextlib.suppress(Exception):
-            self.layout.write_state(self.state)
+    def _stop_parts(self, *, ship_logs: bool = False, join_timeout: float = 60.0) -> None:
+        """Every thread, task, worker and fault helper the services run on; not the servers.
+        A thread still busy after ``join_timeout`` (a CI job) fails a restore: it could
+        act on the clean lab."""
         for part in self.parts:
             part.stop_event.set()
+        if not ship_logs:
+            # a restore throws their state away: no graceful shutdown to wait for
+            self._kill_processes()
         if self.agent is not None:
             self.agent.stop_all()
         if self.worker is not None:
             procs.stop_group(self.worker.pid, timeout=3)
             self.layout.forget_pid("lambda-worker")
+            self.worker = None
         for name, pid in self.layout.recorded_pids().items():
-            if name.startswith("fault-"):
+            if name.startswith(("fault-", "task-")):
                 procs.stop_group(pid, timeout=2)
                 self.layout.forget_pid(name)
         if self.api is not None:
             with contextlib.suppress(Exception):
                 self.api.stop()
-        for shipper in [p for p in self.parts if isinstance(p, LogShipper)]:
-            with contextlib.suppress(Exception):
-                shipper.ship_all()
+        if ship_logs:
+            for shipper in [p for p in self.parts if isinstance(p, LogShipper)]:
+                with contextlib.suppress(Exception):
+                    shipper.ship_all()
+        deadline = time.monotonic() + join_timeout
+        busy = []
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                busy.append(thread.name)
+        if busy and not ship_logs:
+            raise snapshot.RestoreError(f"still busy after {join_timeout:g}s: {', '.join(busy)}")
+        self.parts, self.threads = [], []
+
+    def _kill_processes(self) -> None:
+        pids = [t.proc.pid for ts in (self.agent.tasks.values() if self.agent else []) for t in ts]
+        pids += [self.worker.pid] if self.worker is not None else []
+        pids += [p for n, p in self.layout.recorded_pids().items() if n.startswith("fault-")]
+        for pid in pids:
+            procs.kill_group(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        self.state.status = "stopping"
+        with contextlib.suppress(Exception):
+            self.layout.write_state(self.state)
+        self._stop_parts(ship_logs=True, join_timeout=5.0)
         if self.pg is not None:
             self.pg.stop()
             self.layout.forget_pid("postgres")
@@ -233,8 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     def on_term(signum: int, _frame: object) -> None:
         sup.stop_event.set()
 
+    def on_restore(signum: int, _frame: object) -> None:
+        sup.restore_event.set()
+
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGUSR1, on_restore)
     try:
         sup.layout.write_state(sup.state)
         sup.start()

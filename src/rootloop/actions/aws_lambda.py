@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rootloop.actions.gates import refuse_foreign_account, refuse_live, refuse_unless_lower
-from rootloop.actions.types import (
+from rootloop.errors import UserError
+from rootloop.models.actions import (
     ActionResult,
     BaseAction,
     SetEventSourceMapping,
     SetFunctionEnv,
 )
-from rootloop.errors import UserError
 from rootloop.platforms.aws.errors import AWS_ERRORS, translate
 from rootloop.platforms.aws.session import AwsClients
 from rootloop.redact import MASK, SENSITIVE_NAME

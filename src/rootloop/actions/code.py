@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rootloop.actions.gates import approval_key, refuse_unless_lower
-from rootloop.actions.schema import diff_changes_schema
 from rootloop.actions.settings import text_setting
-from rootloop.actions.types import ActionResult, ApplyPatch, RevertCommit
+from rootloop.analysis.schema import diff_changes_schema
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ApprovalRequired, PlatformError, UserError
 from rootloop.forge.base import Forge
 from rootloop.models import utcnow
+from rootloop.models.actions import ActionResult, ApplyPatch, RevertCommit
 from rootloop.platforms.local.git import Git
 from rootloop.topology import Topology
 

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from rootloop.actions.gates import refuse_unless_lower
-from rootloop.actions.types import ActionResult, SetConnectionLimit
+from rootloop.models.actions import ActionResult, SetConnectionLimit
 from rootloop.redact import Redactor
 from rootloop.skills.postgres import describe_dsn
 from rootloop.topology import Topology

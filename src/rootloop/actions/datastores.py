@@ -31,14 +31,14 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import class_row
 
 from rootloop.actions.gates import refuse_live, refuse_unless_lower
-from rootloop.actions.types import (
+from rootloop.errors import PlatformError, UserError
+from rootloop.models.actions import (
     ActionResult,
     BaseAction,
     RunMigration,
     SetRedisPolicy,
     TerminateBackend,
 )
-from rootloop.errors import PlatformError, UserError
 from rootloop.redact import Redactor
 from rootloop.skills.postgres import describe_dsn
 from rootloop.skills.redis import describe_url

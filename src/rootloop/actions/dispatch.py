@@ -28,9 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from rootloop import killpoints
+from rootloop.actions import aws_lambda_config as lambda_config
+from rootloop.actions import ecs_placement
 from rootloop.actions.gates import land
 from rootloop.actions.settings import text_setting
-from rootloop.actions.types import (
+from rootloop.context import DebugContext, HistoryEntry
+from rootloop.errors import ActionRefused, ApprovalRequired, UserError
+from rootloop.models import utcnow
+from rootloop.models.actions import (
     ActionResult,
     ApplyPatch,
     BaseAction,
@@ -47,10 +52,7 @@ from rootloop.actions.types import (
     SetTaskResources,
     TerminateBackend,
 )
-from rootloop.context import DebugContext, HistoryEntry
-from rootloop.errors import ActionRefused, ApprovalRequired, UserError
-from rootloop.models import utcnow
-from rootloop.skills.base import Node
+from rootloop.models.nodes import Node
 from rootloop.topology import Topology
 
 Progress = Callable[[str], None]
@@ -334,6 +336,14 @@ EXECUTORS: list[tuple[tuple[type[BaseAction], ...], Executor]] = [
     (
         LAMBDA_ACTIONS,
         Executor(Dispatcher._lambda, Dispatcher._lambda_applied, _lambda_resources),
+    ),
+    (
+        ecs_placement.ACTIONS,
+        Executor(ecs_placement.execute, ecs_placement.applied, _ecs_resources),
+    ),
+    (
+        lambda_config.ACTIONS,
+        Executor(lambda_config.execute, lambda_config.applied, _lambda_resources),
     ),
     (
         (TerminateBackend,),

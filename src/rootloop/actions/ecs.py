@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rootloop.actions.gates import refuse_foreign_account, refuse_live, refuse_unless_lower
-from rootloop.actions.types import (
+from rootloop.errors import UserError
+from rootloop.models.actions import (
     ActionResult,
     BaseAction,
     ForceDeployment,
@@ -33,7 +34,6 @@ from rootloop.actions.types import (
     SetEnvVar,
     SetTaskResources,
 )
-from rootloop.errors import UserError
 from rootloop.platforms.aws.errors import AWS_ERRORS, translate
 from rootloop.platforms.aws.session import AwsClients
 from rootloop.redact import MASK, SENSITIVE_NAME

@@ -26,28 +26,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rootloop.actions.schema import sql_changes_schema
-from rootloop.actions.types import (
+from rootloop.analysis.schema import sql_changes_schema
+from rootloop.context import DebugContext
+from rootloop.errors import ActionRefused, ApprovalRequired
+from rootloop.models import PriorContext
+from rootloop.models.actions import (
     ApplyPatch,
     BaseAction,
     ForceDeployment,
     RevertCommit,
+    RevertFunctionConfig,
     RollbackTaskDefinition,
     RunMigration,
     ScaleService,
+    SetCapacityProviderStrategy,
     SetConnectionLimit,
     SetEnvVar,
     SetEventSourceMapping,
+    SetFunctionConcurrency,
     SetFunctionEnv,
+    SetFunctionTimeout,
+    SetPlacementStrategy,
     SetRedisPolicy,
     SetTaskResources,
     TerminateBackend,
 )
-from rootloop.context import DebugContext
-from rootloop.errors import ActionRefused, ApprovalRequired
-from rootloop.models import PriorContext
+from rootloop.models.nodes import Node
 from rootloop.policy import LEVELS, Level
-from rootloop.skills.base import Node
 from rootloop.topology import Topology
 
 Decision = Literal["allow", "approval", "refuse"]
@@ -61,8 +66,13 @@ SKILL_OF: dict[type[BaseAction], str] = {
     RollbackTaskDefinition: "aws-ecs",
     ForceDeployment: "aws-ecs",
     ScaleService: "aws-ecs",
+    SetPlacementStrategy: "aws-ecs",
+    SetCapacityProviderStrategy: "aws-ecs",
     SetFunctionEnv: "aws-lambda",
     SetEventSourceMapping: "aws-lambda",
+    RevertFunctionConfig: "aws-lambda",
+    SetFunctionTimeout: "aws-lambda",
+    SetFunctionConcurrency: "aws-lambda",
     TerminateBackend: "postgres",
     RunMigration: "postgres",
     SetConnectionLimit: "postgres",

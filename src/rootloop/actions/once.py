@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from rootloop.actions.types import ActionResult, BaseAction
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ActionRefused, ApprovalRequired
 from rootloop.lease import Lease, LeaseLost
+from rootloop.models.actions import ActionResult, BaseAction
 from rootloop.redact import Redactor, carries_mask
 
 

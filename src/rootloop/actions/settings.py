@@ -9,7 +9,7 @@ when the map does not give it, instead of an ``AttributeError`` mid-action.
 from __future__ import annotations
 
 from rootloop.errors import UserError
-from rootloop.skills.base import Node
+from rootloop.models.nodes import Node
 
 
 def text_setting(node: Node, name: str) -> str:

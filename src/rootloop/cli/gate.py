@@ -19,9 +19,9 @@ from pydantic import ValidationError
 
 from rootloop import topology
 from rootloop.actions.gates import Gatekeeper
-from rootloop.actions.types import parse_action
 from rootloop.context import DebugContext
 from rootloop.errors import UserError
+from rootloop.models.actions import parse_action
 from rootloop.policy import known_kinds
 
 #: the word the gatekeeper uses -> the word people and catalogues read

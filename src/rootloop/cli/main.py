@@ -17,7 +17,8 @@ from rich.markup import escape
 from rootloop import __version__, topology
 from rootloop.errors import RootloopError
 from rootloop.models import Finding, Status, worst
-from rootloop.skills.base import CheckContext, Node
+from rootloop.models.nodes import Node
+from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep as run_sweep
 
 from .views import STYLE, sweep_table

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rootloop.models import Finding, Status
-from rootloop.skills.base import Node
+from rootloop.models.nodes import Node
 
 STYLE = {
     Status.OK: "green",

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from rootloop.actions.types import FileEdit
 from rootloop.errors import PlatformError
+from rootloop.models.actions import FileEdit
 from rootloop.platforms.local.git import Git, GitError, run_branch
 from rootloop.redact import boundary
 

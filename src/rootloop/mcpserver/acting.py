@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from rootloop.actions.gates import Gatekeeper
-from rootloop.actions.types import BaseAction
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
 from rootloop.errors import ActionRefused, ApprovalRequired, RootloopError, UserError
 from rootloop.mcpserver.toolbox import ActionOutcome, InvestigationResult
 from rootloop.models import Outcome, utcnow
+from rootloop.models.actions import BaseAction
 from rootloop.topology import Topology
 
 VIA = "manual action through the MCP server"

@@ -18,10 +18,10 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from rootloop import topology as topology_mod
-from rootloop.actions.types import Action, parse_action
 from rootloop.context import ContextStore, DebugContext
 from rootloop.errors import StateError, UserError
 from rootloop.models import Diagnosis, Finding, Status, worst
+from rootloop.models.actions import Action, parse_action
 from rootloop.reasoning.base import ReasoningInput
 from rootloop.reasoning.rules import RulesReasoner
 from rootloop.redact import Redactor, boundary

@@ -9,28 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field
-
+from rootloop.models.memory import MemoryConfig
 from rootloop.state import state_dir
 
-
-class MemoryConfig(BaseModel):
-    """Retention limits and search options. Loaded from the ``memory:`` block of the policy."""
-
-    root: Path | None = Field(default=None, description="memory directory; None = state dir")
-    max_total_mb: float | None = Field(
-        default=500.0, gt=0, description="prune old transcripts above this total size"
-    )
-    max_transcript_age_days: float | None = Field(
-        default=90.0, gt=0, description="transcripts older than this are pruned"
-    )
-    embeddings: Literal["auto", "off"] = Field(
-        default="auto", description="use the offline embedding model when it is installed"
-    )
-    prior_budget_tokens: int = Field(default=1500, ge=100)
-    prior_k: int = Field(default=3, ge=0, le=50)
+__all__ = ["MemoryConfig", "default_root"]
 
 
 def default_root(start: Path | None = None) -> Path:

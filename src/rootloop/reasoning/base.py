@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from rootloop.actions.types import Action
 from rootloop.context import DebugContext
 from rootloop.models import Diagnosis, Finding, PriorContext
+from rootloop.models.actions import Action, ActionScreen
 from rootloop.topology import Topology
 
 if TYPE_CHECKING:  # pydantic-ai's messages: imported only by the reasoners that call a model
@@ -23,6 +23,9 @@ class ReasoningInput:
     context: DebugContext
     prior: PriorContext = field(default_factory=PriorContext)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the gates' verdict on a proposal, handed in by the loop (reasoning never imports
+    #: the gates); None: nothing to screen with, the loop's gate check still decides
+    screen: ActionScreen | None = None
 
 
 class Proposal(BaseModel):

@@ -17,6 +17,10 @@ CRASH_LOOP = "crash-loop"  # tasks of the deployed revision exit on start; none 
 FAILED_DEPLOYMENT = "failed-deployment"  # a rollout whose new tasks fail; the old still serve
 SLOW_DEPENDENCY = "slow-dependency"  # a dependency answers slowly (latency, not errors)
 CLIENT_LIMIT = "client-limit"  # a datastore refuses clients at maxclients / CONNECTION LIMIT
+FUNCTION_TIMEOUT = "function-timeout"  # a function's invocations end at its configured timeout
+CONFIG_CHANGE = "config-change"  # errors began with a configuration change of the function
+CAPACITY_LOST = "capacity-lost"  # hosts interrupted; the service's capacity cannot replace them
+PLACEMENT_BLAST_RADIUS = "placement-blast-radius"  # one host took every task of the service
 UNKNOWN = "unknown"  # no signature matched
 
 ALL = [
@@ -35,5 +39,9 @@ ALL = [
     SLOW_DEPENDENCY,
     CRASH_LOOP,
     FAILED_DEPLOYMENT,
+    FUNCTION_TIMEOUT,
+    CONFIG_CHANGE,
+    CAPACITY_LOST,
+    PLACEMENT_BLAST_RADIUS,
     UNKNOWN,
 ]

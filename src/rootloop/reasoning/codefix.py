@@ -30,10 +30,10 @@ from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext, UsageLimits, capture_run_messages
 from pydantic_ai.models import Model
 
-from rootloop.actions.schema import diff_changes_schema, edits_change_schema
-from rootloop.actions.types import ApplyPatch, FileEdit
+from rootloop.analysis.schema import diff_changes_schema, edits_change_schema
 from rootloop.errors import PlatformError
 from rootloop.models import Diagnosis, Finding
+from rootloop.models.actions import ApplyPatch, FileEdit
 from rootloop.reasoning.model import ModelConfig
 from rootloop.reasoning.prompt import DATA_TAG, data_block, fit, render_finding
 from rootloop.reasoning.usage import CallUsage, UsageLedger, call_from_messages
@@ -256,7 +256,7 @@ class Workspace:
 
     # -- results ----------------------------------------------------------
     def diff(self) -> str:
-        out = []
+        out: list[str] = []
         for key, before in self.originals.items():
             p = self.root / key
             after = p.read_text(encoding="utf-8") if p.exists() else ""

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from rootloop.actions.types import ApplyPatch
 from rootloop.context import DebugContext
 from rootloop.errors import PlatformError, UserError
 from rootloop.models import PriorContext
+from rootloop.models.actions import ApplyPatch
 from rootloop.reasoning.backing import refuse_unbacked, without_action
 from rootloop.reasoning.base import Proposal, Reasoner, ReasoningInput
 from rootloop.reasoning.codefix import CodeFixAgent, CodeFixResult
@@ -102,14 +102,16 @@ class HybridReasoner:
     async def propose(self, inp: ReasoningInput) -> Proposal:
         self.last_code_fix = None
         if self.always_model:
-            why, first, rejected = "the model reasoner is selected", None, None
+            why = "the model reasoner is selected"
+            first, rejected = None, None
         else:
             first = await self.rules.propose(inp)
             rejected = reject_repeats(first, inp.context, inp.prior)
-            why = needs_model(first) or ("its proposal already failed" if rejected else None)
-            if why is None:
+            reason = needs_model(first) or ("its proposal already failed" if rejected else None)
+            if reason is None:
                 self.last_route = "rules"
                 return first
+            why = reason
         self.last_route = f"model ({why})"
         if first is not None and _wants_code(first) and self.codefix is not None:
             self.last_route = "code-fix agent (the rules chose a code change)"

@@ -35,7 +35,6 @@ from pydantic_ai import (
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models import Model
 
-from rootloop.actions.gates import Gatekeeper
 from rootloop.errors import UserError
 from rootloop.models import Diagnosis
 from rootloop.reasoning.backing import false_health_reason, known_components, unbacked_reason
@@ -499,10 +498,10 @@ async def check_proposal(ctx: RunContext[ReasoningInput], p: Proposal) -> Propos
             f"'{a.describe()}' already failed for {p.diagnosis.key}; propose a "
             "different action or none (escalate)."
         )
-    gate = Gatekeeper(inp.topology).check(a, inp.context, p.diagnosis.key, inp.prior)
-    if gate.decision == "refuse" and gate.gate != "budget":
+    refusal = inp.screen(a, p.diagnosis.key) if inp.screen is not None else None
+    if refusal is not None:
         raise ModelRetry(
-            f"the {gate.gate} gate refuses '{a.describe()}': {gate.reason}. "
+            f"the {refusal.gate} gate refuses '{a.describe()}': {refusal.reason}. "
             "Propose a lower-environment action or none."
         )
     unbacked = unbacked_reason(p, inp)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from rootloop.actions.types import BaseAction
 from rootloop.models import Candidate, Diagnosis, Finding, Status
+from rootloop.models.actions import BaseAction
 from rootloop.reasoning import categories as cat
 from rootloop.reasoning import runbooks as rb
 from rootloop.reasoning.base import Proposal, ReasoningInput
@@ -273,10 +273,12 @@ def symptom_path(topo: Topology, root: str) -> list[str]:
     if root not in g or topo.service not in g:
         return [topo.service, root] if root != topo.service else [root]
     try:
-        return nx.shortest_path(g, topo.service, root)
+        path: list[str] = nx.shortest_path(g, topo.service, root)
+        return path
     except nx.NetworkXNoPath:
         try:
-            return nx.shortest_path(g.to_undirected(as_view=True), topo.service, root)
+            path = nx.shortest_path(g.to_undirected(as_view=True), topo.service, root)
+            return path
         except nx.NetworkXNoPath:
             return [topo.service, root]
 

@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from rootloop.actions.types import BaseAction, fields_of, parse_action
 from rootloop.errors import UserError
+from rootloop.models.actions import BaseAction, fields_of, parse_action
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 

@@ -19,10 +19,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rootloop.models import Finding, Status
+from rootloop.models.deploys import DeployDiff
 from rootloop.reasoning import categories as cat
 from rootloop.topology import Topology
 
@@ -430,9 +430,11 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
       (``deployed_at``);
     - the errors began after that deploy (the logs' first error is not earlier), and the
       logs were read from before the deploy (else their first error may be censored);
-    - the previous commit is an ancestor of the running one (a forward deploy), so
-      ``git diff previous..running`` is exactly what the deploy changed — never a root
-      commit's whole tree, never commits deployed earlier;
+    - the service's checks carry the diff of exactly ``previous..running``
+      (``rootloop.models.deploys``: the ECS check collects it from git, and only for a
+      forward deploy, the previous commit an ancestor of the running one), so the files
+      are exactly what the deploy changed — never a root commit's whole tree, never
+      commits deployed earlier;
     - a stack frame lies in one of those changed files.
     """
     svc = topo.service
@@ -462,9 +464,10 @@ def bad_deploy(findings: list[Finding], topo: Topology) -> list[Hit]:
         # the logs were not read from before the deploy: whether the service served without
         # these errors after it, and for how long, is unknown; so is the deploy's part
         return []
-    files = _changed_files(Path(topo.repo.path), topo.repo.remote or "origin", previous, commit)
-    if not files:
-        return []
+    diff = DeployDiff.in_findings(mine, previous, commit)
+    if diff is None or not diff.files:
+        return []  # no forward-deploy diff in the evidence: what the deploy changed is unknown
+    files = diff.files
     frames = [
         m.group(1) for e in logs.evidence if e.kind == "stack" for m in FRAME_FILE.finditer(e.text)
     ]
@@ -521,24 +524,6 @@ def _when(value: object) -> datetime | None:
         return None
 
 
-def _changed_files(repo: Path, remote: str, previous: str, commit: str) -> list[str]:
-    """Files changed from ``previous`` to ``commit``; empty unless ``previous`` is an
-    ancestor of ``commit`` (a rollback or an unrelated history is not "this deploy")."""
-    from rootloop.platforms.local.git import Git, GitError
-
-    git = Git(repo)
-    try:
-        if not (git.has_commit(commit) and git.has_commit(previous)):
-            git.fetch(remote)
-        ancestor = git.run("merge-base", "--is-ancestor", previous, commit, check=False)
-        if ancestor.returncode != 0:
-            return []
-        changed = git.out("diff", "--name-only", previous, commit)
-    except (GitError, OSError):
-        return []
-    return [c.strip() for c in changed.splitlines() if c.strip()]
-
-
 CrossSignature = Callable[[list[Finding], Topology], list[Hit]]
 CROSS_SIGNATURES: list[CrossSignature] = [bad_deploy]
 
@@ -557,13 +542,21 @@ SIGNATURES: list[Signature] = [
 
 
 def match(findings: list[Finding], topo: Topology) -> list[Hit]:
+    from rootloop.reasoning import signatures_capacity as capacity
     from rootloop.reasoning import signatures_deploys as deploys
+    from rootloop.reasoning import signatures_lambda as lambda_
     from rootloop.reasoning import signatures_latency as latency
     from rootloop.reasoning import signatures_limits as limits  # families in their own modules
 
     hits: list[Hit] = []
     for f in findings:
-        for sig in [*SIGNATURES, *limits.SIGNATURES, *deploys.SIGNATURES]:
+        for sig in [
+            *SIGNATURES,
+            *limits.SIGNATURES,
+            *deploys.SIGNATURES,
+            *lambda_.SIGNATURES,
+            *capacity.SIGNATURES,
+        ]:
             hits.extend(sig(f, topo))
     for cross in [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES, *latency.CROSS_SIGNATURES]:
         hits.extend(cross(findings, topo))

@@ -17,7 +17,6 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
-from rootloop.actions.types import ApplyPatch, RunMigration
 from rootloop.context import DebugContext, RunStatus
 from rootloop.models import (
     Diagnosis,
@@ -31,9 +30,11 @@ from rootloop.models import (
     utcnow,
     worst,
 )
+from rootloop.models.actions import ApplyPatch, RunMigration
+from rootloop.models.maps import LoadTestSpec
 from rootloop.reasoning.usage import report_view
 from rootloop.redact import Redactor
-from rootloop.topology import LoadTestSpec, Topology
+from rootloop.topology import Topology
 
 Role = Literal["service", "upstream", "downstream", "other"]
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rootloop.models import Finding
+from rootloop.models.nodes import Node
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, Node
+from rootloop.skills.base import BaseSkill, CheckContext
 
 
 class AwsSkill(BaseSkill):

@@ -12,20 +12,28 @@ code is read from the reason text ("exit code 137", "OutOfMemoryError").
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.deploys import DeployDiff
+from rootloop.models.nodes import Node, SkillSettings, node_default, repo_default
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, node_default
+from rootloop.skills import ecs_capacity
+from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
+from rootloop.skills.deploys import GIT_TIMEOUT, no_diff
+from rootloop.skills.deploys import collect as collect_diff
 
 OOM_EXIT = 137
 _OOM_TEXT = re.compile(r"OutOfMemory|OOM[ -]?kill|out of memory|memory usage", re.I)
@@ -33,7 +41,8 @@ _EXIT_TEXT = re.compile(r"exit(?:ed)?(?: with)?(?: code| status)?[\s:=]+(-?\d+)"
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("service")
+    fill_from_node: ClassVar[Any] = node_default("service")
+    fill_repo: ClassVar[Any] = repo_default()
 
     cluster: str
     service: str
@@ -44,6 +53,10 @@ class Settings(SkillSettings, AwsConfig):
     metrics: bool = True
     memory_warn_pct: float = 85.0
     memory_crit_pct: float = 95.0
+    #: the service's repository: with it, a deploy's changed files become evidence
+    #: (the map's ``self.repo`` for the service's own compute check)
+    repo_path: str | None = None
+    repo_remote: str = "origin"
 
 
 @dataclass
@@ -55,14 +68,18 @@ class StoppedTask:
     exit_codes: dict[str, int | None]
     container_reasons: dict[str, str]
     task_definition: str = ""  # the revision the task ran
+    container_instance: str = ""  # the host it ran on (EC2 capacity)
+    capacity_provider: str = ""
 
     @property
     def crashed(self) -> bool:
-        """Exited non-zero on its own: not for memory, not stopped by the scheduler."""
+        """Exited non-zero on its own: not for memory, not stopped by the scheduler, not
+        taken with its host (a Spot interruption, a terminated instance)."""
         return (
             self.exit_code not in (None, 0)
             and not self.oom
             and self.stop_code != "ServiceSchedulerInitiated"
+            and self.stop_code not in ecs_capacity.INTERRUPTION_CODES
         )
 
     @property
@@ -91,6 +108,7 @@ class EcsReport:
     metrics: list[MetricAssessment] = field(default_factory=list)
     deploy: DeployHistory | None = None
     running: list[tuple[str, datetime | None]] = field(default_factory=list)
+    capacity: ecs_capacity.CapacityView | None = None  # services on EC2 capacity
 
 
 @dataclass
@@ -148,13 +166,13 @@ def deploy_history(
                 previous = c
                 break
             first_rev = rev
-    deployed_at = None
+    deployed_at: datetime | None = None
     for d in svc.get("deployments", []):
         arn = str(d.get("taskDefinition", ""))
-        rev = _int(arn.rsplit(":", 1)[-1]) if ":" in arn else None
+        listed = _int(arn.rsplit(":", 1)[-1]) if ":" in arn else None
         created = d.get("createdAt")
-        if rev is not None and first_rev is not None and rev >= first_rev and created:
-            when = _aware(created)
+        when = _aware(created) if created else None
+        if listed is not None and first_rev is not None and listed >= first_rev and when:
             deployed_at = when if deployed_at is None or when < deployed_at else deployed_at
     return DeployHistory(commit=commit, previous=previous, deployed_at=deployed_at)
 
@@ -221,6 +239,8 @@ def _stopped_tasks(
                 exit_codes=codes,
                 container_reasons=reasons,
                 task_definition=t.get("taskDefinitionArn", "") or "",
+                container_instance=t.get("containerInstanceArn", "") or "",
+                capacity_provider=t.get("capacityProviderName", "") or "",
             )
         )
     return out
@@ -266,6 +286,13 @@ def inspect(clients: AwsClients, s: Settings, window: Window) -> EcsReport | Non
         if e.get("createdAt") is None or e["createdAt"] >= window.start
     ]
     report.events = report.events[: s.max_events]
+    if ecs_capacity.on_hosts(svc):
+        try:  # an extra read: without ecs:DescribeContainerInstances the rest still stands
+            report.capacity = ecs_capacity.read(
+                clients.ecs, s.cluster, svc, td, report.stopped, report.events
+            )
+        except ClientError:
+            report.capacity = None
     if s.metrics:
         dims = {"ClusterName": s.cluster, "ServiceName": s.service}
         specs = [
@@ -322,6 +349,7 @@ class EcsSkill(BaseSkill):
     default_timeout: ClassVar[float] = 20.0
 
     async def check(self, node: Node, ctx: CheckContext) -> Finding:
+        started = time.monotonic()
         s: Any = node.settings
         window = Window.around(ctx.window_start, ctx.window_end, s.window_minutes, 60)
         try:
@@ -335,7 +363,10 @@ class EcsSkill(BaseSkill):
                 f"ECS service {s.service} not found in cluster {s.cluster}",
                 signals=[Signal(name="service_exists", value=False, status=Status.CRITICAL)],
             )
-        return self.judge(node, s, report, window)
+        finding = self.judge(node, s, report, window)
+        left = node.timeout * 0.9 - (time.monotonic() - started)
+        finding.evidence.extend(await _deploy_evidence(s, report.deploy, ctx, left))
+        return finding
 
     def judge(self, node: Node, s: Any, r: EcsReport, window: Window) -> Finding:
         svc, td = r.service, r.task_definition
@@ -402,6 +433,10 @@ class EcsSkill(BaseSkill):
                 Signal(name="exit_code", value=crashed[0].exit_code, status=Status.DEGRADED)
             )
         signals.extend(_revision_signals(svc, td, r))
+        if r.capacity is not None:
+            capacity = r.capacity.signals()
+            signals.extend(capacity)
+            status = worst([status, *(c.status for c in capacity)])
         signals.extend(m.signal() for m in r.metrics if m.has_data)
 
         evidence = []
@@ -422,6 +457,8 @@ class EcsSkill(BaseSkill):
                     text=f"memory {td.get('memory')} MiB, cpu {td.get('cpu')}\n{_env_text(td)}",
                 )
             )
+        if r.capacity is not None:
+            evidence.extend(r.capacity.evidence())
         if r.events:
             evidence.append(
                 Evidence(
@@ -481,7 +518,8 @@ def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> 
     """
     current = str(svc.get("taskDefinition", ""))
     on_current = [t for t in r.stopped if t.crashed and t.task_definition == current]
-    latest_crash = max((_aware(t.stopped_at) for t in on_current if t.stopped_at), default=None)
+    crash_times = [_aware(t.stopped_at) for t in on_current]
+    latest_crash = max((t for t in crash_times if t is not None), default=None)
     mine = [started for arn, started in r.running if arn == current]
     survived = [
         started
@@ -512,3 +550,26 @@ def _aware(t: datetime | None) -> datetime | None:
     if t is None:
         return None
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+async def _deploy_evidence(
+    s: Any, deploy: DeployHistory | None, ctx: CheckContext, left_s: float
+) -> list[Evidence]:
+    """The files the running deploy changed (``rootloop.models.deploys``), when the
+    previous commit and the repository are known; otherwise nothing.
+
+    Git gets what is left of the check's time, split over its (at most four) calls, so a
+    slow fetch costs the diff (evidence says so), never the ECS finding itself."""
+    if deploy is None or not deploy.previous or not s.repo_path:
+        return []
+    if left_s < 1.0:
+        return [no_diff(deploy.previous, deploy.commit, "no time left in the check for git")]
+    got = await ctx.run_blocking(
+        collect_diff,
+        Path(s.repo_path),
+        deploy.previous,
+        deploy.commit,
+        s.repo_remote,
+        min(GIT_TIMEOUT, left_s / 4),
+    )
+    return [got.to_evidence() if isinstance(got, DeployDiff) else got]

@@ -13,18 +13,20 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
+from rootloop.skills import verdicts
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
+from rootloop.skills.verdicts import Rule, Value
 
 _BAD = {"incompatible-network", "restore-failed", "deleted", "deleting", "create-failed"}
 MAX_MEMBERS = 6
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("cluster_id", "replication_group_id")
+    fill_from_node: ClassVar[Any] = node_default("cluster_id", "replication_group_id")
 
     cluster_id: str | None = None
     replication_group_id: str | None = None
@@ -139,6 +141,14 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> CacheState:
     return st
 
 
+#: a cache cluster's own signals (see ``rootloop.skills.verdicts``); its CloudWatch
+#: metrics follow them, each judged by its own thresholds
+RULES: tuple[Rule, ...] = (
+    Rule("cluster_status", "flag", on="unavailable", crit_on="failed"),
+    Rule("members"),
+)
+
+
 class ElastiCacheSkill(AwsSkill):
     name: ClassVar[str] = "aws-elasticache"
     Settings: ClassVar[type[SkillSettings]] = Settings
@@ -146,25 +156,27 @@ class ElastiCacheSkill(AwsSkill):
     default_timeout: ClassVar[float] = 15.0
 
     def judge(self, node: Node, s: Any, st: CacheState) -> Finding:
-        if st.status == "available":
-            cstatus = Status.OK
-        else:
-            cstatus = Status.CRITICAL if st.status in _BAD else Status.DEGRADED
         # evictions are judged on the window's total, not one period's
         for a in st.metrics:
             if a.spec.name == "Evictions" and a.has_data and a.total >= s.evictions_warn:
                 a.status = worst([a.status, Status.DEGRADED])
-        status = worst([cstatus, *(a.status for a in st.metrics if a.has_data)])
-        signals = [
-            Signal(name="cluster_status", value=st.status, status=cstatus),
-            Signal(name="members", value=len(st.members)),
-        ]
+        values: dict[str, Value | Signal] = {
+            "cluster_status": st.status,
+            "members": len(st.members),
+        }
         for a in st.metrics:
-            if a.has_data:
+            if a.has_data:  # judged by the metric's own thresholds and anomaly score
                 sig = a.signal()
                 if a.spec.name == "Evictions":
                     sig.value = a.total
-                signals.append(sig)
+                values[sig.name] = sig
+        facts: dict[str, Value] = {
+            "unavailable": st.status != "available",
+            "failed": st.status in _BAD,
+        }
+        rules = (*RULES, *(Rule(name) for name in values if isinstance(values[name], Signal)))
+        verdict = verdicts.assess(rules, values, s, facts)
+        status, signals = verdict.status, verdict.signals
         bad = [a for a in st.metrics if a.has_data and a.status is not Status.OK]
         who = s.replication_group_id or s.cluster_id
         summary = f"{who} ({st.engine}, {st.node_type}) is {st.status}"

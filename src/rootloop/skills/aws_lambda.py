@@ -17,19 +17,21 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.logs import filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
+from rootloop.skills import lambda_history, verdicts
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import Node, SkillSettings, node_default
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
+from rootloop.skills.verdicts import Rule, Value
 
 AWS_DEFAULT_ACCOUNT_CONCURRENCY = 1000
 _INIT = re.compile(r"Init Duration:\s*([\d.]+)\s*ms")
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("function_name")
+    fill_from_node: ClassVar[Any] = node_default("function_name")
 
     function_name: str = ""
     log_group: str | None = Field(default=None, description="default /aws/lambda/<function>")
@@ -55,6 +57,7 @@ class LambdaState:
     reports: int = 0
     cold_starts: int = 0
     max_init_ms: float | None = None
+    history: lambda_history.ConfigHistory | None = None  # configuration changes
 
 
 def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
@@ -112,6 +115,14 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
         ),
     ]
     st.metrics = {a.spec.signal_name: a for a in assess(clients, specs, window)}
+    errors = st.metrics.get("errors")
+    try:  # an extra read: without lambda:ListVersionsByFunction the rest still stands
+        st.history = lambda_history.read(
+            lam, s.function_name, cfg, window.start,
+            (errors.incident, errors.incident_times) if errors else None,
+        )  # fmt: skip
+    except ClientError:
+        st.history = None
     if s.cold_starts:
         group = s.log_group or f"/aws/lambda/{s.function_name}"
         try:
@@ -139,6 +150,30 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> LambdaState:
     return st
 
 
+#: a function's signals (see ``rootloop.skills.verdicts``); the metrics' and the event
+#: sources' verdicts are their own (anomaly scores; mapping states)
+RULES: tuple[Rule, ...] = (
+    Rule("invocations"),
+    Rule("errors", same_as="error_rate"),
+    # degraded from the warning rate, but only with errors; critical from the critical rate
+    Rule("error_rate", "above", warn="error_rate_warn", crit="error_rate_crit", when="errors"),
+    Rule("throttles", same_as="throttle_rate"),
+    # any throttle is degraded (warn 0 once there are throttles); critical from the rate
+    Rule(
+        "throttle_rate", "above", warn=0, crit="throttle_rate_crit", when="throttles", show="none"
+    ),
+    Rule("duration_max"),
+    Rule("timeout", unit="s"),
+    Rule("concurrent_executions"),
+    Rule("concurrency_limit"),
+    Rule("reserved_concurrency"),
+    Rule("state", "flag", on="state_failed", severity=Status.CRITICAL, show="none"),
+    Rule("event_source_problems"),
+    Rule("cold_starts"),
+    Rule("max_init_duration", unit="ms"),
+)
+
+
 class LambdaSkill(AwsSkill):
     name: ClassVar[str] = "aws-lambda"
     Settings: ClassVar[type[SkillSettings]] = Settings
@@ -154,22 +189,7 @@ class LambdaSkill(AwsSkill):
         timeout_s = float(st.config.get("Timeout", 3))
         limit = st.reserved if st.reserved is not None else st.account_limit
 
-        err_status = (
-            Status.CRITICAL
-            if err_rate >= s.error_rate_crit
-            else Status.DEGRADED
-            if errs and err_rate >= s.error_rate_warn
-            else Status.OK
-        )
-        thr_status = (
-            Status.CRITICAL
-            if thr and thr_rate >= s.throttle_rate_crit
-            else Status.DEGRADED
-            if thr
-            else Status.OK
-        )
         state = st.config.get("State", "Active")
-        state_status = Status.CRITICAL if state in ("Failed", "Inactive") else Status.OK
         problems = []
         map_status = Status.OK
         for mp in st.mappings:
@@ -182,38 +202,30 @@ class LambdaSkill(AwsSkill):
             elif str(mp.get("LastProcessingResult", "")).startswith("PROBLEM"):
                 problems.append(f"trigger from {src}: {mp['LastProcessingResult']}")
                 map_status = worst([map_status, Status.DEGRADED])
-        statuses = [
-            err_status,
-            thr_status,
-            state_status,
-            map_status,
-            m["duration_max"].status,
-            m["concurrent_executions"].status,
-        ]
-        status = worst(statuses)
-
-        signals = [
-            Signal(name="invocations", value=inv),
-            Signal(name="errors", value=errs, status=err_status),
-            Signal(
-                name="error_rate",
-                value=round(err_rate, 4),
-                threshold=s.error_rate_warn,
-                status=err_status,
+        values: dict[str, Value | Signal] = {
+            "invocations": inv,
+            "errors": errs,
+            "error_rate": round(err_rate, 4),
+            "throttles": thr,
+            "throttle_rate": round(thr_rate, 4),
+            "duration_max": m["duration_max"].signal(),
+            "timeout": timeout_s,
+            "concurrent_executions": m["concurrent_executions"].signal(),
+            "concurrency_limit": limit,
+            "reserved_concurrency": st.reserved,
+            "state": state,
+            "event_source_problems": Signal(
+                name="event_source_problems", value=len(problems), status=map_status
             ),
-            Signal(name="throttles", value=thr, status=thr_status),
-            Signal(name="throttle_rate", value=round(thr_rate, 4), status=thr_status),
-            m["duration_max"].signal(),
-            Signal(name="timeout", value=timeout_s, unit="s"),
-            m["concurrent_executions"].signal(),
-            Signal(name="concurrency_limit", value=limit),
-            Signal(name="reserved_concurrency", value=st.reserved),
-            Signal(name="state", value=state, status=state_status),
-            Signal(name="event_source_problems", value=len(problems), status=map_status),
-        ]
+        }
         if st.reports:
-            signals.append(Signal(name="cold_starts", value=st.cold_starts))
-            signals.append(Signal(name="max_init_duration", value=st.max_init_ms, unit="ms"))
+            values["cold_starts"] = st.cold_starts
+            values["max_init_duration"] = st.max_init_ms
+        facts: dict[str, Value] = {"state_failed": state in ("Failed", "Inactive")}
+        verdict = verdicts.assess(RULES, values, s, facts)
+        status, signals = verdict.status, verdict.signals
+        if st.history is not None:
+            signals.extend(st.history.signals())
         parts = [f"{inv:g} invocations, {errs:g} errors, {thr:g} throttles"]
         dur = m["duration_max"]
         if dur.has_data:
@@ -243,6 +255,7 @@ class LambdaSkill(AwsSkill):
                 ),
             )
         )
+        evidence.extend(st.history.evidence() if st.history is not None else [])
         onsets = [a.onset for a in m.values() if a.onset and a.status is not Status.OK]
         return self.finding(
             node,

@@ -16,15 +16,18 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
+from rootloop.skills import verdicts
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import Node, SkillSettings, judge, node_default
+from rootloop.skills.base import judge
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
+from rootloop.skills.verdicts import Rule, Value
 
 
 class Settings(SkillSettings, AwsConfig):
-    fill_from_node = node_default("queue_name", "queue_url")
+    fill_from_node: ClassVar[Any] = node_default("queue_name", "queue_url")
 
     queue_url: str | None = None
     queue_name: str | None = None
@@ -124,6 +127,22 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> QueueState:
     return st
 
 
+#: a queue's signals (see ``rootloop.skills.verdicts``); the age of the oldest message is
+#: judged by its metric's anomaly score, the DLQ by its depth and growth, both in ``judge``
+RULES: tuple[Rule, ...] = (
+    Rule("depth", "above", warn="depth_warn"),
+    Rule("in_flight"),
+    Rule("delayed"),
+    Rule("age_of_oldest_message"),
+    Rule("messages_sent"),
+    Rule("messages_deleted", "flag", on="consumer_stalled", severity=Status.CRITICAL),
+    Rule("consumer_lag", "flag", on="consumer_stalled"),
+    Rule("consumer_stalled", "flag", severity=Status.CRITICAL),
+    Rule("depth_growing"),
+    Rule("dlq_depth"),
+)
+
+
 class SqsSkill(AwsSkill):
     name: ClassVar[str] = "aws-sqs"
     Settings: ClassVar[type[SkillSettings]] = Settings
@@ -158,38 +177,22 @@ class SqsSkill(AwsSkill):
         status = worst(statuses)
         backing_up = status is not Status.OK and (stalled or growing or age.status is not Status.OK)
 
-        signals = [
-            Signal(
-                name="depth",
-                value=depth,
-                threshold=s.depth_warn,
-                status=judge(depth, s.depth_warn, None),
-            ),
-            Signal(name="in_flight", value=in_flight),
-            Signal(name="delayed", value=st.n("ApproximateNumberOfMessagesDelayed")),
-            age.signal(),
-            Signal(name="messages_sent", value=sent),
-            Signal(
-                name="messages_deleted",
-                value=deleted,
-                status=Status.CRITICAL if stalled else Status.OK,
-            ),
-            Signal(
-                name="consumer_lag", value=lag, status=Status.DEGRADED if stalled else Status.OK
-            ),
-            Signal(
-                name="consumer_stalled",
-                value=stalled,
-                status=Status.CRITICAL if stalled else Status.OK,
-            ),
-            Signal(name="depth_growing", value=growing),
-        ]
+        values: dict[str, Value | Signal] = {
+            "depth": depth,
+            "in_flight": in_flight,
+            "delayed": st.n("ApproximateNumberOfMessagesDelayed"),
+            "age_of_oldest_message": age.signal(),
+            "messages_sent": sent,
+            "messages_deleted": deleted,
+            "consumer_lag": lag,
+            "consumer_stalled": stalled,
+            "depth_growing": growing,
+        }
         if st.dlq_name:
-            signals.append(
-                Signal(
-                    name="dlq_depth", value=st.dlq_depth, threshold=s.dlq_warn, status=dlq_status
-                )
+            values["dlq_depth"] = Signal(
+                name="dlq_depth", value=st.dlq_depth, threshold=s.dlq_warn, status=dlq_status
             )
+        signals = verdicts.assess(RULES, values, s).signals
         parts = [f"{depth} visible, {in_flight} in flight"]
         if age.has_data:
             parts.append(f"oldest message {age.peak:g}s")

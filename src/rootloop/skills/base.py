@@ -14,38 +14,29 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect
+from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.redact import Redactor
+from rootloop.skills.verdicts import Rule, judge_value
 
 T = TypeVar("T")
 
-
-class SkillSettings(BaseModel):
-    """Per-node settings a skill reads from the map. Unknown keys are map errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Node(BaseModel):
-    """A resolved node of the map: where it sits, which skill checks it, how."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    name: str
-    type: str
-    skill: str
-    role: Literal["upstream", "self", "downstream"]
-    component: str  # the vertex of the dependency graph this check belongs to
-    service: str  # the map that declared it
-    timeout: float
-    production: bool = False
-    tags: dict[str, str] = {}
-    settings: SkillSettings = SkillSettings()
+#: Node, SkillSettings and node_default live in ``rootloop.models.nodes``; re-exported here
+#: for one release (plugins written against ``rootloop.skills.base`` keep working).
+__all__ = [
+    "BaseSkill",
+    "CheckContext",
+    "Node",
+    "Skill",
+    "SkillSettings",
+    "elapsed_ms",
+    "judge",
+    "node_default",
+]
 
 
 @dataclass
@@ -143,27 +134,9 @@ class BaseSkill:
 
 
 def judge(value: float, warn: float | None, crit: float | None) -> Status:
-    """Status of a value that is bad when high."""
-    if crit is not None and value >= crit:
-        return Status.CRITICAL
-    if warn is not None and value >= warn:
-        return Status.DEGRADED
-    return Status.OK
+    """Status of a value that is bad when high (the ``above`` rule of ``verdicts``)."""
+    return judge_value(Rule("value", "above", warn=warn, crit=crit), value, None, {})
 
 
 def elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
-
-
-def node_default(*fields: str) -> Any:
-    """A before-validator for Settings: when none of ``fields`` is set in the map, the
-    first takes the node's name, so the seed's ``{name, type, skill}`` nodes load as they
-    are (``sqs-payments`` is the queue ``sqs-payments``)."""
-
-    def fill(cls: type, data: Any, info: ValidationInfo) -> Any:
-        node = (info.context or {}).get("node")
-        if isinstance(data, dict) and node and not any(data.get(f) for f in fields):
-            return {**data, fields[0]: node}
-        return data
-
-    return model_validator(mode="before")(classmethod(fill))  # type: ignore[arg-type]

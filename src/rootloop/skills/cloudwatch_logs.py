@@ -22,11 +22,12 @@ from pydantic import Field, field_validator
 from rootloop.analysis.stacktrace import Record, StackTrace, assemble, parse
 from rootloop.analysis.templates import LogDigest, TemplateDigester
 from rootloop.models import Evidence, Finding, Signal
+from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.logs import LogEvent, filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.skills.base import BaseSkill, CheckContext, judge
 
 #: server-side: any line that may belong to an error (OR of terms); refined locally below
 DEFAULT_PATTERN = "?ERROR ?Error ?error ?FATAL ?CRITICAL ?Exception ?Traceback ?File ?panic"
@@ -210,11 +211,11 @@ class CloudWatchLogsSkill(BaseSkill):
         if d.errors == 0:
             summary = f"no errors in {s.log_group} in the last {window.minutes:g} min"
         else:
-            top = d.digest.templates[0].template if d.digest and d.digest.templates else ""
+            frequent = d.digest.templates[0].template if d.digest and d.digest.templates else ""
             summary = (
                 f"{d.errors} error line(s) in {s.log_group} since "
                 f"{d.first_error_at:%H:%M:%S} ({distinct} template(s)); "
-                f"most frequent: {top[:200]}"
+                f"most frequent: {frequent[:200]}"
             )
             if d.traces:
                 summary += f"; exception {d.traces[0].trace.headline()[:200]}"

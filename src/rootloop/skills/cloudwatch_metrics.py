@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rootloop.analysis.anomaly import AnomalyScore, score_series
 from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window, get_metric_data, query
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.skills.base import BaseSkill, CheckContext, judge
 
 Direction = Literal["up", "down", "both"]
 

@@ -13,6 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status
+from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.github.actions import ActionsClient, Job, WorkflowRun
 from rootloop.platforms.github.client import DEFAULT_API_URL, make_client, resolve_token
 from rootloop.platforms.github.errors import (
@@ -23,7 +24,7 @@ from rootloop.platforms.github.errors import (
     GitHubUnreachable,
 )
 from rootloop.platforms.github.logs import error_lines, section, step_log, tail
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
 
 
 class GitHubActionsSettings(SkillSettings):
@@ -131,7 +132,7 @@ class GitHubActionsSkill(BaseSkill):
             status = Status.OK if deployed is not False else Status.DEGRADED
             summary = f"{wf} on {s.branch}: run #{latest.run_number} {latest.conclusion}"
             if deployed is False:
-                summary += f"; the deployed commit {s.deployed_sha[:7]} did not pass"
+                summary += f"; the deployed commit {(s.deployed_sha or '')[:7]} did not pass"
             return self.finding(node, status, summary, signals=signals)
         return await self._failed(node, ctx, s, api, latest, streak, signals, deployed, wf)
 
@@ -184,7 +185,7 @@ class GitHubActionsSkill(BaseSkill):
             f"(commit {run.head_sha[:7]}; {len(streak)} failed in a row)"
         )
         if deployed:
-            summary += f"; the deployed commit {s.deployed_sha[:7]} passed"
+            summary += f"; the deployed commit {(s.deployed_sha or '')[:7]} passed"
         evidence.append(Evidence(kind="event", title="run", text=run.html_url or str(run.id)))
         return self.finding(
             node,

@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 from pydantic import Field, ValidationInfo, model_validator
 
-from rootloop.models import Evidence, Finding, Signal, Status
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.models import Evidence, Finding, Status
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
+from rootloop.skills.verdicts import Rule, assess, judge_value
 
 
 class HttpHealthSettings(SkillSettings):
@@ -43,13 +45,22 @@ class HttpHealthSettings(SkillSettings):
         return self.url.rstrip("/") + self.path if self.path else self.url
 
 
+LATENCY = Rule("latency_ms", "above", warn="latency_warn_ms", crit="latency_crit_ms", unit="ms")
+#: the signals of an HTTP check (see ``rootloop.skills.verdicts``)
+RULES: tuple[Rule, ...] = (
+    Rule("http_status", "flag", on="unexpected_status", severity=Status.CRITICAL),
+    LATENCY,
+)
+
+
 class HttpHealthSkill(BaseSkill):
     name = "http-health"
     Settings = HttpHealthSettings
     default_timeout = 5.0
 
     async def check(self, node: Node, ctx: CheckContext) -> Finding:
-        s: HttpHealthSettings = node.settings  # type: ignore[assignment]
+        s = node.settings
+        assert isinstance(s, HttpHealthSettings)
         # The client timeout sits just inside the sweep's, so the sweep sees a clean
         # answer ("timed out after …") instead of cancelling us.
         timeout = httpx.Timeout(max(0.1, node.timeout * 0.9))
@@ -68,20 +79,13 @@ class HttpHealthSkill(BaseSkill):
             return self.unreachable(node, exc)
         latency = (time.perf_counter() - start) * 1000.0
         body = resp.text[:2000]
-        signals = [
-            Signal(
-                name="http_status",
-                value=resp.status_code,
-                status=Status.OK if resp.status_code in s.expect_status else Status.CRITICAL,
-            ),
-            Signal(
-                name="latency_ms",
-                value=round(latency, 1),
-                unit="ms",
-                threshold=s.latency_warn_ms,
-                status=_latency_status(latency, s),
-            ),
-        ]
+        verdict = assess(
+            RULES,
+            {"http_status": resp.status_code, "latency_ms": round(latency, 1)},
+            s,
+            {"unexpected_status": resp.status_code not in s.expect_status},
+        )
+        signals = verdict.signals
         if resp.status_code not in s.expect_status:
             status = Status.CRITICAL if resp.status_code >= 500 else Status.DEGRADED
             summary = f"HTTP {resp.status_code} from {s.path or '/'} in {latency:.0f} ms"
@@ -100,16 +104,8 @@ class HttpHealthSkill(BaseSkill):
                 signals=signals,
                 evidence=[Evidence(kind="text", title="response body", text=body)],
             )
-        status = _latency_status(latency, s)
+        status = judge_value(LATENCY, latency, s, {})
         summary = f"HTTP {resp.status_code} in {latency:.0f} ms"
         if status is not Status.OK:
             summary += " (slow)"
         return self.finding(node, status, summary, signals=signals)
-
-
-def _latency_status(latency_ms: float, s: HttpHealthSettings) -> Status:
-    if latency_ms >= s.latency_crit_ms:
-        return Status.CRITICAL
-    if latency_ms >= s.latency_warn_ms:
-        return Status.DEGRADED
-    return Status.OK

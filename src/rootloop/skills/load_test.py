@@ -20,7 +20,7 @@ import httpx
 
 from rootloop.errors import UserError
 from rootloop.models import LoadTestResult
-from rootloop.topology import LoadTestSpec
+from rootloop.models.maps import LoadTestSpec
 
 #: hard ceiling on the requests one test may send, whatever rate x duration says
 MAX_REQUESTS = 20_000

@@ -41,7 +41,8 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
 
 #: JSON-RPC codes that mean "the connection is gone", not "the server refused the call"
 CONNECTION_CLOSED = -32000
@@ -311,7 +312,7 @@ def render(template: str, data: Any, fields: dict[str, Any]) -> str:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
-    return a == b
+    return bool(a == b)
 
 
 def _number(value: Any) -> float | None:
@@ -345,7 +346,7 @@ def _tail(errlog: Any, n: int = 1500) -> str:
     try:
         errlog.flush()
         errlog.seek(0)
-        text = errlog.read()
+        text = str(errlog.read())
     except (OSError, ValueError):
         return ""
     return text[-n:].strip()

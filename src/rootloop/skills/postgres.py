@@ -11,6 +11,7 @@ The DSN never appears in a finding: only ``host:port/db``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from psycopg.rows import class_row
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills import verdicts
+from rootloop.skills.base import BaseSkill, CheckContext
+from rootloop.skills.verdicts import Rule, Value
 
 APP_NAME = "rootloop"
 _OURS = {APP_NAME, "rootloop-action"}
@@ -59,6 +63,14 @@ class PostgresSettings(SkillSettings):
     blocked_min_s: float = Field(
         default=1.0, ge=0, description="lock waits shorter than this are normal"
     )
+    lock_samples: int = Field(
+        default=4,
+        ge=1,
+        le=20,
+        description="when a session sits idle in a transaction or waits on a lock, read "
+        "the lock waits this many times and report the worst reading",
+    )
+    lock_sample_interval_s: float = Field(default=0.5, ge=0, le=5)
     slow_statement_ms: float = Field(default=1000.0, ge=0)
     top_statements: int = Field(default=5, ge=0, le=50)
     expect_schema: dict[str, list[str]] = Field(
@@ -167,7 +179,7 @@ class _Report:
     def signal(
         self,
         name: str,
-        value,
+        value: Value,
         *,
         unit: str = "",
         threshold: float | None = None,
@@ -177,6 +189,13 @@ class _Report:
             Signal(name=name, value=value, unit=unit, threshold=threshold, status=status)
         )
         self.statuses.append(status)
+
+    def measure(self, name: str, value: Value, s: PostgresSettings, **facts: Value) -> Status:
+        """Report a signal judged by its rule in ``RULES``; returns its status."""
+        verdict = verdicts.assess((RULES[name],), {name: value}, s, facts)
+        self.signals.extend(verdict.signals)
+        self.statuses.extend(verdict.statuses)
+        return verdict.status
 
     def bad(self, status: Status, note: str, since: datetime | None = None) -> None:
         self.statuses.append(status)
@@ -191,6 +210,40 @@ class _Report:
                     self.suspects[i] = Suspect(node=node, reason=reason, weight=weight)
                 return
         self.suspects.append(Suspect(node=node, reason=reason, weight=min(1.0, weight)))
+
+
+#: the signals judged by a threshold or a flag alone (see ``rootloop.skills.verdicts``);
+#: the rest (blockers, idle transactions, schema) carry verdicts of their own below
+RULES: dict[str, Rule] = {
+    r.name: r
+    for r in (
+        Rule("connections_used"),
+        Rule("connections_max"),
+        Rule(
+            "connections_used_ratio",
+            "above",
+            warn="connections_warn_ratio",
+            crit="connections_critical_ratio",
+            show="crit",
+        ),
+        Rule("blocked_sessions", "flag", severity=Status.CRITICAL, warn=0),
+        Rule("long_running_queries", "flag", warn="long_query_s"),
+        Rule(
+            "longest_transaction_s",
+            "above",
+            warn="long_transaction_s",
+            unit="s",
+            when="in_transaction",
+        ),
+        Rule(
+            "slowest_statement_mean_ms",
+            "above",
+            warn="slow_statement_ms",
+            unit="ms",
+            when="has_statements",
+        ),
+    )
+}
 
 
 class PostgresSkill(BaseSkill):
@@ -264,9 +317,8 @@ class PostgresSkill(BaseSkill):
         async with conn.cursor(row_factory=class_row(ServerInfo)) as cur:
             await cur.execute(_SERVER)
             info = await cur.fetchone()
-        async with conn.cursor(row_factory=class_row(Session)) as cur:
-            await cur.execute(_ACTIVITY)
-            sessions = await cur.fetchall()
+        sessions = await _activity(conn)
+        sessions = await _worst_lock_reading(conn, sessions, s)
         assert info is not None
         for sess in sessions:
             sess.query = ctx.redactor.text(sess.query)
@@ -324,10 +376,9 @@ def _connections(
     used = len(sessions) + 1  # our own connection holds a slot too
     usable = max(1, info.max_connections - info.reserved)
     ratio = round(used / usable, 3)
-    status = judge(ratio, s.connections_warn_ratio, s.connections_critical_ratio)
-    r.signal("connections_used", used)
-    r.signal("connections_max", info.max_connections)
-    r.signal("connections_used_ratio", ratio, threshold=s.connections_critical_ratio, status=status)
+    r.measure("connections_used", used, s)
+    r.measure("connections_max", info.max_connections, s)
+    status = r.measure("connections_used_ratio", ratio, s)
     groups = Counter((x.application_name, x.client_addr) for x in sessions)
     # unnamed sessions show up in the evidence by address; rootloop's own are never to blame
     by_app = Counter(
@@ -399,11 +450,44 @@ async def _connection_limits(r: _Report, conn: psycopg.AsyncConnection) -> None:
             )
 
 
+async def _activity(conn: psycopg.AsyncConnection) -> list[Session]:
+    async with conn.cursor(row_factory=class_row(Session)) as cur:
+        await cur.execute(_ACTIVITY)
+        return await cur.fetchall()
+
+
+def _blocked(sessions: list[Session], s: PostgresSettings) -> list[Session]:
+    return [x for x in sessions if x.blocked_by and (x.query_age_s or 0.0) >= s.blocked_min_s]
+
+
+async def _worst_lock_reading(
+    conn: psycopg.AsyncConnection, sessions: list[Session], s: PostgresSettings
+) -> list[Session]:
+    """Lock waits come and go: each waiter is cancelled by its own statement timeout and
+    the next one queues behind the same holder, so one reading of pg_stat_activity can
+    fall between two waiters and show a blocker that blocks no one. When there is
+    reason to look closer — a session idle in a transaction (the forgotten session that
+    holds row locks) or a session waiting on a lock — the activity is read again a few
+    times over a short window and the reading with the most blocked sessions is kept.
+    A healthy database has neither, so it costs one reading."""
+    suspicious = any(x.blocked_by for x in sessions) or any(
+        x.idle_in_tx and (x.state_age_s or 0.0) >= s.blocked_min_s for x in sessions
+    )
+    if not suspicious or s.lock_samples <= 1:
+        return sessions
+    worst = sessions
+    for _ in range(s.lock_samples - 1):
+        await asyncio.sleep(s.lock_sample_interval_s)
+        again = await _activity(conn)
+        if len(_blocked(again, s)) > len(_blocked(worst, s)):
+            worst = again
+    return worst
+
+
 def _blocking(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     by_pid = {x.pid: x for x in sessions}
-    blocked = [x for x in sessions if x.blocked_by and (x.query_age_s or 0.0) >= s.blocked_min_s]
-    status = Status.CRITICAL if blocked else Status.OK
-    r.signal("blocked_sessions", len(blocked), threshold=0, status=status)
+    blocked = _blocked(sessions, s)
+    r.measure("blocked_sessions", len(blocked), s)
     if not blocked:
         return
     blockers = {p for x in blocked for p in x.blocked_by}
@@ -492,12 +576,7 @@ def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
         for x in sessions
         if x.state == "active" and not x.blocked_by and (x.query_age_s or 0) >= s.long_query_s
     ]
-    r.signal(
-        "long_running_queries",
-        len(long_q),
-        threshold=s.long_query_s,
-        status=Status.DEGRADED if long_q else Status.OK,
-    )
+    r.measure("long_running_queries", len(long_q), s)
     for x in sorted(long_q, key=lambda x: -(x.query_age_s or 0))[:10]:
         r.evidence.append(
             Evidence(
@@ -518,10 +597,7 @@ def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     in_tx = [x for x in sessions if x.xact_age_s is not None]
     longest = max(in_tx, key=lambda x: x.xact_age_s or 0, default=None)
     age = round(longest.xact_age_s or 0.0, 1) if longest else 0.0
-    tx_status = Status.DEGRADED if longest and age >= s.long_transaction_s else Status.OK
-    r.signal(
-        "longest_transaction_s", age, unit="s", threshold=s.long_transaction_s, status=tx_status
-    )
+    tx_status = r.measure("longest_transaction_s", age, s, in_transaction=longest is not None)
     if longest and tx_status is not Status.OK:
         r.bad(
             tx_status,
@@ -545,13 +621,7 @@ async def _statements(r: _Report, conn: psycopg.AsyncConnection, s: PostgresSett
         return
     slow = [x for x in stmts if x.mean_ms >= s.slow_statement_ms]
     top = stmts[0].mean_ms if stmts else 0.0
-    r.signal(
-        "slowest_statement_mean_ms",
-        round(top, 1),
-        unit="ms",
-        threshold=s.slow_statement_ms,
-        status=Status.DEGRADED if slow else Status.OK,
-    )
+    r.measure("slowest_statement_mean_ms", round(top, 1), s, has_statements=bool(stmts))
     if slow:
         r.bad(
             Status.DEGRADED,

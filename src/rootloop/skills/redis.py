@@ -5,8 +5,9 @@ Everything comes from PING and INFO, so it works where CONFIG is disabled
 ``noeviction`` every write fails with OOM while reads and PING still succeed;
 that is critical. Evictions under an LRU/LFU policy are degraded: the cache
 works but drops keys. Counters in INFO are cumulative since the server started,
-so the skill remembers its previous reading per node and reports the change
-(and a rate) from the second sweep on.
+so the skill remembers its previous reading in the node's memory (``Node.memory``: one
+per loaded map, never shared between two maps with a node of the same name) and reports
+the change (and a rate) from the second sweep on.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from pydantic import Field
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
-from rootloop.models import Evidence, Finding, Signal, Status, worst
-from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings, judge
+from rootloop.models import Evidence, Finding, Status
+from rootloop.models.nodes import Node, SkillSettings
+from rootloop.skills.base import BaseSkill, CheckContext
+from rootloop.skills.verdicts import Rule, Value, assess
 
 
 class RedisSettings(SkillSettings):
@@ -63,7 +67,7 @@ class _Stats:
     version: str
 
     @classmethod
-    def parse(cls, info: dict) -> _Stats:
+    def parse(cls, info: dict[str, Any]) -> _Stats:
         oom = info.get("errorstat_OOM")
         return cls(
             used=int(info.get("used_memory", 0)),
@@ -99,13 +103,66 @@ def _human(n: int) -> str:
     return f"{n}B"  # pragma: no cover
 
 
+#: Redis's signals, in the order they are reported (see ``rootloop.skills.verdicts``)
+RULES: tuple[Rule, ...] = (
+    Rule("used_memory", unit="B"),
+    Rule("maxmemory", unit="B"),
+    Rule("maxmemory_policy"),
+    Rule(
+        "used_memory_ratio",
+        "above",
+        warn="memory_warn_ratio",
+        crit="memory_critical_ratio",
+        show="crit",
+        when="noeviction",  # under an evicting policy a full cache is its normal state
+        note="memory at {value:.0%} of maxmemory under noeviction: writes will fail with OOM "
+        "when it is reached",
+        crit_note="memory full ({used_h} of {max_h}, {value:.0%}) under noeviction: writes "
+        "fail with OOM errors",
+    ),
+    Rule(
+        "oom_errors",
+        "flag",
+        on="oom_new",
+        severity=Status.CRITICAL,
+        note="{new_oom} command(s) refused with OOM (writes are failing)",
+    ),
+    Rule(
+        "evicted_keys",
+        "flag",
+        on="evicted_new",
+        note="{new_evicted} key(s) evicted {since} (policy {maxmemory_policy})",
+    ),
+    Rule("evictions_per_s", unit="/s"),
+    Rule(
+        "rejected_connections",
+        "flag",
+        on="rejected_new",
+        note="{new_rejected} connection(s) rejected (maxclients {maxclients})",
+    ),
+    Rule("connected_clients"),
+    Rule(
+        "clients_used_ratio",
+        "above",
+        warn="clients_warn_ratio",
+        crit="clients_critical_ratio",
+        show="crit",
+        note="{connected_clients} of {maxclients} clients connected",
+    ),
+    Rule(
+        "blocked_clients",
+        "above",
+        warn="blocked_clients_warn",
+        note="{value} client(s) blocked on BLPOP/WAIT-style commands",
+    ),
+    Rule("ping_ms", "above", warn="ping_warn_ms", unit="ms", note="PING took {value:.0f}ms"),
+)
+
+
 class RedisSkill(BaseSkill):
     name = "redis"
     Settings = RedisSettings
     default_timeout = 5.0
-
-    def __init__(self) -> None:
-        self._previous: dict[str, _Reading] = {}  # node name -> last reading
 
     async def check(self, node: Node, ctx: CheckContext) -> Finding:
         s = node.settings
@@ -147,89 +204,51 @@ class RedisSkill(BaseSkill):
     def _judge(
         self, node: Node, s: RedisSettings, where: str, st: _Stats, ping_ms: float
     ) -> Finding:
-        signals: list[Signal] = []
-        notes: list[str] = []
-        statuses: list[Status] = []
-
-        def sig(
-            name: str,
-            value,
-            *,
-            unit: str = "",
-            threshold: float | None = None,
-            status: Status = Status.OK,
-        ) -> None:
-            signals.append(
-                Signal(name=name, value=value, unit=unit, threshold=threshold, status=status)
-            )
-            statuses.append(status)
-
-        # memory
-        sig("used_memory", st.used, unit="B")
-        sig("maxmemory", st.maxmemory, unit="B")
-        sig("maxmemory_policy", st.policy)
-        if st.maxmemory > 0:
-            ratio = round(st.used / st.maxmemory, 4)
-            mem_status = Status.OK
-            if st.policy == "noeviction":
-                mem_status = judge(ratio, s.memory_warn_ratio, s.memory_critical_ratio)
-            sig("used_memory_ratio", ratio, threshold=s.memory_critical_ratio, status=mem_status)
-            if mem_status is Status.CRITICAL:
-                notes.append(
-                    f"memory full ({_human(st.used)} of {_human(st.maxmemory)}, "
-                    f"{ratio:.0%}) under noeviction: writes fail with OOM errors"
-                )
-            elif mem_status is Status.DEGRADED:
-                notes.append(
-                    f"memory at {ratio:.0%} of maxmemory under noeviction: writes "
-                    "will fail with OOM when it is reached"
-                )
-        # counters: evictions and rejected connections, as deltas when we saw this node before
-        prev = self._previous.get(node.name)
+        # counters: evictions, rejected connections and OOM errors are cumulative since the
+        # server started; judged by their change since this node's previous reading
+        memory = node.memory(self.name)  # this map's node, not every node named alike
+        prev: _Reading | None = memory.get("previous")
         now = time.monotonic()
         fresh = prev is not None and st.uptime_s >= prev.uptime_s
         new_evicted = st.evicted - prev.evicted if fresh and prev else st.evicted
         new_rejected = st.rejected - prev.rejected if fresh and prev else st.rejected
         new_oom = (st.oom_errors or 0) - (prev.oom if fresh and prev else 0)
-        self._previous[node.name] = _Reading(
-            now, st.uptime_s, st.evicted, st.rejected, st.oom_errors or 0
-        )
+        memory["previous"] = _Reading(now, st.uptime_s, st.evicted, st.rejected, st.oom_errors or 0)
+
+        values: dict[str, Value] = {
+            "used_memory": st.used,
+            "maxmemory": st.maxmemory,
+            "maxmemory_policy": st.policy,
+            "evicted_keys": st.evicted,
+            "rejected_connections": st.rejected,
+            "connected_clients": st.clients,
+            "blocked_clients": st.blocked,
+            "ping_ms": round(ping_ms, 2),
+        }
+        if st.maxmemory > 0:
+            values["used_memory_ratio"] = round(st.used / st.maxmemory, 4)
         if st.oom_errors is not None:
-            oom_status = Status.CRITICAL if new_oom > 0 else Status.OK
-            sig("oom_errors", st.oom_errors, status=oom_status)
-            if new_oom > 0:
-                notes.append(f"{new_oom} command(s) refused with OOM (writes are failing)")
-        ev_status = Status.DEGRADED if new_evicted > 0 else Status.OK
-        sig("evicted_keys", st.evicted, status=ev_status)
+            values["oom_errors"] = st.oom_errors
         if fresh and prev:
-            rate = round(new_evicted / max(now - prev.at, 1e-3), 2)
-            sig("evictions_per_s", rate, unit="/s")
-        if new_evicted > 0:
-            since = "since the last sweep" if fresh and prev else "since the server started"
-            notes.append(f"{new_evicted} key(s) evicted {since} (policy {st.policy})")
-        rej_status = Status.DEGRADED if new_rejected > 0 else Status.OK
-        sig("rejected_connections", st.rejected, status=rej_status)
-        if new_rejected > 0:
-            notes.append(f"{new_rejected} connection(s) rejected (maxclients {st.maxclients})")
-
-        # clients and latency
-        sig("connected_clients", st.clients)
+            values["evictions_per_s"] = round(new_evicted / max(now - prev.at, 1e-3), 2)
         if st.maxclients > 0:
-            cratio = round(st.clients / st.maxclients, 4)
-            c_status = judge(cratio, s.clients_warn_ratio, s.clients_critical_ratio)
-            sig("clients_used_ratio", cratio, threshold=s.clients_critical_ratio, status=c_status)
-            if c_status is not Status.OK:
-                notes.append(f"{st.clients} of {st.maxclients} clients connected")
-        b_status = judge(st.blocked, s.blocked_clients_warn, None)
-        sig("blocked_clients", st.blocked, threshold=s.blocked_clients_warn, status=b_status)
-        if b_status is not Status.OK:
-            notes.append(f"{st.blocked} client(s) blocked on BLPOP/WAIT-style commands")
-        p_status = judge(ping_ms, s.ping_warn_ms, None)
-        sig("ping_ms", round(ping_ms, 2), unit="ms", threshold=s.ping_warn_ms, status=p_status)
-        if p_status is not Status.OK:
-            notes.append(f"PING took {ping_ms:.0f}ms")
-
-        status = worst(statuses)
+            values["clients_used_ratio"] = round(st.clients / st.maxclients, 4)
+        facts: dict[str, Value] = {
+            "noeviction": st.policy == "noeviction",
+            "oom_new": new_oom > 0,
+            "new_oom": new_oom,
+            "evicted_new": new_evicted > 0,
+            "new_evicted": new_evicted,
+            "rejected_new": new_rejected > 0,
+            "new_rejected": new_rejected,
+            "since": "since the last sweep" if fresh and prev else "since the server started",
+            "used_h": _human(st.used),
+            "max_h": _human(st.maxmemory),
+            "maxclients": st.maxclients,
+        }
+        verdict = assess(RULES, values, s, facts)
+        signals, notes = verdict.signals, verdict.notes
+        status = verdict.status
         evidence = [
             Evidence(
                 kind="metric",

@@ -20,8 +20,8 @@ from urllib.parse import urljoin
 
 from rootloop.errors import UserError
 from rootloop.models import Check, UiTestResult
+from rootloop.models.maps import UiTestSpec
 from rootloop.skills.load_test import require_loopback
-from rootloop.topology import UiTestSpec
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

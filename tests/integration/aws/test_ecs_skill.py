@@ -105,3 +105,46 @@ async def test_missing_service_is_critical(aws, aws_settings):
         "aws-ecs", "orders-ecs", {**aws_settings, "cluster": "staging", "service": "nope"}
     )
     assert f.status is Status.CRITICAL and "not found" in f.summary
+
+
+def register(aws: AwsClients, sha: str) -> None:
+    aws.ecs.register_task_definition(
+        family="orders-api",
+        memory="512",
+        cpu="256",
+        containerDefinitions=[
+            {
+                "name": "api",
+                "image": f"orders:{sha[:7]}",
+                "memory": 512,
+                "environment": [{"name": "GIT_SHA", "value": sha}],
+            }
+        ],
+    )
+
+
+async def test_the_deploys_changed_files_come_as_evidence_from_the_repository(
+    aws, aws_settings, tmp_path
+):
+    """The ECS check reads which commit runs and which ran before from the task
+    definitions, and (given the repository) puts the files that deploy changed into its
+    finding, for the bad-deploy signature to read without running git itself."""
+    from rootloop.models.deploys import DeployDiff
+    from tests.unit.test_signatures_preconditions import history
+
+    repo, _root, first, bad = history(tmp_path)
+    aws.ecs.create_cluster(clusterName="staging")
+    register(aws, first)
+    register(aws, bad)
+    aws.ecs.create_service(
+        cluster="staging", serviceName="orders-api", taskDefinition="orders-api:2", desiredCount=1
+    )
+    settings = {**aws_settings, "cluster": "staging", "service": "orders-api"}
+
+    f = await run_check("aws-ecs", "orders-ecs", {**settings, "repo_path": str(repo)})
+    assert f.value("deployed_commit") == bad and f.value("previous_commit") == first
+    [diff] = [d for e in f.evidence if (d := DeployDiff.from_evidence(e)) is not None]
+    assert (diff.previous, diff.commit, diff.files) == (first, bad, ("app/receipts.py",))
+
+    without_repo = await run_check("aws-ecs", "orders-ecs", settings)
+    assert not [e for e in without_repo.evidence if e.kind == "diff"]

@@ -5,6 +5,12 @@ timeout) and its event-source mapping (enabled, batch size), re-read every
 few seconds like a new version being picked up. Each batch is one invocation:
 START/END/REPORT lines in the log, and Invocations, Errors, Duration,
 Throttles, ConcurrentExecutions put to CloudWatch under AWS/Lambda.
+
+Like the Lambda service it plays, it enforces the function's configuration (see
+``rootloop_lab.apps.lambda_runtime``): an invocation that outlives ``Timeout`` is
+ended ("Task timed out after N seconds", an error, its batch not deleted); a reserved
+concurrency of 0 throttles every invocation (Throttles, nothing consumed); a
+``Handler`` the code package does not define fails every invocation on import.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import boto3
 import psycopg
 from botocore.config import Config as BotoConfig
 
+from rootloop_lab.apps import lambda_runtime as runtime
+
 log = logging.getLogger("lambda-worker")
 FORMATS = {"v1", "v2"}
 REFRESH_SECONDS = 2.0
@@ -35,6 +43,8 @@ class FunctionConfig:
     timeout: int
     enabled: bool
     batch_size: int
+    handler: str = runtime.HANDLER
+    reserved: int | None = None
 
     @property
     def pool_size(self) -> int:
@@ -50,6 +60,7 @@ class Stats:
     errors: int = 0
     durations: list[float] = field(default_factory=list)
     busy: bool = False
+    throttles: int = 0
 
 
 class Pool:
@@ -97,10 +108,13 @@ def read_config(lam, name: str) -> FunctionConfig:
         timeout=int(fn.get("Timeout", 3)),
         enabled=enabled,
         batch_size=batch,
+        handler=str(fn.get("Handler", runtime.HANDLER)),
+        reserved=runtime.reserved_concurrency(lam, name),
     )
 
 
-def handle(cfg: FunctionConfig, pool: Pool, records: list[dict]) -> None:
+def handle(cfg: FunctionConfig, pool: Pool, records: list[dict], deadline: float) -> None:
+    runtime.load_handler(cfg.handler)
     fmt = cfg.env.get("RECEIPT_FORMAT", "v2")
     if fmt not in FORMATS:
         raise ValueError(f"unsupported RECEIPT_FORMAT {fmt!r} (supported: v1, v2)")
@@ -113,6 +127,7 @@ def handle(cfg: FunctionConfig, pool: Pool, records: list[dict]) -> None:
             "ON CONFLICT (payment_id) DO NOTHING",
             (payment["id"], body),
         )
+    runtime.render_receipts(deadline, cfg.timeout)
 
 
 def put_metrics(cw, name: str, stats: Stats) -> None:
@@ -120,7 +135,7 @@ def put_metrics(cw, name: str, stats: Stats) -> None:
     data = [
         {"MetricName": "Invocations", "Value": stats.invocations, "Unit": "Count"},
         {"MetricName": "Errors", "Value": stats.errors, "Unit": "Count"},
-        {"MetricName": "Throttles", "Value": 0, "Unit": "Count"},
+        {"MetricName": "Throttles", "Value": stats.throttles, "Unit": "Count"},
         {
             "MetricName": "ConcurrentExecutions",
             "Value": 1 if stats.invocations else 0,
@@ -181,6 +196,10 @@ def main() -> None:
         if not cfg.enabled or time.monotonic() < paused_until:
             time.sleep(0.5)
             continue
+        if runtime.throttled(cfg.reserved):
+            stats.throttles += 1  # the mapping's invoke is refused: nothing is received
+            time.sleep(1.0)
+            continue
         try:
             got = sqs.receive_message(
                 QueueUrl=queue_url,
@@ -199,8 +218,9 @@ def main() -> None:
         log.info("START RequestId: %s Version: $LATEST", rid)
         start = time.perf_counter()
         stats.invocations += 1
+        timed_out = False
         try:
-            handle(cfg, pool, records)
+            handle(cfg, pool, records, time.monotonic() + cfg.timeout)
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
                 Entries=[
@@ -209,21 +229,29 @@ def main() -> None:
                 ],
             )
             backoff = 0.0
+        except runtime.TimedOut as exc:
+            stats.errors += 1
+            timed_out = True
+            log.error("%s %s", rid, exc)
+            paused_until = time.monotonic() + 1.0  # the batch returns after its visibility
         except Exception as exc:
             stats.errors += 1
-            log.error("[ERROR] %s: %s\n%s", type(exc).__name__, exc, traceback.format_exc())
+            log.error("[ERROR] %s: %s\n%s", runtime.error_type(exc), exc, traceback.format_exc())
             # like an event-source mapping, poll less while the function keeps failing
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
             log.info("function errors: the poller backs off for %.0fs", backoff)
             paused_until = time.monotonic() + backoff
         ms = (time.perf_counter() - start) * 1000
+        if timed_out:  # Lambda reports a timed-out invocation's duration as the timeout
+            ms = cfg.timeout * 1000.0
         stats.durations.append(ms)
         log.info("END RequestId: %s", rid)
         log.info(
-            "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: 128 MB",
+            "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: 128 MB%s",
             rid,
             ms,
             int(ms) + 1,
+            " Status: timeout" if timed_out else "",
         )
     for c in pool.conns:
         c.close()

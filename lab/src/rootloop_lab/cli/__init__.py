@@ -12,9 +12,10 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add ``rootloop lab …``, ``rootloop demo`` and ``rootloop bench`` to ``app``."""
+    from . import bench as bench_cmds
     from . import demo as demo_cmds
     from . import lab as lab_cmds
 
     app.command("demo")(demo_cmds.demo)
-    app.command("bench")(demo_cmds.bench)
+    app.command("bench")(bench_cmds.bench)
     app.add_typer(lab_cmds.app, name="lab")

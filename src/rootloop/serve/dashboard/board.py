@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rootloop.actions.types import ApplyPatch, RunMigration, SetEnvVar, SetFunctionEnv
 from rootloop.context import ContextStore, DebugContext
 from rootloop.errors import RootloopError
+from rootloop.models.actions import ApplyPatch, RunMigration, SetEnvVar, SetFunctionEnv
 from rootloop.redact import SENSITIVE_NAME, Redactor
 from rootloop.serve.store import InvestigationRow, Store
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rootloop.actions.types import ApplyPatch
 from rootloop.context import DebugContext, HistoryEntry, HumanDecision
 from rootloop.models import Diagnosis
+from rootloop.models.actions import ApplyPatch
 from rootloop.redact import Redactor
 from rootloop.serve.dashboard.board import Board, Item, Plan, patch_diff, plan_of
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -61,7 +62,7 @@ class Signal(BaseModel):
 class Evidence(BaseModel):
     """Something a human (or a model) can read to check the finding."""
 
-    kind: Literal["log", "query", "stack", "event", "metric", "text", "config"] = "text"
+    kind: Literal["log", "query", "stack", "event", "metric", "text", "config", "diff"] = "text"
     title: str
     text: str
 
@@ -92,7 +93,9 @@ class Finding(BaseModel):
     def signal(self, name: str) -> Signal | None:
         return next((s for s in self.signals if s.name == name), None)
 
-    def value(self, name: str, default: float | int | str | bool | None = None):
+    def value(
+        self, name: str, default: float | int | str | bool | None = None
+    ) -> float | int | str | bool | None:
         s = self.signal(name)
         return default if s is None else s.value
 
@@ -164,6 +167,47 @@ def entry_symptoms(findings: list[Finding]) -> list[Symptom]:
             if s.status not in (Status.OK, Status.UNKNOWN)
         ]
     return out
+
+
+class AlertContext(BaseModel):
+    """The alert that started an investigation, as the run carries it.
+
+    Whatever sent it (Alertmanager, SNS, PagerDuty, a webhook), the run keeps its labels
+    and annotations, when it began, and — for a Prometheus alert — the expression that
+    raised it: given as ``expr``, or read from Alertmanager's ``generatorURL``
+    (``…/graph?g0.expr=<expr>``). A run whose sweep finds nothing wrong runs that
+    expression again before it may say the complaint is gone (``rootloop.reproduce``).
+    """
+
+    source: str = ""  # alertmanager | sns | pagerduty | …
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    starts_at: datetime | None = None
+    generator_url: str = ""
+    expr: str | None = None  # the alert's PromQL, when the sender gave it directly
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname") or self.annotations.get("summary", "")[:80] or "alert"
+
+    @property
+    def query(self) -> str | None:
+        """The alert's own expression: ``expr``, else ``g0.expr`` of ``generator_url``."""
+        if self.expr and self.expr.strip():
+            return self.expr.strip()
+        return expr_of_generator_url(self.generator_url)
+
+
+def expr_of_generator_url(url: str) -> str | None:
+    """The PromQL expression in a Prometheus alert's ``generatorURL`` (``g0.expr``)."""
+    if not url:
+        return None
+    try:
+        exprs = parse_qs(urlsplit(url).query).get("g0.expr")
+    except ValueError:
+        return None
+    expr = exprs[0].strip() if exprs else ""
+    return expr or None
 
 
 class Diagnosis(BaseModel):
