@@ -21,6 +21,7 @@ from rootloop.context import ContextStore, DebugContext
 from rootloop.events import Event
 from rootloop.loop import Loop, TestRunner
 from rootloop.reasoning.base import Reasoner
+from rootloop.skills import registry
 from rootloop.testing import (
     KillAt,
     Killed,
@@ -34,6 +35,9 @@ from rootloop.testing import (
 
 World = StaticWorld
 FakeExecutor = RecordingExecutor
+
+# maps written before rootloop.testing name the static skill by its old name
+registry.register("fake-world", "rootloop.testing:StaticSkill")
 
 
 def make_topology(tmp_path: Path, world: StaticWorld, **kw: Any) -> topology_mod.Topology:
