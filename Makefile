@@ -1,5 +1,8 @@
 # The two commands: `make demo` and `make test`. Both set everything up first.
-# `make test-fast`: everything but the lab's end-to-end runs (lab, e2e markers).
+# `make test-fast`: every in-process test, for the editing loop (no static checks: `make check`);
+#   not the lab's end-to-end runs (e2e, lab), the wheels (packaging) nor the tests that start
+#   whole processes, browsers or pip installs (slow, listed in tests/fixtures/speed.py).
+#   `make test` runs all of them.
 # `make test-real-model`: the tests against a real local model (built once per machine).
 .PHONY: setup model demo test test-fast test-real-model check lint bench
 
@@ -25,8 +28,8 @@ check: setup
 test: check
 	.venv/bin/pytest -q -m "not real_model"
 
-test-fast: check
-	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab"
+test-fast: setup
+	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab and not packaging and not slow"
 
 test-real-model: model
 	.venv/bin/pytest -q -m real_model

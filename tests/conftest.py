@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.aws",
     "tests.fixtures.llm",
+    "tests.fixtures.speed",
 ]
 
 
@@ -35,13 +36,13 @@ def _block_model_requests(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 def fake_world_hosts_actions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loop's in-memory fakes (tests/fakes.py) act on ``fake-world`` checks.
+    """The loop's in-memory fakes (tests/fakes.py) act on ``static`` checks (rootloop.testing).
 
     The target gate lets an action land only on its target's own check of the right skill
     (ECS for set-env, PostgreSQL for a migration…). For the tests of the loop's state
-    machine, whose world is fake, that skill is ``fake-world``; the gate's own tests never
+    machine, whose world is fake, that skill is ``static``; the gate's own tests never
     use this fixture, so they judge the real table.
     """
     from rootloop.actions import gates
 
-    monkeypatch.setattr(gates, "SKILL_OF", dict.fromkeys(gates.SKILL_OF, "fake-world"))
+    monkeypatch.setattr(gates, "SKILL_OF", dict.fromkeys(gates.SKILL_OF, "static"))

@@ -56,9 +56,10 @@ class MemoryPort(Protocol):
 
 
 class Publisher(Protocol):
-    """Opens or updates the run's pull request and writes the reports."""
+    """Opens or updates the run's pull request and writes the reports; returns where the
+    result is (the PR's URL, or the report's path), or None."""
 
-    def publish(self, run: RunState) -> str | None: ...
+    async def publish(self, run: RunState) -> str | None: ...
 
 
 @dataclass
@@ -101,15 +102,21 @@ class Loop:
             Event(
                 kind=kind,
                 run_id=ctx.run_id if ctx else "",
-                message=message,  # type: ignore[arg-type]
+                message=message,
                 iteration=ctx.iteration if ctx else 0,
                 data=data,
             )
         )
 
+    @property
+    def run_state(self) -> RunState:
+        """The run in progress (set by ``run``; a step called outside a run is a bug)."""
+        if self.state is None:
+            raise RuntimeError("the loop has no run: call Loop.run first")
+        return self.state
+
     def save(self) -> None:
-        assert self.state is not None
-        self.store.save(self.state.context)
+        self.store.save(self.run_state.context)
 
     async def sweep(self, since: datetime | None = None) -> list[Finding]:
         topo = self.topology
@@ -137,7 +144,7 @@ class Loop:
             if context.publish_pending:
                 # killed between an ending and its pull request: publishing is that step
                 self.emit("progress", f"resuming into publishing ({context.status})")
-                self.publish()
+                await self.publish()
                 if context.status != "paused":
                     return context
             if (
@@ -249,7 +256,7 @@ class Loop:
         )
         ctx.history.append(entry)
         self.save()
-        if not self.gate(entry):
+        if not await self.gate(entry):
             return
         await self.act_and_check(entry)
 
@@ -269,10 +276,10 @@ class Loop:
 
     def record_usage(self) -> None:
         """Model tokens and cost, per call and per run, into the debug context."""
-        ledger = getattr(self.reasoner, "ledger", None)
-        if ledger is None or not getattr(ledger, "calls", None):
+        ledger = self.reasoner.ledger
+        if ledger is None or not ledger.calls:
             return
-        totals = ledger.store(self.state.context)  # type: ignore[union-attr]
+        totals = ledger.store(self.run_state.context)
         self.emit(
             "usage", f"{totals.total_tokens} tokens so far", totals=totals.model_dump(mode="json")
         )
@@ -281,16 +288,12 @@ class Loop:
         """A model that writes code reads the run's worktree (the deployed code), not
         whatever the local clone has checked out."""
         repo = self.topology.repo
-        if getattr(self.reasoner, "name", "rules") == "rules" or repo is None or not repo.path:
+        if not self.reasoner.reads_code or repo is None or not repo.path:
             return {}
-        state_root = getattr(self.executor, "state_root", None)
-        if state_root is None:
+        worktree = await self.executor.worktree(self.run_state.context)
+        if worktree is None:
             return {}
-        from rootloop.actions.code import CodeFix
-
-        ws = CodeFix.workspace_for(self.topology, self.state.context, state_root)  # type: ignore[union-attr]
-        await asyncio.to_thread(ws.open)
-        return {"worktree": str(ws.path), "test_command": repo.test_command}
+        return {"worktree": str(worktree), "test_command": repo.test_command}
 
     def phase(self, name: str, state: str = "start", **data: Any) -> None:
         self.emit("phase", f"{name} {state}", phase=name, state=state, **data)
@@ -322,7 +325,7 @@ class Loop:
         return recent if since is None or recent > since else since
 
     def no_progress(self, proposal: Proposal) -> bool:
-        ctx = self.state.context  # type: ignore[union-attr]
+        ctx = self.run_state.context
         limit = self.topology.policy.no_progress_limit
         recent = ctx.history[-limit:]
         return len(recent) >= limit and all(
@@ -334,7 +337,7 @@ class Loop:
         )
 
     # -- gate -------------------------------------------------------------------
-    def gate(self, entry: HistoryEntry) -> bool:
+    async def gate(self, entry: HistoryEntry) -> bool:
         st = self.state
         assert st is not None and entry.action_detail is not None
         ctx = st.context
@@ -358,7 +361,7 @@ class Loop:
             ctx.status, ctx.status_reason = "paused", decision.reason
             self.save()
             self.emit("escalate", decision.reason, gate=decision.gate)
-            self.publish()
+            await self.publish()
             return False
         entry.end(Outcome.REFUSED, f"refused - {decision.reason}", phase="refused")
         refusing = ("production", "target", "autonomy")  # policy said no: not out of ideas
@@ -366,11 +369,11 @@ class Loop:
         ctx.status_reason = f"gate '{decision.gate}': {decision.reason}"
         self.save()
         self.emit("escalate", ctx.status_reason, gate=decision.gate)
-        self.publish()
+        await self.publish()
         return False
 
     async def after_approval(self, entry: HistoryEntry) -> bool:
-        ctx = self.state.context  # type: ignore[union-attr]
+        ctx = self.run_state.context
         assert entry.action_detail is not None and ctx.pending_gate is not None
         if approval_key(ctx.pending_gate.gate, entry.action_detail) not in ctx.approvals:
             ctx.status = "paused"
@@ -398,7 +401,7 @@ class Loop:
             land(self.topology, entry.action_detail, st.context)  # after approvals and resumes too
             result = await self.act_path().act(entry.action_detail, st.context, entry)
         except (ActionRefused, ApprovalRequired) as exc:  # a gate at the landing: not a failure
-            self.stopped_at_landing(entry, exc)
+            await self.stopped_at_landing(entry, exc)
             return
         self.record_result(entry, result)
         self.phase("act", "end")
@@ -412,12 +415,12 @@ class Loop:
             return
         await self.verify_and_test(entry)
 
-    def stopped_at_landing(
+    async def stopped_at_landing(
         self, entry: HistoryEntry, exc: ActionRefused | ApprovalRequired
     ) -> None:
         """An executor's gate said no right before the side effect: the run ends ``refused``
         (never retried), or pauses when an approval is missing (the map changed meanwhile)."""
-        ctx = self.state.context  # type: ignore[union-attr]
+        ctx = self.run_state.context
         if isinstance(exc, ApprovalRequired):
             entry.phase = "awaiting-approval"
             ctx.pending_gate = PendingGate(
@@ -429,7 +432,7 @@ class Loop:
             ctx.status, ctx.status_reason = "refused", f"gate '{exc.gate}': {exc.reason}"
         self.save()
         self.emit("escalate", ctx.status_reason, gate=exc.gate)
-        self.publish()
+        await self.publish()
 
     def record_result(self, entry: HistoryEntry, result: ActionResult) -> None:
         entry.changed = result.changed or None
@@ -633,7 +636,7 @@ class Loop:
         await self.finish("not-reproduced", "not reproduced: " + "; ".join(checked))
 
     def recovered_reason(self) -> str:
-        ctx = self.state.context  # type: ignore[union-attr]
+        ctx = self.run_state.context
         tried = ", ".join(
             f"iteration {h.iteration} {h.outcome.value if h.outcome else 'unfinished'}"
             for h in ctx.history
@@ -643,19 +646,19 @@ class Loop:
         )
 
     async def finish(self, status: RunStatus, reason: str) -> None:
-        ctx = self.state.context  # type: ignore[union-attr]
+        ctx = self.run_state.context
         ctx.status, ctx.status_reason = status, reason
         self.save()
-        self.publish()
+        await self.publish()
 
     async def escalate(self, reason: str, proposal: Proposal | None = None) -> None:
-        ctx = self.state.context  # type: ignore[union-attr]
+        ctx = self.run_state.context
         ctx.status, ctx.status_reason = "escalated", reason
         if proposal is not None and proposal.diagnosis.candidates:
             ctx.suspects = proposal.diagnosis.candidates[:3]
         self.save()
         self.emit("escalate", reason, suspects=[c.model_dump(mode="json") for c in ctx.suspects])
-        self.publish()
+        await self.publish()
 
     def act_path(self) -> ActPath:
         """The gate-passed action's one way to the world, shared with the MCP server."""
@@ -667,7 +670,7 @@ class Loop:
             lease=self.lease,
         )
 
-    def publish(self) -> None:
+    async def publish(self) -> None:
         """Publish this ending (a step of its own: ``ctx.publish_pending`` until it is done,
         so a run killed in between resumes into it). Publishing twice updates one PR."""
         if self.publisher is None or self.state is None:
@@ -675,7 +678,7 @@ class Loop:
         ctx = self.state.context
         self.phase("pr")
         try:
-            where = self.publisher.publish(self.state)
+            where = await self.publisher.publish(self.state)
         except Exception as exc:  # the PR is the report; failing to open it must be visible
             self.emit("note", f"could not open the PR: {type(exc).__name__}: {exc}")
             self.phase("pr", "end")
@@ -692,8 +695,4 @@ class Loop:
 UNHEALTHY = (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE)
 
 
-def run_sync(loop: Loop, context: DebugContext) -> DebugContext:
-    return asyncio.run(loop.run(context))
-
-
-__all__ = ["Executor", "Loop", "Publisher", "RunState", "judge", "run_sync"]
+__all__ = ["Executor", "Loop", "Publisher", "RunState", "judge"]

@@ -20,7 +20,7 @@ from rootloop import killpoints
 from rootloop.actions.code import find_keyed_commit, make_forge
 from rootloop.loop import RunState
 from rootloop.redact import write_text
-from rootloop.report import build_report, pr_title, render_pr_body, write_html
+from rootloop.report import RunReport, build_report, pr_title, render_pr_body, write_html
 
 LABELS = ["rootloop", "needs-review"]
 
@@ -32,7 +32,7 @@ class Publisher:
         self.html_path = run_dir / "report.html"
         self.body_path = run_dir / "pr.md"
 
-    def report(self, run: RunState):
+    def report(self, run: RunState) -> RunReport:
         diagnosis_findings = run.findings or run.first_findings
         return build_report(
             run.context,
@@ -46,7 +46,9 @@ class Publisher:
             redactor=run.topology.redactor,
         )
 
-    def publish(self, run: RunState) -> str | None:
+    async def publish(self, run: RunState) -> str | None:
+        """Write the PR body and the HTML report; open or update the pull request when the
+        map has a repository and the run tried something. Returns where the result is."""
         report = self.report(run)
         redactor = run.topology.redactor
         body = render_pr_body(report, redactor)
@@ -54,11 +56,7 @@ class Publisher:
         write_html(report, self.html_path, redactor)
         if run.topology.repo is None or not run.context.history:
             return str(self.body_path)  # nothing was tried: a report, no pull request
-        return (
-            asyncio.run(self._open_pr(run, pr_title(report), body))
-            if not _in_loop()
-            else _run_in_thread(self._open_pr(run, pr_title(report), body))
-        )
+        return await self._open_pr(run, pr_title(report), body)
 
     async def _open_pr(self, run: RunState, title: str, body: str) -> str:
         from rootloop.actions.code import CodeFix  # the run's worktree, shared with fixes
@@ -89,19 +87,3 @@ class Publisher:
         killpoints.hit("step:publish:pr")
         pr = await forge.open_or_update_pr(ws.branch, title, body, LABELS)
         return pr.url
-
-
-def _in_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _run_in_thread(coro):
-    """The loop calls publish from inside its event loop: run the PR coroutine on a thread."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

@@ -6,6 +6,7 @@ the fault shows (the page to the on-call engineer), and lets rootloop work.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -63,7 +64,7 @@ def investigate(
     events: list[Event] = []
     session = runner.Session.open(map_path, state)
     ctx = ctx or session.new_context(map_path)
-    ctx = runner.run(session, ctx, [events.append], RulesReasoner())
+    ctx = asyncio.run(runner.run(session, ctx, [events.append], RulesReasoner()))
     return ctx, events
 
 

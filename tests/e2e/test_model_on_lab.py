@@ -9,6 +9,7 @@ and the deploy, and verifies. Everything but the model is real.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
@@ -147,7 +148,7 @@ def test_scripted_model_fixes_a_fault_no_runbook_covers(lab: Lab, tmp_path: Path
     )
 
     session = runner.Session.open(lab.map_file, tmp_path)
-    ctx = runner.run(session, session.new_context(lab.map_file), [], reasoner)
+    ctx = asyncio.run(runner.run(session, session.new_context(lab.map_file), [], reasoner))
 
     assert ctx.status == "healthy", ctx.status_reason
     [entry] = ctx.history

@@ -14,6 +14,7 @@ timeouts are generous and nothing depends on speed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -46,7 +47,7 @@ __all__ = ["lab"]
 def investigate(map_path: Path, state: Path, reasoner: object) -> tuple[DebugContext, list[Event]]:
     events: list[Event] = []
     session = runner.Session.open(map_path, state, with_memory=False)
-    ctx = runner.run(session, session.new_context(map_path), [events.append], reasoner)  # type: ignore[arg-type]
+    ctx = asyncio.run(runner.run(session, session.new_context(map_path), [events.append], reasoner))  # type: ignore[arg-type]
     return ctx, events
 
 

@@ -10,6 +10,7 @@ runbook rung acts on it: rootloop escalates with redis as its top suspect.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_clients_refused_at_maxclients_escalates_with_redis_among_top_suspects(
         events: list[Event] = []
         session = runner.Session.open(lab.map_file, tmp_path / "state", with_memory=False)
         ctx = session.new_context(lab.map_file)
-        ctx = runner.run(session, ctx, [events.append], RulesReasoner())
+        ctx = asyncio.run(runner.run(session, ctx, [events.append], RulesReasoner()))
         policy = admin.config_get("maxmemory-policy")["maxmemory-policy"]
     finally:
         admin.config_set("maxclients", int(before))

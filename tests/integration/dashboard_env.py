@@ -5,6 +5,7 @@ and Chromium (Debian's, driven by Playwright): where it is, logging in, screensh
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,7 +64,7 @@ def paused_run(map_path: Path, state: Path) -> DebugContext:
     """The real loop, from the first sweep to the pause at the schema gate."""
     session = runner.Session.open(map_path, state)
     ctx = session.new_context(map_path)
-    ctx = runner.run(session, ctx, [], session.reasoner("rules", map_path))
+    ctx = asyncio.run(runner.run(session, ctx, [], session.reasoner("rules", map_path)))
     assert ctx.status == "paused" and ctx.pending_gate is not None, ctx.status_reason
     return ctx
 

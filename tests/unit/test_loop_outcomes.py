@@ -275,8 +275,8 @@ def real_publisher(h: Harness, tmp_path) -> None:
     class PerRun:
         """The real publisher, in the run's own directory (known once the run starts)."""
 
-        def publish(self, run):
-            return Publisher(tmp_path, h.store.run_dir(run.context.run_id)).publish(run)
+        async def publish(self, run):
+            return await Publisher(tmp_path, h.store.run_dir(run.context.run_id)).publish(run)
 
     h.publisher = PerRun()  # type: ignore[assignment]
 

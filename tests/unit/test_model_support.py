@@ -151,6 +151,9 @@ def failed_context(action: dict[str, Any], category: str = "pool-starvation") ->
 class FixedReasoner:
     """A deterministic stand-in for the rules reasoner: returns what it was given."""
 
+    ledger = None  # calls no model
+    reads_code = False
+
     def __init__(self, proposal: Proposal, name: str = "rules") -> None:
         self.proposal = proposal
         self.name = name

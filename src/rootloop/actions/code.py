@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rootloop.actions.gates import approval_key, refuse_unless_lower
+from rootloop.actions.settings import text_setting
 from rootloop.analysis.schema import diff_changes_schema
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ApprovalRequired, PlatformError, UserError
@@ -51,7 +52,9 @@ def make_forge(topology: Topology, state_root: Path) -> Forge:
         return GitHubForge(repo.github_repo, git=git)
     from rootloop.forge.local import LocalForge
 
-    return LocalForge(Path(repo.path), state_root)  # type: ignore[arg-type]
+    if not repo.path:
+        raise UserError("self.repo.forge is 'local' but self.repo.path is not set")
+    return LocalForge(Path(repo.path), state_root)
 
 
 def base_ref(topology: Topology) -> str:
@@ -358,7 +361,7 @@ class CodeFix:
             self.progress("no compute in the map (self.compute): not waiting for a deploy")
             return True
         clients = self.d.aws_clients(node)
-        cluster, service = node.settings.cluster, node.settings.service  # type: ignore[attr-defined]
+        cluster, service = text_setting(node, "cluster"), text_setting(node, "service")
         deadline = time.monotonic() + self.topology.policy.deploy_timeout
         since = utcnow()
         short = sha[:7]

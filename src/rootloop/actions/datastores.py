@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -106,7 +106,7 @@ def refuse_production_database(
     refuse_live(topology, action, [(kind, name, {}) for kind, name in names if name])
 
 
-def _still_there(conn: psycopg.Connection, journaled: list[dict]) -> list[_Target]:
+def _still_there(conn: psycopg.Connection, journaled: list[dict[str, Any]]) -> list[_Target]:
     """The journaled sessions that still run: same pid AND same start (not a recycled pid)."""
     wanted = {(t["pid"], t["backend_start"]) for t in journaled}
     with conn.cursor(row_factory=class_row(_Target)) as cur:
@@ -374,7 +374,7 @@ def run_migration(
                     update={"changed": done.changed + ", found in the ledger after a restart"}
                 )
             step.before("migrate", f"running migration {action.name} ({step.key})")
-            conn.execute(action.sql)  # type: ignore[arg-type]
+            conn.execute(action.sql)
             conn.execute(
                 f"INSERT INTO {LEDGER} (key, name, sql_sha256) VALUES (%s, %s, %s)",
                 (step.key, action.name, digest),

@@ -31,6 +31,7 @@ from rootloop import killpoints
 from rootloop.actions import aws_lambda_config as lambda_config
 from rootloop.actions import ecs_placement, sqs_redrive
 from rootloop.actions.gates import land
+from rootloop.actions.settings import text_setting
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.errors import ActionRefused, ApprovalRequired, UserError
 from rootloop.models import utcnow
@@ -173,6 +174,18 @@ class Dispatcher:
         step = Step(ctx, entry, lambda _m: None, action.kind)
         return await self.executor_of(action).already_applied(self, action, step)
 
+    async def worktree(self, ctx: DebugContext) -> Path | None:
+        """The run's worktree of the map's repository (shared with its code fixes), opened;
+        None when the map names no local clone."""
+        repo = self.topology.repo
+        if repo is None or not repo.path:
+            return None
+        from rootloop.actions.code import CodeFix
+
+        ws = CodeFix.workspace_for(self.topology, ctx, self.state_root)
+        await asyncio.to_thread(ws.open)
+        return ws.path
+
     # -- ECS ----------------------------------------------------------------------------------
     async def _ecs(self, action: Any, step: Step) -> ActionResult:
         from rootloop.actions import ecs
@@ -237,10 +250,10 @@ class Dispatcher:
 
     # -- datastores ---------------------------------------------------------------------------
     def _dsn(self, action: BaseAction, step: Step) -> str:
-        return self.landing_node(action, step.ctx).settings.dsn  # type: ignore[attr-defined]
+        return text_setting(self.landing_node(action, step.ctx), "dsn")
 
     def _redis_url(self, action: BaseAction, step: Step) -> str:
-        return self.landing_node(action, step.ctx).settings.url  # type: ignore[attr-defined]
+        return text_setting(self.landing_node(action, step.ctx), "url")
 
     async def _terminate(self, action: TerminateBackend, step: Step) -> ActionResult:
         from rootloop.actions.datastores import apply_terminate_backend

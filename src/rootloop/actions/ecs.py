@@ -81,17 +81,28 @@ def apply(
     try:
         refuse_unless_lower(topology, action)
         refuse_foreign_account(topology, action, clients.client("sts"))
-        svc = _service(clients, action.cluster, action.service)  # type: ignore[attr-defined]
+        ecs_action = _ecs_action(action)
+        svc = _service(clients, ecs_action.cluster, ecs_action.service)
         refuse_production(clients, topology, action, svc)
         return handler(action, clients, svc, step)
     except AWS_ERRORS as exc:
         raise translate(exc) from exc
 
 
+_ECS_TYPES = (SetTaskResources, SetEnvVar, RollbackTaskDefinition, ForceDeployment, ScaleService)
+
+
+def _ecs_action(action: BaseAction) -> EcsAction:
+    if not isinstance(action, _ECS_TYPES):
+        raise UserError(f"'{action.kind}' is not an ECS action")
+    return action
+
+
 def already_applied(action: BaseAction, clients: AwsClients, step: Step) -> bool:
     """Does the service already run what this action (under its key) would deploy?"""
     try:
-        svc = _service(clients, action.cluster, action.service)  # type: ignore[attr-defined]
+        ecs_action = _ecs_action(action)
+        svc = _service(clients, ecs_action.cluster, ecs_action.service)
         if isinstance(action, ScaleService):
             return svc.get("desiredCount") == action.desired and "previous_desired" in step.journal
         if isinstance(action, RollbackTaskDefinition):
@@ -140,7 +151,8 @@ def _service(clients: AwsClients, cluster: str, service: str) -> dict[str, Any]:
     found = clients.ecs.describe_services(cluster=cluster, services=[service]).get("services")
     if not found or found[0].get("status") == "INACTIVE":
         raise UserError(f"ECS service '{service}' not found in cluster '{cluster}'")
-    return found[0]
+    svc: dict[str, Any] = found[0]
+    return svc
 
 
 def _register(
@@ -154,7 +166,8 @@ def _register(
     change(body)
     if tags:
         body["tags"] = tags
-    return clients.ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
+    arn: str = clients.ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
+    return arn
 
 
 def _base_td(
@@ -180,7 +193,7 @@ def find_tagged(clients: AwsClients, family: str, key: str, after: int) -> str |
                 continue
             tags = clients.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
             if any(t.get("key") == KEY_TAG and t.get("value") == key for t in tags.get("tags", [])):
-                return arn
+                return str(arn)
         if not page.get("nextToken"):
             return None
         kw["nextToken"] = page["nextToken"]
@@ -331,7 +344,7 @@ def previous_revision(clients: AwsClients, current_arn: str) -> str:
         for arn in page.get("taskDefinitionArns", []):
             f, _, r = arn.rsplit("/", 1)[-1].rpartition(":")
             if f == family and r.isdigit() and rev.isdigit() and int(r) < int(rev):
-                return arn
+                return str(arn)
         if not page.get("nextToken"):
             break
         kw["nextToken"] = page["nextToken"]
@@ -495,7 +508,7 @@ def wait_stable(
             polls += 1
             svc = _service(clients, cluster, service)
             deps = svc.get("deployments", [])
-            primary = next((d for d in deps if d.get("status") == "PRIMARY"), {})
+            primary: dict[str, Any] = next((d for d in deps if d.get("status") == "PRIMARY"), {})
             t0 = since or primary.get("createdAt")
             new = [
                 t

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from rootloop.context import DebugContext, HistoryEntry
@@ -25,7 +26,14 @@ from rootloop.redact import Redactor, carries_mask
 
 
 class Executor(Protocol):
-    """Carries out allowed actions on the real world (see ``rootloop.actions.dispatch``)."""
+    """Carries out allowed actions on the real world (see ``rootloop.actions.dispatch``).
+
+    ``worktree`` is the run's checkout of the deployed code, opened (the place a code fix
+    is written and committed), or None when this executor works on no repository; the
+    loop hands it to a reasoner that reads code.
+    """
+
+    async def worktree(self, ctx: DebugContext) -> Path | None: ...
 
     async def apply(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import socket
 from pathlib import Path
@@ -78,7 +79,7 @@ def investigate(
     chosen = session.reasoner(reasoner, topology_file)  # type: ignore[arg-type]
     view = TerminalView(console)
     try:
-        ctx = runner.run(session, ctx, [view], chosen, wait_lease=wait)
+        ctx = asyncio.run(runner.run(session, ctx, [view], chosen, wait_lease=wait))
     except LeaseHeld as held:
         console.print(f"[yellow]not started[/]: {held}")
         raise typer.Exit(EXIT_LEASE_HELD) from None

@@ -186,13 +186,13 @@ def _record_pending(ctx: DebugContext, action: BaseAction, gate: str, reason: st
     ctx.status, ctx.status_reason = "paused", f"{VIA}: awaiting approval ({gate})"
 
 
-def investigate(map_path: Path, state_root: Path, reasoner: str) -> InvestigationResult:
-    """A whole investigation (the loop with its own gates), on this worker thread."""
+async def investigate(map_path: Path, state_root: Path, reasoner: str) -> InvestigationResult:
+    """A whole investigation (the loop with its own gates), in the server's event loop."""
     from rootloop import runner
 
     session = runner.Session.open(map_path, state_root)
     chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
-    ctx = runner.run(session, session.new_context(map_path), [], chosen)
+    ctx = await runner.run(session, session.new_context(map_path), [], chosen)
     run_dir = session.store.run_dir(ctx.run_id)
     html = run_dir / "report.html"
     redactor = session.topology.redactor

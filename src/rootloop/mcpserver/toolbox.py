@@ -9,7 +9,6 @@ the server at another file or host.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import os
 from dataclasses import dataclass, field
@@ -345,5 +344,5 @@ class Toolbox:
         from rootloop.mcpserver.acting import investigate
 
         path = self.resolve_map(name)
-        result = await asyncio.to_thread(investigate, path, self.state_root, reasoner)
+        result = await investigate(path, self.state_root, reasoner)
         return redacted(result, boundary())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -11,6 +11,9 @@ from rootloop.context import DebugContext
 from rootloop.models import Diagnosis, Finding, PriorContext
 from rootloop.models.actions import Action, ActionScreen
 from rootloop.topology import Topology
+
+if TYPE_CHECKING:  # pydantic-ai's messages: imported only by the reasoners that call a model
+    from rootloop.reasoning.usage import UsageLedger
 
 
 @dataclass
@@ -36,6 +39,20 @@ class Proposal(BaseModel):
 
 
 class Reasoner(Protocol):
+    """What the loop asks of a reasoner: a proposal, and two facts about itself.
+
+    ``ledger`` is the model usage (tokens, cost) so far, recorded into the debug context
+    after each proposal; None for a reasoner that calls no model. ``reads_code`` says the
+    reasoner may write a code fix, so the loop opens the run's worktree (the deployed
+    code) and hands its path over in ``ReasoningInput.extra`` before asking.
+    """
+
     name: str
+
+    @property
+    def ledger(self) -> UsageLedger | None: ...
+
+    @property
+    def reads_code(self) -> bool: ...
 
     async def propose(self, inp: ReasoningInput) -> Proposal: ...

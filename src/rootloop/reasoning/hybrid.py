@@ -91,6 +91,7 @@ class HybridReasoner:
         self.codefix = codefix
         self.always_model = always_model
         self.name = "model" if always_model else "hybrid"
+        self.reads_code = True  # a code fix reads the run's worktree
         self.last_route: str = ""
         self.last_code_fix: CodeFixResult | None = None  # the diff, for the PR body
 

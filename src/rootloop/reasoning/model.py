@@ -267,6 +267,7 @@ class ModelReasoner:
     """Asks a model for a ``Proposal``; checks it; falls back when the model cannot answer."""
 
     name = "model"
+    reads_code = True  # a code fix reads the run's worktree
 
     def __init__(
         self,

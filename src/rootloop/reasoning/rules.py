@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -24,11 +24,16 @@ from rootloop.reasoning.base import Proposal, ReasoningInput
 from rootloop.reasoning.signatures import Hit, match
 from rootloop.topology import Topology
 
+if TYPE_CHECKING:
+    from rootloop.reasoning.usage import UsageLedger
+
 UNHEALTHY = (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE)
 
 
 class RulesReasoner:
     name = "rules"
+    ledger: UsageLedger | None = None  # calls no model
+    reads_code = False
 
     def __init__(self, runbooks: rb.Runbooks | None = None) -> None:
         self._runbooks = runbooks

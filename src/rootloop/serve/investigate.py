@@ -10,6 +10,7 @@ loop's own phase records keep an action from being applied twice.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,8 +75,8 @@ def run_loop(session: runner.Session, ctx: DebugContext, reasoner: Reasoner) -> 
 
     Every investigation serve runs goes through here, so moving serve onto the loop's
     async public API is a change to this function alone. It runs in a DBOS step's
-    thread, which has no event loop of its own."""
-    return runner.run(session, ctx, [], reasoner)
+    thread, which has no event loop of its own: it starts one for the loop's coroutine."""
+    return asyncio.run(runner.run(session, ctx, [], reasoner))
 
 
 def _outcome(ctx: DebugContext) -> InvestigationOutcome:

@@ -9,6 +9,7 @@ seconds are printed per scenario and summed at the end (``bench_phases``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -152,7 +153,9 @@ def bench(
             session = runner.Session.open(map_path, state, with_memory=False)
             clock = _Clock()
             chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
-            ctx = runner.run(session, session.new_context(map_path), [clock, phases], chosen)
+            ctx = asyncio.run(
+                runner.run(session, session.new_context(map_path), [clock, phases], chosen)
+            )
             paused = ctx.status == "paused" and ctx.pending_gate is not None
             if paused and ctx.pending_gate.gate == "schema":  # type: ignore[union-attr]
                 entry = ctx.current
@@ -160,7 +163,7 @@ def bench(
                 ctx.approvals.append(approval_key("schema", entry.action_detail))
                 ctx.status = "running"
                 session.store.save(ctx)
-                ctx = runner.run(session, ctx, [phases], chosen)
+                ctx = asyncio.run(runner.run(session, ctx, [phases], chosen))
         wall = time.monotonic() - clock.start
         applied = [
             h

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -54,7 +55,8 @@ def demo(
     console.print(f"symptoms visible after {waited:.0f}s; rootloop takes over")
     session = runner.Session.open(map_path, state_dir())
     ctx = session.new_context(map_path)
-    ctx = runner.run(session, ctx, [TerminalView(console)], session.reasoner(reasoner, map_path))  # type: ignore[arg-type]
+    chosen = session.reasoner(reasoner, map_path)  # type: ignore[arg-type]
+    ctx = asyncio.run(runner.run(session, ctx, [TerminalView(console)], chosen))
     _summary(session, ctx, time.monotonic() - started)
     if not keep:
         lab.down()

@@ -13,6 +13,7 @@ carry resumes: see docs/dashboard.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -59,7 +60,7 @@ class ThreadResumer:
             map_path = Path(ctx.topology_file)
             session = runner.Session.open(map_path, self.contexts.root)
             reasoner = session.reasoner(self.reasoner, map_path)  # type: ignore[arg-type]
-            runner.run(session, ctx, [], reasoner)
+            asyncio.run(runner.run(session, ctx, [], reasoner))  # this thread's own loop
         except Exception:
             log.exception("resuming %s failed", run_id)
         finally:
