@@ -16,7 +16,7 @@ redacted with the map's redactor before anything is framed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,7 +252,7 @@ def build_prompt(
         raise ValueError(
             f"max_input_tokens={max_input_tokens} leaves no room for findings; use 2000 or more"
         )
-    sources = {
+    sources: dict[str, Callable[[int], str | tuple[str, str]]] = {
         "topology": lambda cap: fit(render_topology(inp.topology), cap, "the map")[0],
         "findings": lambda cap: render_findings(inp.findings, redact, cap),
         "history": lambda cap: _framed(render_history(ctx), "debug_history", cap, redact),
