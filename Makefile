@@ -1,9 +1,9 @@
 # The two commands: `make demo` and `make test`. Both set everything up first.
 # `make test-fast`: every in-process test, for the editing loop (no static checks: `make check`);
-#   not the lab's end-to-end runs (e2e, lab), the wheels (packaging) nor the tests that start
-#   whole processes, browsers or pip installs (slow, listed in tests/fixtures/speed.py).
-#   `make test` runs all of them.
-# `make test-real-model`: the tests against a real local model (built once per machine).
+#   not the lab's end-to-end runs (e2e, lab), the real local model (real_model), the wheels
+#   (packaging) nor the tests that start whole processes, browsers or pip installs (slow,
+#   listed in tests/fixtures/speed.py). `make test` runs all of them.
+# `make test-real-model`: only the tests against the real local model (built once per machine).
 .PHONY: setup model demo test test-fast test-real-model check lint bench
 
 setup:
@@ -23,13 +23,13 @@ check: setup
 	.venv/bin/lint-imports
 	.venv/bin/mypy
 
-# The real-model tests (marker real_model) run in `make test-real-model`: schema-constrained
-# decoding of the 270M model takes minutes a request on 2 cores, beyond CI's budget.
-test: check
-	.venv/bin/pytest -q -m "not real_model"
+# Everything, the tests against the real local model included (`model` builds it once per
+# machine; a cached build installs in seconds).
+test: check model
+	.venv/bin/pytest -q
 
 test-fast: setup
-	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab and not packaging and not slow"
+	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab and not real_model and not packaging and not slow"
 
 test-real-model: model
 	.venv/bin/pytest -q -m real_model

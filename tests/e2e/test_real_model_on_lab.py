@@ -8,7 +8,7 @@ with a reason, nothing acted on that the findings do not back, no gate passed, n
 nothing, a code fix committed only when the repository's tests pass, and the
 server's own token counts in the run's ledger.
 
-Few model calls on purpose (each takes seconds on a shared 2-core machine); the
+Few model calls on purpose (each takes about a minute of CPU on a shared 2-core machine); the
 timeouts are generous and nothing depends on speed.
 """
 

@@ -92,3 +92,12 @@ def test_build_model_per_provider() -> None:
         ModelConfig(provider="bedrock", model="anthropic.claude-x", region="us-east-1"), env={}
     )
     assert isinstance(b, BedrockConverseModel)
+
+
+def test_the_answer_cap_goes_in_the_field_the_endpoint_reads() -> None:
+    """OpenAI reads max_completion_tokens; the compatible servers read max_tokens."""
+    openai = build_model(ModelConfig.from_spec("openai:gpt-4.1"), env={"OPENAI_API_KEY": "sk-x"})
+    assert openai.profile.get("openai_chat_supports_max_completion_tokens", True) is True
+    for spec in ("llamacpp:gemma", "ollama:qwen", "vllm:qwen"):
+        local = build_model(ModelConfig.from_spec(spec), env={})
+        assert local.profile.get("openai_chat_supports_max_completion_tokens") is False, spec

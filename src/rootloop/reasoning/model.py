@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -238,15 +239,37 @@ def build_model(config: ModelConfig, env: Mapping[str, str] | None = None) -> Mo
             ) from None
         return BedrockConverseModel(config.model, provider=provider, settings=settings)
     from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.profiles.openai import OpenAIModelProfile
     from pydantic_ai.providers.openai import OpenAIProvider
 
     # A local OpenAI-compatible server usually wants no key, but the client needs one.
     key = _key(config, env, required=config.base_url is None) or "not-needed"
+    profile = (
+        None
+        if openai_itself(config.base_url)
+        else OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False)
+    )
     return OpenAIChatModel(
         config.model,
         provider=OpenAIProvider(base_url=config.base_url, api_key=key),
         settings=settings,
+        profile=profile,
     )
+
+
+def openai_itself(base_url: str | None) -> bool:
+    """Whether ``base_url`` is OpenAI's own API (no base_url means OpenAI).
+
+    Why it matters: OpenAI caps an answer with ``max_completion_tokens``, the field
+    pydantic-ai sends by default; OpenAI-compatible servers read ``max_tokens`` (vLLM,
+    Ollama and llama.cpp's server all accept it) and llama-cpp-python's server silently
+    ignores the other one, so an answer there ran unbounded up to the context window.
+    Every other endpoint gets ``max_tokens``: ``max_output_tokens`` always bounds the answer.
+    """
+    if base_url is None:
+        return True
+    host = urlsplit(base_url).hostname or ""
+    return host == "api.openai.com"
 
 
 def _key(config: ModelConfig, env: Mapping[str, str], *, required: bool) -> str | None:
