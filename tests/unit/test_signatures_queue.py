@@ -100,3 +100,14 @@ def test_the_queues_metrics_are_read_over_at_least_two_periods():
         start=end - timedelta(minutes=5), end=end, baseline_start=end - timedelta(hours=1)
     )
     assert metrics_window(five) == five
+
+
+def test_a_bad_messages_signal_is_not_a_queue_backing_up(tmp_path):
+    """consumer-down needs the queue backing up: its depth, its growth or its oldest
+    message's age. A judged ``messages_deleted`` is none of those (its name holds
+    "age" — the bug this guards: it once read as a backing-up queue)."""
+    f = queue(stalled=True, deleted=3, dlq=DEG, depth=0)
+    f.signals.append(Signal(name="messages_sent", value=7, status=CRIT))
+    f.signals = [s for s in f.signals if s.name != "messages_deleted"]
+    f.signals.append(Signal(name="messages_deleted", value=3, status=CRIT))
+    assert all(h.category != cat.CONSUMER_DOWN for h in match([f], topo(tmp_path)))

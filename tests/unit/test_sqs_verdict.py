@@ -53,7 +53,8 @@ def test_the_table_judges_as_the_old_verdict_did(depth, sent, deleted, dlq):
         settings=s,
     )
     f = skill.judge(node, s, state(depth, sent, deleted, dlq))
-    stalled = sent > 0 and deleted < sent * s.min_delete_ratio
+    # stalled only when messages wait (here no growth: one point of visible messages)
+    stalled = sent > 0 and deleted < sent * s.min_delete_ratio and depth > 0
     crit_if_stalled = Status.CRITICAL if stalled else Status.OK
     depth_status = (
         Status.DEGRADED if depth >= s.depth_warn else Status.OK
@@ -66,3 +67,22 @@ def test_the_table_judges_as_the_old_verdict_did(depth, sent, deleted, dlq):
     for info in ("in_flight", "delayed", "messages_sent", "depth_growing"):
         assert f.signal(info).status is Status.OK
     assert (f.signal("dlq_depth") is None) == (dlq is None)
+
+
+def test_fewer_deleted_than_sent_while_nothing_waits_is_not_a_stall():
+    """7 sent, 3 deleted, none visible: the rest is in flight or in the DLQ. The consumer
+    keeps up (slowly, or with failing messages); it has not stopped."""
+    skill = SqsSkill()
+    s = skill.Settings.model_validate({"queue_name": "orders"})
+    node = Node(
+        name="orders",
+        type="queue",
+        skill="aws-sqs",
+        role="downstream",
+        component="orders",
+        service="svc",
+        timeout=5,
+        settings=s,
+    )
+    assert skill.judge(node, s, state(0, 7, 3, 1)).value("consumer_stalled") is False
+    assert skill.judge(node, s, state(5, 7, 3, 1)).value("consumer_stalled") is True

@@ -270,10 +270,10 @@ def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
     components = set(topo.graph.nodes)
     consumer = next((s.node for s in f.suspects if s.node in components), None)
     stalled = f.value("consumer_stalled") is True
-    backing_up = (
+    backing_up = (  # the check's own queue signals, by name
         bad_signal(f, "depth")
         or f.value("depth_growing") is True
-        or any(bad_signal(f, s.name) for s in f.signals if "age" in s.name.lower())
+        or bad_signal(f, "age_of_oldest_message")
     )
     if not (stalled and backing_up and consumer is not None):
         return []

@@ -176,7 +176,12 @@ class SqsSkill(AwsSkill):
         deleted = m["messages_deleted"].total
         visible = m["visible_messages"]
         growing = len(visible.incident) >= 2 and visible.incident[-1] > visible.incident[0]
-        stalled = sent > 0 and deleted < sent * s.min_delete_ratio
+        # Stalled: far fewer deleted than sent AND messages wait for it (visible, or the
+        # visible count growing). Deleting fewer than were sent while nothing waits is a
+        # consumer that keeps up: the difference is in flight (received, being handled)
+        # or in the dead-letter queue — a slow consumer or failing messages, not a stop.
+        waiting = depth > 0 or growing
+        stalled = sent > 0 and deleted < sent * s.min_delete_ratio and waiting
         lag = max(0.0, sent - deleted)
 
         statuses = [judge(depth, s.depth_warn, None), age.status if age.has_data else Status.OK]
