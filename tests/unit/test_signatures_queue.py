@@ -111,3 +111,31 @@ def test_a_bad_messages_signal_is_not_a_queue_backing_up(tmp_path):
     f.signals = [s for s in f.signals if s.name != "messages_deleted"]
     f.signals.append(Signal(name="messages_deleted", value=3, status=CRIT))
     assert all(h.category != cat.CONSUMER_DOWN for h in match([f], topo(tmp_path)))
+
+
+def lambda_finding(status: Status) -> Finding:
+    return Finding(
+        node="lambda-worker",
+        skill="aws-lambda",
+        status=status,
+        summary="lambda-worker: 5 invocations, 4 errors",
+        signals=[Signal(name="error_rate", value=0.8 if status is not OK else 0.0, status=status)],
+    )
+
+
+def test_a_stalled_queue_whose_consumer_fails_its_own_check_is_consumer_down(tmp_path):
+    """Messages wait, nothing is deleted, and the consumer's own check fails: it is not
+    consuming, even before the queue's depth or age crosses a threshold."""
+    f = queue(stalled=True, deleted=0, dlq=OK, depth=6)
+    hits = match([f, lambda_finding(CRIT)], topo(tmp_path))
+    assert [(h.component, h.category) for h in hits if h.category == cat.CONSUMER_DOWN] == [
+        ("lambda-worker", cat.CONSUMER_DOWN)
+    ]
+
+
+def test_a_consumer_briefly_behind_is_not_consumer_down(tmp_path):
+    """Fewer deletes than sends over a short window, the queue not backing up by its own
+    signals, the consumer's own check healthy: a consumer behind, not a consumer down."""
+    f = queue(stalled=True, deleted=0, dlq=OK, depth=2)
+    hits = match([f, lambda_finding(OK)], topo(tmp_path))
+    assert all(h.category != cat.CONSUMER_DOWN for h in hits)

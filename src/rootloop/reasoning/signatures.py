@@ -255,15 +255,18 @@ def cache_full(f: Finding, topo: Topology) -> list[Hit]:
     ]
 
 
-def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
+def consumer_down(f: Finding, topo: Topology, failing: frozenset[str] = frozenset()) -> list[Hit]:
     """A queue fills because its consumer stopped consuming.
 
     Preconditions, all of them: the queue check is unhealthy; the consumer is stalled
-    (the check's ``consumer_stalled``: messages were sent and far fewer deleted); the
-    queue is backing up (visible depth, or its growth, or the oldest message's age is
-    judged bad); the check names the consumer, a component of the map. A consumer that
-    consumes while some messages end in the DLQ is another fault
-    (``rootloop.reasoning.signatures_queue``).
+    (the check's ``consumer_stalled``: far fewer deleted than sent while messages wait);
+    the check names the consumer, a component of the map; and there is evidence that it
+    is not consuming rather than briefly behind — the queue backs up by its own judged
+    signals (visible depth, its growth, the oldest message's age), or the consumer's own
+    check judges it unhealthy (``failing``: components whose checks are bad, e.g. a
+    function failing its invocations). Fewer deletes than sends over a short window
+    alone is a consumer behind, not a consumer down. A consumer that consumes while some
+    messages end in the DLQ is another fault (``rootloop.reasoning.signatures_queue``).
     """
     if f.skill != "aws-sqs" or not bad(f):
         return []
@@ -275,8 +278,9 @@ def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
         or f.value("depth_growing") is True
         or bad_signal(f, "age_of_oldest_message")
     )
-    if not (stalled and backing_up and consumer is not None):
+    if not (stalled and consumer is not None and (backing_up or consumer in failing)):
         return []
+    why = "the queue backs up" if backing_up else f"{consumer}'s own check fails"
     return [
         Hit(
             consumer,
@@ -287,9 +291,15 @@ def consumer_down(f: Finding, topo: Topology) -> list[Hit]:
             [f.summary],
             f.anomaly_started_at,
             f.node,
-            ["messages sent and not deleted (consumer stalled)", "the queue backs up"],
+            ["messages sent and not deleted (consumer stalled)", why],
         )
     ]
+
+
+def consumer_down_across(findings: list[Finding], topo: Topology) -> list[Hit]:
+    """``consumer_down`` for each queue, knowing which consumers' own checks are bad."""
+    failing = frozenset(component_of(g, topo) for g in findings if g.skill != "aws-sqs" and bad(g))
+    return [hit for f in findings for hit in consumer_down(f, topo, failing)]
 
 
 def schema_drift(f: Finding, topo: Topology) -> list[Hit]:
@@ -506,7 +516,7 @@ def _when(value: object) -> datetime | None:
 
 
 CrossSignature = Callable[[list[Finding], Topology], list[Hit]]
-CROSS_SIGNATURES: list[CrossSignature] = [bad_deploy]
+CROSS_SIGNATURES: list[CrossSignature] = [bad_deploy, consumer_down_across]
 
 SIGNATURES: list[Signature] = [
     oom,
@@ -514,7 +524,6 @@ SIGNATURES: list[Signature] = [
     connection_exhaustion,
     pool_errors_in_logs,
     cache_full,
-    consumer_down,
     schema_drift,
     dependency_down,
     throttling,
