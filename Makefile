@@ -29,7 +29,7 @@ test: check model
 	.venv/bin/pytest -q
 
 test-fast: setup
-	.venv/bin/pytest -q -n 2 --dist loadfile -m "not e2e and not lab and not real_model and not packaging and not slow"
+	.venv/bin/pytest -q -n 3 --dist worksteal -m "not e2e and not lab and not real_model and not packaging and not slow"
 
 test-real-model: model
 	.venv/bin/pytest -q -m real_model
