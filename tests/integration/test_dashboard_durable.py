@@ -45,12 +45,12 @@ def start_investigation(server: ServeProcess) -> str:
     return str(decision["investigation_id"])
 
 
-def waiting_durably(web: httpx.Client, inv_id: str) -> bool:
+def waiting_durably(web: httpx.Client | ServeProcess, inv_id: str) -> bool:
     detail = web.get(f"/investigations/{inv_id}").json()
     return detail["status"] == "paused" and detail["workflow"] == "PENDING"
 
 
-def ended(web: httpx.Client, inv_id: str) -> dict | None:
+def ended(web: httpx.Client | ServeProcess, inv_id: str) -> dict | None:
     detail = web.get(f"/investigations/{inv_id}").json()
     done = detail["status"] == "ended" and detail["workflow"] == "SUCCESS"
     return detail if done else None
@@ -148,3 +148,44 @@ def test_a_restarted_worker_honours_an_approval_given_while_it_was_down(
     assert ctx.status == "healthy", ctx.status_reason
     assert len(ctx.decisions) == 1
     assert sum("approved gate 'schema' by alice" in n for n in ctx.notes) == 1, ctx.notes
+
+
+def test_an_api_approval_is_bound_to_the_action_and_recorded_once(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """The token endpoint: an approval naming another action is refused and records
+    nothing; the right one is recorded (who, via api, from where) and resumes the
+    workflow; a second approval of the same action is refused."""
+    write_config(tmp_path, pg_dsn)
+    config = yaml.safe_load((tmp_path / "serve.yaml").read_text(encoding="utf-8"))
+    config["approvals"] = {"tokens": ["env:TEST_APPROVAL_TOKEN"]}
+    del config["access"]  # the service's own API, as a machine reaches it: no login
+    (tmp_path / "serve.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    token = "approval-token-0123456789"
+    auth = {"Authorization": f"Bearer {token}"}
+    state = tmp_path / "state"
+    contexts = ContextStore(state)
+    env = {"ROOTLOOP_STATE_DIR": str(state), "TEST_APPROVAL_TOKEN": token}
+    with serve_processes(tmp_path, env) as start:
+        server = start()
+        web = server
+        inv_id = start_investigation(server)
+        wait_for("the workflow to wait at the gate", lambda: waiting_durably(web, inv_id))
+        approve = f"/investigations/{inv_id}/approve"
+
+        other = {"gate": "schema", "approver": "bob", "action": "0" * 16}
+        refused = server.post(approve, json=other, headers=auth)
+        assert refused.status_code == 403, refused.text
+        assert contexts.load(inv_id).decisions == []
+
+        ok = server.post(approve, json={"gate": "schema", "approver": "bob"}, headers=auth)
+        assert ok.status_code == 202, ok.text
+        again = server.post(approve, json={"gate": "schema", "approver": "bob"}, headers=auth)
+        assert again.status_code == 403, again.text
+        detail = wait_for("the approved run to end", lambda: ended(web, inv_id))
+    assert isinstance(detail, dict) and detail["outcome"] == "healthy", detail
+    ctx = contexts.load(inv_id)
+    [decision] = ctx.decisions
+    assert (decision.who, decision.via, decision.decision) == ("bob", "api", "approved")
+    assert decision.origin == "127.0.0.1"
+    assert column_exists(pg_dsn)
