@@ -50,10 +50,7 @@ async def execute(d: Dispatcher, action: Any, step: Step) -> ActionResult:
 
 
 async def applied(d: Dispatcher, action: Any, step: Step) -> bool:
-    node = d.probe_node(action, step.ctx)
-    if node is None:
-        return False
-    return await asyncio.to_thread(already_applied, action, d.aws_clients(node), step)
+    return await d.aws_already_applied(action, step, already_applied)
 
 
 def apply(

@@ -137,6 +137,17 @@ class Dispatcher:
         except (ActionRefused, ApprovalRequired):
             return None
 
+    async def aws_already_applied(
+        self, action: BaseAction, step: Step, check: Callable[[Any, Any, Step], bool]
+    ) -> bool:
+        """Ask the real world whether an AWS action's effect is there (``check(action,
+        clients, step)`` on a thread), through the clients of its landing node; False
+        where a gate refuses the node (applying again meets the same gate)."""
+        node = self.probe_node(action, step.ctx)
+        if node is None:
+            return False
+        return await asyncio.to_thread(check, action, self.aws_clients(node), step)
+
     def aws_clients(self, node: Node) -> Any:
         from rootloop.platforms.aws.session import AwsConfig, clients_for
 
@@ -204,11 +215,7 @@ class Dispatcher:
     async def _ecs_applied(self, action: Any, step: Step) -> bool:
         from rootloop.actions import ecs
 
-        node = self.probe_node(action, step.ctx)
-        if node is None:
-            return False
-        clients = self.aws_clients(node)
-        return await asyncio.to_thread(ecs.already_applied, action, clients, step)
+        return await self.aws_already_applied(action, step, ecs.already_applied)
 
     async def wait_stable(
         self,
@@ -241,12 +248,7 @@ class Dispatcher:
     async def _lambda_applied(self, action: Any, step: Step) -> bool:
         from rootloop.actions import aws_lambda
 
-        node = self.probe_node(action, step.ctx)
-        if node is None:
-            return False
-        return await asyncio.to_thread(
-            aws_lambda.already_applied, action, self.aws_clients(node), step
-        )
+        return await self.aws_already_applied(action, step, aws_lambda.already_applied)
 
     # -- datastores ---------------------------------------------------------------------------
     def _dsn(self, action: BaseAction, step: Step) -> str:
