@@ -77,6 +77,11 @@ class RunState:
     first_findings: list[Finding] = field(default_factory=list)
     verify_findings: list[Finding] = field(default_factory=list)
 
+    def report_findings(self) -> list[Finding]:
+        """What the report draws: the diagnosis sweep; a run resumed after its diagnosis
+        has only its verify sweep (or the sweep taken for the report)."""
+        return self.findings or self.first_findings or self.verify_findings
+
 
 TestRunner = Callable[[Topology], Awaitable[tuple[LoadTestResult | None, UiTestResult | None]]]
 
@@ -675,10 +680,17 @@ class Loop:
         so a run killed in between resumes into it). Publishing twice updates one PR."""
         if self.publisher is None or self.state is None:
             return
-        ctx = self.state.context
+        st = self.state
+        ctx = st.context
         self.phase("pr")
+        if not st.report_findings():
+            # a resumed process that went straight to its ending has swept nothing: one
+            # read-only sweep, so the report shows the service as it is now rather than
+            # every node "not checked" (the ending itself was decided before, and stays)
+            self.emit("progress", "sweeping once for the report (this process swept nothing)")
+            st.findings = await self.sweep()
         try:
-            where = await self.publisher.publish(self.state)
+            where = await self.publisher.publish(st)
         except Exception as exc:  # the PR is the report; failing to open it must be visible
             self.emit("note", f"could not open the PR: {type(exc).__name__}: {exc}")
             self.phase("pr", "end")

@@ -33,11 +33,10 @@ class Publisher:
         self.body_path = run_dir / "pr.md"
 
     def report(self, run: RunState) -> RunReport:
-        diagnosis_findings = run.findings or run.first_findings
         return build_report(
             run.context,
             run.topology,
-            diagnosis_findings,
+            run.report_findings(),
             diagnosis=run.diagnosis,
             verify=run.verification,
             load_test=run.load_test,

@@ -310,10 +310,13 @@ class RecordingPublisher:
     """Records each published ending (status and outcomes) instead of opening a PR."""
 
     published: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: per publication, the nodes the report had a finding for (its graph's checked nodes)
+    checked: list[set[str]] = field(default_factory=list)
 
     async def publish(self, run: RunState) -> str | None:
         ctx = run.context
         self.published.append((ctx.status, [str(h.outcome) for h in ctx.history]))
+        self.checked.append({f.node for f in run.report_findings()})
         return f"pr://{ctx.run_id}"
 
 

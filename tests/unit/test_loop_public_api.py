@@ -100,9 +100,12 @@ async def test_a_schema_change_pauses_for_approval_and_resumes_by_run_id(tmp_pat
     decide(
         ContextStore(tmp_path / "s"), paused.run_id, "schema", "approved", who="alice", via="test"
     )
-    done = await investigate(path, reasoner, executor, run_id=paused.run_id)
+    publisher = RecordingPublisher()
+    done = await investigate(path, reasoner, executor, run_id=paused.run_id, publisher=publisher)
     assert done.run_id == paused.run_id and done.status == "healthy"
     assert executor.applied == [migration]
+    # the resumed process swept only to verify: its report draws that sweep, not "unchecked"
+    assert publisher.checked[-1] == set(rootloop.load_map(path).nodes)
 
 
 async def test_the_iteration_budget_ends_the_run(tmp_path: Path) -> None:
@@ -159,6 +162,8 @@ async def test_killed_at_a_point_then_resumed_by_run_id_applies_once(
     assert result.status == "healthy" and result.outcomes[-1] is Outcome.FIXED
     assert executor.applied == [env()]  # once, whatever the kill interrupted
     assert publisher.published[-1][0] == "healthy"
+    # whatever the resumed process skipped, its report has every node of the map checked
+    assert publisher.checked[-1] == set(rootloop.load_map(path).nodes)
 
 
 async def test_a_second_run_on_the_same_service_gets_lease_held(tmp_path: Path) -> None:
