@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from rootloop import topology
+import rootloop
 from rootloop.errors import TopologyError, UserError
 from rootloop.models.nodes import SkillSettings
 
@@ -41,7 +41,7 @@ MAP = "service: svc\ndownstream:\n  - {name: db, type: tcp, skill: port, port: 5
 def test_the_loader_uses_the_catalog_it_is_handed(tmp_path: Path):
     (tmp_path / "m.yaml").write_text(MAP)
     catalog = Catalog()
-    topo = topology.load(tmp_path / "m.yaml", env={}, skills=catalog)
+    topo = rootloop.load_map(tmp_path / "m.yaml", env={}, skills=catalog)
     assert catalog.asked == ["port"]
     node = topo.nodes["db"]
     assert isinstance(node.settings, PortSettings) and node.settings.port == 5432
@@ -51,7 +51,7 @@ def test_the_loader_uses_the_catalog_it_is_handed(tmp_path: Path):
 def test_a_catalog_validates_settings_and_the_registry_does_not_know_its_skill(tmp_path: Path):
     (tmp_path / "m.yaml").write_text(MAP.replace("5432", "'not a port'"))
     with pytest.raises(TopologyError):
-        topology.load(tmp_path / "m.yaml", env={}, skills=Catalog())
+        rootloop.load_map(tmp_path / "m.yaml", env={}, skills=Catalog())
     (tmp_path / "m.yaml").write_text(MAP)
     with pytest.raises(TopologyError, match="unknown skill 'port'"):
-        topology.load(tmp_path / "m.yaml", env={})  # the built-in registry
+        rootloop.load_map(tmp_path / "m.yaml", env={})  # the built-in registry
