@@ -59,7 +59,8 @@ class Rule:
     note: str = ""
     crit_note: str = ""
     unit: str = ""
-    show: Literal["warn", "crit", "none"] = "warn"  # which threshold the signal carries
+    #: which threshold the signal carries (``reached``: crit when critical, else warn)
+    show: Literal["warn", "crit", "reached", "none"] = "warn"
     on: str | None = None  # ``flag``: the fact that marks it, instead of its own value
     crit_on: str | None = None  # ``flag``: a fact that makes it critical whatever ``severity``
     when: str | None = None  # a fact that must be true for the rule to judge
@@ -161,6 +162,15 @@ def judge_value(rule: Rule, value: Value, settings: object, facts: Mapping[str, 
     return Status.OK
 
 
+def shown_threshold(rule: Rule, status: Status, settings: object = None) -> float | None:
+    """The threshold a signal judged by ``rule`` carries (see ``Rule.show``)."""
+    if rule.show == "reached":
+        which = rule.crit if status is Status.CRITICAL else rule.warn
+    else:
+        which = {"warn": rule.warn, "crit": rule.crit, "none": None}[rule.show]
+    return threshold_of(which, settings)
+
+
 def assess(
     rules: Iterable[Rule],
     values: Mapping[str, Value | Signal],
@@ -189,8 +199,7 @@ def assess(
             verdict.add(value)
             continue
         status = statuses.get(rule.same_as or rule.name, Status.UNKNOWN)
-        which = {"warn": rule.warn, "crit": rule.crit, "none": None}[rule.show]
-        shown = threshold_of(which, settings)
+        shown = shown_threshold(rule, status, settings)
         signal = Signal(name=rule.name, value=value, unit=rule.unit, threshold=shown, status=status)
         note = None
         if status in (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE):
