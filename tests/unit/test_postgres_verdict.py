@@ -90,3 +90,25 @@ def test_the_table_judges_sessions_as_the_old_verdicts_did(idle_blocks):
         if any(st is not Status.OK for n, st in got.items() if n not in want):
             wrong.append(f"{case}: a signal judged off the table")
     assert not wrong, "\n".join(wrong[:20])
+
+
+def test_a_server_out_of_slots_is_critical_by_the_connections_rule():
+    """Refused for lack of connection slots: the ratio row at 1 (every usable slot
+    taken), critical as before, now with the threshold it crossed."""
+    import psycopg
+
+    from rootloop.models.nodes import Node
+    from rootloop.skills.base import CheckContext
+    from rootloop.skills.postgres import PostgresSkill
+
+    node = Node(name="db", type="db", skill="postgres", role="downstream", component="db",
+                service="svc", timeout=5, settings=S)  # fmt: skip
+    exc = psycopg.OperationalError("FATAL: sorry, too many clients already")
+    f = PostgresSkill()._connect_failed(node, "db:5432/app", exc, CheckContext(), S)
+    ratio = f.signal("connections_used_ratio")
+    assert f.status is Status.CRITICAL and "slots exhausted" in f.summary
+    assert (ratio.value, ratio.status, ratio.threshold) == (
+        1.0,
+        Status.CRITICAL,
+        S.connections_critical_ratio,
+    )

@@ -429,6 +429,10 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+#: a service the cluster does not have (deleted, or a wrong name in the map)
+MISSING_RULES = (Rule("service_exists", "among", good=(True,), severity=Status.CRITICAL),)
+
+
 class EcsSkill(BaseSkill):
     name: ClassVar[str] = "aws-ecs"
     Settings: ClassVar[type[SkillSettings]] = Settings
@@ -443,11 +447,12 @@ class EcsSkill(BaseSkill):
         except AWS_ERRORS as exc:
             return failure_finding(node.name, self.name, exc)
         if report is None:
+            gone = verdicts.assess(MISSING_RULES, {"service_exists": False})
             return self.finding(
                 node,
-                Status.CRITICAL,
+                gone.status,
                 f"ECS service {s.service} not found in cluster {s.cluster}",
-                signals=[Signal(name="service_exists", value=False, status=Status.CRITICAL)],
+                signals=gone.signals,
             )
         finding = self.judge(node, s, report, window)
         left = node.timeout * 0.9 - (time.monotonic() - started)

@@ -126,6 +126,11 @@ def threshold_rule(spec: MetricSpec) -> Rule:
     return Rule(spec.signal_name, direction, warn=spec.warn, crit=spec.crit, unit=spec.unit)
 
 
+#: far from its own baseline (``MetricAssessment.abnormal``): degraded, whatever the
+#: thresholds say
+ANOMALY = Rule("anomaly", "flag")
+
+
 def _judge(spec: MetricSpec, value: float) -> Status:
     return judge_value(threshold_rule(spec), value, None, {})
 
@@ -142,10 +147,8 @@ def assess(clients: AwsClients, specs: list[MetricSpec], window: Window) -> list
         a = MetricAssessment(spec=spec, baseline=base, incident=inc, incident_times=times)
         if inc:
             a.anomaly = score_series(base, inc, spec.direction)
-            statuses = [_judge(spec, a.peak if a.peak is not None else 0.0)]
-            if a.abnormal:
-                statuses.append(Status.DEGRADED)
-            a.status = worst(statuses)
+            threshold = _judge(spec, a.peak if a.peak is not None else 0.0)
+            a.status = worst([threshold, judge_value(ANOMALY, a.abnormal, None, {})])
             a.onset = _onset(a)
         out.append(a)
     return out

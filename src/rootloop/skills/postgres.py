@@ -266,7 +266,7 @@ class PostgresSkill(BaseSkill):
                 options=f"-c default_transaction_read_only=on -c statement_timeout={stmt_ms}",
             )
         except psycopg.Error as exc:
-            return self._connect_failed(node, where, exc, ctx)
+            return self._connect_failed(node, where, exc, ctx, s)
         try:
             report = await self._inspect(conn, s, ctx)
         except psycopg.Error as exc:
@@ -281,22 +281,23 @@ class PostgresSkill(BaseSkill):
 
     # -- connecting -------------------------------------------------------------
     def _connect_failed(
-        self, node: Node, where: str, exc: psycopg.Error, ctx: CheckContext
+        self,
+        node: Node,
+        where: str,
+        exc: psycopg.Error,
+        ctx: CheckContext,
+        s: PostgresSettings,
     ) -> Finding:
         text = ctx.redactor.text(" ".join(str(exc).split()))[:500]
         if any(k in text for k in _FULL) or getattr(exc, "sqlstate", None) == "53300":
+            # refused for lack of slots: every usable one is taken (a ratio of 1)
+            full = _Report()
+            full.measure("connections_used_ratio", 1.0, s)
             return self.finding(
                 node,
-                Status.CRITICAL,
+                worst(full.statuses),
                 f"{where}: connection slots exhausted, new connections are refused ({text})",
-                signals=[
-                    Signal(
-                        name="connections_used_ratio",
-                        value=1.0,
-                        threshold=None,
-                        status=Status.CRITICAL,
-                    )
-                ],
+                signals=full.signals,
                 error=text,
             )
         if any(k in text for k in _AUTH):

@@ -287,8 +287,7 @@ class PrometheusSkill(BaseSkill):
         onset = None
         if q.baseline_minutes:
             anomalous, onset = await self._score(api, q, s, end, signals, evidence)
-            if anomalous and status is Status.OK:
-                status = Status.DEGRADED
+            if anomalous and status is Status.OK:  # its ``_anomaly`` signal is degraded
                 said.append(f"{q.label} far from its baseline")
         return status, said, onset
 
