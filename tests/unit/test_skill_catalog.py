@@ -1,5 +1,6 @@
-"""The map loader finds skills through the catalog it is handed (the registry by
-default): it validates each node's settings with that catalog's schemas."""
+"""The map loader finds skills through the catalog it is handed (it has no default of
+its own; ``rootloop.load_map`` hands it the registry): it validates each node's settings
+with that catalog's schemas."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import ClassVar
 import pytest
 
 import rootloop
+from rootloop import topology
 from rootloop.errors import TopologyError, UserError
 from rootloop.models.nodes import SkillSettings
 
@@ -41,7 +43,7 @@ MAP = "service: svc\ndownstream:\n  - {name: db, type: tcp, skill: port, port: 5
 def test_the_loader_uses_the_catalog_it_is_handed(tmp_path: Path):
     (tmp_path / "m.yaml").write_text(MAP)
     catalog = Catalog()
-    topo = rootloop.load_map(tmp_path / "m.yaml", env={}, skills=catalog)
+    topo = topology.load(tmp_path / "m.yaml", env={}, skills=catalog)
     assert catalog.asked == ["port"]
     node = topo.nodes["db"]
     assert isinstance(node.settings, PortSettings) and node.settings.port == 5432
@@ -55,3 +57,12 @@ def test_a_catalog_validates_settings_and_the_registry_does_not_know_its_skill(t
     (tmp_path / "m.yaml").write_text(MAP)
     with pytest.raises(TopologyError, match="unknown skill 'port'"):
         rootloop.load_map(tmp_path / "m.yaml", env={})  # the built-in registry
+
+
+def test_the_loader_has_no_catalog_of_its_own(tmp_path: Path):
+    """It must be handed one (the import contract keeps ``rootloop.topology`` off the
+    registry); the public API is where the built-in one is the default."""
+    (tmp_path / "m.yaml").write_text(MAP)
+    with pytest.raises(TypeError, match="skills"):
+        topology.load(tmp_path / "m.yaml", env={})  # no skills= argument
+    assert rootloop.load_map(tmp_path / "m.yaml", env={}, skills=Catalog()).nodes["db"]
