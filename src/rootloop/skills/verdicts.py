@@ -82,7 +82,7 @@ class Verdict:
         return worst(self.statuses)
 
     def add(self, signal: Signal, note: str | None = None) -> None:
-        """A signal judged by the skill itself (a verdict no rule expresses)."""
+        """A judged signal and, when it is bad, its note."""
         self.signals.append(signal)
         self.statuses.append(signal.status)
         if note:
