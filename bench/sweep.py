@@ -91,7 +91,7 @@ def write_map(folder: Path, port: int, delays: list[int], hang: bool) -> Path:
 
 
 async def run_one(path: Path) -> tuple[float, float, int, int]:
-    topo = topology.load(path, env={})
+    topo = topology.load(path, env={}, skills=registry)
     start = time.perf_counter()
     findings = await sweep(topo.nodes.values(), CheckContext(), concurrency=topo.policy.concurrency)
     wall = time.perf_counter() - start

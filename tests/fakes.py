@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import rootloop
 from rootloop import topology as topology_mod
 from rootloop.context import ContextStore, DebugContext
 from rootloop.events import Event
@@ -42,7 +43,7 @@ registry.register("fake-world", "rootloop.testing:StaticSkill")
 
 def make_topology(tmp_path: Path, world: StaticWorld, **kw: Any) -> topology_mod.Topology:
     """``rootloop.testing.write_map``, loaded (with an empty environment)."""
-    return topology_mod.load(write_map(tmp_path, world, **kw), env={})
+    return rootloop.load_map(write_map(tmp_path, world, **kw), env={})
 
 
 @dataclass

@@ -23,9 +23,10 @@ from rootloop.context import DebugContext, RunStatus
 from rootloop.events import Event
 from rootloop.loop import Publisher, TestRunner
 from rootloop.models import Finding, Outcome
-from rootloop.models.nodes import Node
+from rootloop.models.nodes import Node, SkillCatalog
 from rootloop.reasoning.base import Reasoner
 from rootloop.runner import ReasonerKind
+from rootloop.skills import registry
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep as sweep_nodes
 from rootloop.topology import Topology
@@ -67,13 +68,21 @@ class Investigation:
         return self.status == "healthy"
 
 
-def load_map(path: str | os.PathLike[str], *, env: dict[str, str] | None = None) -> Topology:
+def load_map(
+    path: str | os.PathLike[str],
+    *,
+    env: dict[str, str] | None = None,
+    skills: SkillCatalog | None = None,
+) -> Topology:
     """Read and validate a service map (and the maps it includes).
 
     ``env`` replaces the process environment for ``${VAR}`` references (None: the
-    process's own). Raises ``TopologyError`` naming the field and the fix.
+    process's own). ``skills`` finds each node's skill: the built-in registry with the
+    installed ``rootloop.skills`` plugins unless another catalog is given (the loader
+    itself has no default; this is the one place that picks it). Raises
+    ``TopologyError`` naming the field and the fix.
     """
-    return topology_mod.load(Path(path), env=env)
+    return topology_mod.load(Path(path), env=env, skills=registry if skills is None else skills)
 
 
 def _map(map_or_path: MapLike) -> Topology:

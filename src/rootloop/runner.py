@@ -31,6 +31,7 @@ from rootloop.models import LoadTestResult, UiTestResult
 from rootloop.publish import Publisher as PullRequestPublisher
 from rootloop.reasoning.base import Reasoner
 from rootloop.reasoning.rules import RulesReasoner
+from rootloop.skills import registry
 from rootloop.state import state_dir
 from rootloop.topology import Topology
 
@@ -52,7 +53,9 @@ class Session:
     def open(
         cls, map_path: Path, state_root: Path | None = None, *, with_memory: bool = True
     ) -> Session:
-        return cls.of(topology_mod.load(map_path), state_root, with_memory=with_memory)
+        return cls.of(
+            topology_mod.load(map_path, skills=registry), state_root, with_memory=with_memory
+        )
 
     @classmethod
     def of(

@@ -41,7 +41,6 @@ from rootloop.production import (
     tag_production_reason,
 )
 from rootloop.redact import Redactor, is_sensitive_name
-from rootloop.skills import registry
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _NODE_KEYS = {"name", "type", "skill", "timeout", "map", "production", "tags", "compute", "logs"}
@@ -265,15 +264,15 @@ class Topology:
         return list(self.graph.successors(component))
 
 
-def load(
-    path: str | Path, env: dict[str, str] | None = None, skills: SkillCatalog | None = None
-) -> Topology:
+def load(path: str | Path, env: dict[str, str] | None = None, *, skills: SkillCatalog) -> Topology:
     """Load a map file (JSON or YAML) and every map it references.
 
-    ``skills`` finds each node's skill (its settings schema and default timeout): the
-    built-in registry with the installed plugins unless another catalog is passed in.
+    ``skills`` finds each node's skill (its settings schema and default timeout). The
+    caller passes it — the entry points hand in ``rootloop.skills.registry`` (the
+    built-ins and the installed plugins) — so the loader depends on no catalog of its
+    own and sits above the skills only through the ``SkillCatalog`` protocol.
     """
-    loader = _Loader(dict(os.environ) if env is None else env, skills or registry)
+    loader = _Loader(dict(os.environ) if env is None else env, skills)
     root = loader.load_file(Path(path), stack=[])
     loader.check_acyclic(root)
     return loader.result(root)

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rootloop import topology
+from rootloop import load_map
 from rootloop.actions.datastores import LEDGER
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.actions.ecs import KEY_TAG
@@ -65,7 +65,7 @@ def test_restart_killed_after_its_deploy_deploys_one_tagged_revision(lab: Lab, t
     done = resume(ctx.run_id, tmp_path)
     assert_credited(tmp_path, ctx.run_id, done)
 
-    topo = topology.load(map_path)
+    topo = load_map(map_path)
     action = ContextStore(tmp_path).load(ctx.run_id).history[0].action_detail
     assert action is not None and action.kind == "restart"
     dispatcher = Dispatcher(topo, tmp_path)

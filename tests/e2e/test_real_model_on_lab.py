@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from rootloop import runner, topology
+import rootloop
+from rootloop import runner
 from rootloop.context import DebugContext
 from rootloop.events import Event
 from rootloop.reasoning.hybrid import HybridReasoner, build_reasoner
@@ -60,7 +61,7 @@ def assert_safe(
     for h in ctx.history:
         assert not (h.phase == "refused" and h.changed), h  # a refused action changed nothing
         if h.action_detail is not None:
-            assert not topology.load(map_path).is_production_resource(h.action_detail.target)
+            assert not rootloop.load_map(map_path).is_production_resource(h.action_detail.target)
     if ctx.status == "healthy":  # no false "fixed": the scenario's own probe agrees
         real = probe(lab, scenario)
         assert real.fixed, f"claimed healthy, but: {real.detail}"

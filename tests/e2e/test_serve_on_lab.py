@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import rootloop
 from rootloop import killpoints
 from rootloop.context import ContextStore
 from rootloop.models import Outcome
@@ -188,14 +189,13 @@ def test_worker_killed_while_the_restart_applies_is_finished_once_by_the_next(
     assert len(investigations(second)) == 1
 
     # exactly once in the world: one task-definition revision tagged with the action's key
-    from rootloop import topology
     from rootloop.actions.dispatch import Dispatcher
     from rootloop.actions.ecs import KEY_TAG
 
     ctx = ContextStore(state).load(inv_id)
     action = ctx.history[0].action_detail
     assert action is not None
-    dispatcher = Dispatcher(topology.load(lab.map_file), state)
+    dispatcher = Dispatcher(rootloop.load_map(lab.map_file), state)
     ecs = dispatcher.aws_clients(dispatcher.landing_node(action, ctx)).ecs
     current = ecs.describe_services(cluster=action.cluster, services=[action.service])
     family = current["services"][0]["taskDefinition"].rsplit("/", 1)[-1].rpartition(":")[0]

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from rootloop import topology as topology_mod
+import rootloop
 from rootloop.context import ContextStore, DebugContext
 from rootloop.errors import PlatformError
 from rootloop.models import AlertContext, Finding, Status
@@ -134,7 +134,7 @@ def harness(tmp_path: Path, prometheus_url: str | None) -> Harness:
         + "\n"
     )
     return Harness(
-        topology=topology_mod.load(path, env={}),
+        topology=rootloop.load_map(path, env={}),
         store=ContextStore(tmp_path / "state"),
         reasoner=ScriptedReasoner({}),
         executor=FakeExecutor({}),

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.connection_limits import apply_set_connection_limit, limit_in_force
 from rootloop.actions.types import SetConnectionLimit, parse_action
@@ -25,7 +26,7 @@ def _lower_map() -> topology.Topology:
         "  - {name: db, type: db, skill: postgres, dsn: 'postgresql://127.0.0.1:9/x'}\n",
         encoding="utf-8",
     )
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 LOWER = _lower_map()

@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.datastores import apply_set_redis_policy, apply_terminate_backend
 from rootloop.actions.types import SetRedisPolicy, TerminateBackend, parse_action
@@ -25,7 +26,7 @@ def _lower_map() -> topology.Topology:
         "  - {name: cache, type: cache, skill: redis, url: 'redis://127.0.0.1:9/0'}\n",
         encoding="utf-8",
     )
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 LOWER = _lower_map()

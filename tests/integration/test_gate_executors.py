@@ -15,6 +15,7 @@ import pytest
 import redis
 import yaml
 
+import rootloop
 from rootloop import topology
 from rootloop.actions import aws_lambda, ecs
 from rootloop.actions.datastores import (
@@ -69,7 +70,7 @@ def write(tmp_path: Path, endpoint: str, **policy: Any) -> topology.Topology:
         data["policy"] = policy
     path = tmp_path / "rootloop.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 ECS_ACTIONS = [
@@ -177,7 +178,7 @@ def datastore_map(tmp_path: Path, environment: str, dsn: str, url: str) -> topol
     }
     path = tmp_path / "cart.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 def policy_of(url: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import yaml
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.actions.gates import approval_key
@@ -70,7 +71,7 @@ def ecs_map(tmp_path: Path, endpoint: str) -> topology.Topology:
     }
     path = tmp_path / "orders.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 def test_an_executor_refusal_on_a_production_tagged_service_ends_the_run_refused(
@@ -112,13 +113,13 @@ def test_an_approved_migration_is_refused_when_the_map_became_production(tmp_pat
     )
     migration = RunMigration(target="postgresql", name="m", sql="CREATE TABLE gate_t (a int)")
     state = tmp_path / "state"
-    staging = topology.load(path, env={"DEPLOY_ENV": "staging", "PG": pg_dsn})
+    staging = rootloop.load_map(path, env={"DEPLOY_ENV": "staging", "PG": pg_dsn})
     ctx, _, _ = run_loop(staging, state, migration, None)
     assert ctx.status == "paused" and ctx.pending_gate and ctx.pending_gate.gate == "schema"
     # a human approves; meanwhile ${DEPLOY_ENV} now says production
     ctx.approvals.append(approval_key("schema", migration))
     ctx.status = "running"
-    production = topology.load(path, env={"DEPLOY_ENV": "production", "PG": pg_dsn})
+    production = rootloop.load_map(path, env={"DEPLOY_ENV": "production", "PG": pg_dsn})
     ctx, _, _ = run_loop(production, state, migration, ctx)
     assert ctx.status == "refused" and "production" in ctx.status_reason
     assert ctx.history[-1].phase == "refused"
@@ -146,6 +147,6 @@ def test_a_target_mismatch_ends_the_run_refused_without_acting(tmp_path, closed_
         encoding="utf-8",
     )
     action = SetRedisPolicy(target="cart", policy="allkeys-lru")  # the service has no redis
-    ctx, executor, _ = run_loop(topology.load(path, env={}), tmp_path / "s", action, None)
+    ctx, executor, _ = run_loop(rootloop.load_map(path, env={}), tmp_path / "s", action, None)
     assert ctx.status == "refused" and "gate 'target'" in ctx.status_reason
     assert executor.calls == 0 and ctx.history[-1].phase == "refused"

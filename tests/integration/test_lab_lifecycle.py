@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rootloop import topology
+import rootloop
 from rootloop.models import Status
 from rootloop.sweep import run_sweep
 from rootloop_lab import Lab, procs
@@ -61,7 +61,7 @@ def test_up_sweep_ci_api_and_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         # the map loads with the real skills' settings, and they find the lab healthy
         for k, v in lab.env().items():
             monkeypatch.setenv(k, v)
-        topo = topology.load(lab.map_file)
+        topo = rootloop.load_map(lab.map_file)
         assert {
             "api-gateway",
             "frontend-app",
@@ -75,7 +75,7 @@ def test_up_sweep_ci_api_and_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         for node in ("postgresql", "redis", "notification-svc", "payments-api/compute"):
             assert findings[node].status in (Status.OK, Status.DEGRADED), findings[node]
         assert "1/1" in findings["payments-api/compute"].summary
-        prod = topology.load(lab.write_map(production=True))
+        prod = rootloop.load_map(lab.write_map(production=True))
         assert prod.is_production_env
     finally:
         pids = lab.layout.recorded_pids()

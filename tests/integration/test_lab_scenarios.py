@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rootloop import topology
+import rootloop
 from rootloop.actions import aws_lambda
 from rootloop.actions.types import SetFunctionEnv
 from rootloop.errors import ActionRefused
@@ -38,7 +38,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def sweep(map_file: Path, *names: str) -> dict[str, Finding]:
-    topo = topology.load(map_file)
+    topo = rootloop.load_map(map_file)
     nodes = [n for n in topo.nodes.values() if not names or n.name in names]
     return {f.node: f for f in run_sweep(nodes)}
 
@@ -75,7 +75,7 @@ def test_pg_connection_hog_then_function_env_fix(lab: Lab) -> None:
 
     assert until(exhausted), sweep(lab.map_file, "postgresql")
     # production map: the executor refuses before any change
-    prod = topology.load(lab.write_map(production=True))
+    prod = rootloop.load_map(lab.write_map(production=True))
     action = SetFunctionEnv(
         target="lambda-worker", function_name="lambda-worker", name="DB_POOL_SIZE", value="2"
     )
@@ -85,7 +85,7 @@ def test_pg_connection_hog_then_function_env_fix(lab: Lab) -> None:
     env = clients.lambda_.get_function_configuration(FunctionName="lambda-worker")
     assert env["Environment"]["Variables"]["DB_POOL_SIZE"] == "200"
     # the lower map: the fix applies and the connections come back
-    result = aws_lambda.apply(action, clients, topology.load(lab.map_file))
+    result = aws_lambda.apply(action, clients, rootloop.load_map(lab.map_file))
     assert result.ok and "200 -> 2" in result.changed
     assert until(lambda: sweep(lab.map_file, "postgresql")["postgresql"].status == Status.OK)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import rootloop
 from rootloop import topology
 from rootloop.errors import TopologyError
 from rootloop.models import Finding, Status
@@ -66,7 +67,7 @@ def probe(tmp_path: Path) -> tuple[Path, Path]:
 def load_map(tmp_path: Path, body: str, env: dict[str, str] | None = None) -> topology.Topology:
     path = tmp_path / "rootloop.yaml"
     path.write_text("service: watcher\ndownstream:\n" + textwrap.indent(body, "  "), "utf-8")
-    return topology.load(path, env={"PY": sys.executable, **(env or {})})
+    return rootloop.load_map(path, env={"PY": sys.executable, **(env or {})})
 
 
 def probe_node(name: str, script: Path, pids: Path, extra: str) -> str:

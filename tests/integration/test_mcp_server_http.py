@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from rootloop import topology
+import rootloop
 from rootloop.mcpserver.toolbox import SweepResult
 from rootloop.models import Status
 from rootloop.skills.base import CheckContext
@@ -119,7 +119,7 @@ async def test_the_mcp_skill_checks_a_node_through_rootloops_http_server(
         "    arguments: {node: pricing}\n",
         encoding="utf-8",
     )
-    topo = topology.load(watcher, env={"RL_TOKEN": "tok-0123456789abcdef"})
+    topo = rootloop.load_map(watcher, env={"RL_TOKEN": "tok-0123456789abcdef"})
     found = {f.node: f for f in await sweep(topo.nodes.values(), CheckContext())}
     assert found["cart-redis"].status is Status.OK, found["cart-redis"].summary
     assert found["cart-pricing"].status is Status.CRITICAL

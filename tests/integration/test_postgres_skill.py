@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import rootloop
 from rootloop.models import Status
 from rootloop.skills import registry
 from rootloop.skills.base import CheckContext, Node
@@ -241,7 +242,6 @@ def test_describe_dsn_keeps_only_where() -> None:
 
 async def test_map_settings_load_and_sweep(pg_dsn: str, redis_url: str, tmp_path: Path) -> None:
     """The documented YAML shape: dsn/url from the environment, thresholds, expect_schema."""
-    from rootloop import topology
     from rootloop.sweep import sweep
 
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
@@ -262,7 +262,9 @@ async def test_map_settings_load_and_sweep(pg_dsn: str, redis_url: str, tmp_path
         "    url: ${REDIS_URL}\n"
         "    memory_critical_ratio: 0.97\n"
     )
-    topo = topology.load(tmp_path / "rootloop.yaml", env={"PG_DSN": pg_dsn, "REDIS_URL": redis_url})
+    topo = rootloop.load_map(
+        tmp_path / "rootloop.yaml", env={"PG_DSN": pg_dsn, "REDIS_URL": redis_url}
+    )
     assert topo.nodes["orders-db"].timeout == PostgresSkill.default_timeout
     db, cache = await sweep(topo.nodes.values())
     assert db.status is Status.CRITICAL and "discount_code" in db.summary

@@ -8,6 +8,7 @@ import secrets
 import pytest
 import redis
 
+import rootloop
 from rootloop.models import Finding, Status
 from rootloop.skills import registry
 from rootloop.skills.base import CheckContext, Node
@@ -200,15 +201,14 @@ async def test_two_maps_with_a_node_called_redis_do_not_share_deltas(
 ) -> None:
     """The process has one redis skill (the registry's); each loaded map's node keeps its
     own previous reading, so a second map's first sweep is not judged against the first's."""
-    from rootloop import topology
 
     for name in ("a", "b"):
         (tmp_path / f"{name}.yaml").write_text(
             f"service: svc-{name}\ndownstream:\n"
             f"  - {{name: redis, type: cache, skill: redis, url: '{redis_url}'}}\n"
         )
-    map_a = topology.load(tmp_path / "a.yaml", env={})
-    map_b = topology.load(tmp_path / "b.yaml", env={})
+    map_a = rootloop.load_map(tmp_path / "a.yaml", env={})
+    map_b = rootloop.load_map(tmp_path / "b.yaml", env={})
     c = redis_server.client()
     try:
         c.config_set("maxmemory", 4 * 1024 * 1024)

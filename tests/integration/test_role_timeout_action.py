@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.gates import is_schema_change
 from rootloop.actions.role_settings import apply_set_role_timeout, in_force
@@ -28,7 +29,7 @@ def _map(environment: str = "staging") -> topology.Topology:
         "  - {name: db, type: db, skill: postgres, dsn: 'postgresql://127.0.0.1:9/x'}\n",
         encoding="utf-8",
     )
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 def _role_dsn(dsn: str, role: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.gates import GateDecision, Gatekeeper
 from rootloop.actions.types import parse_action
@@ -92,7 +93,7 @@ def write_map(tmp_path: Path, data: dict[str, Any], name: str = "rootloop.yaml")
 
 
 def load(tmp_path: Path, data: dict[str, Any], env: dict[str, str] | None = None):
-    return topology.load(write_map(tmp_path, data), env=env or {})
+    return rootloop.load_map(write_map(tmp_path, data), env=env or {})
 
 
 def decide(

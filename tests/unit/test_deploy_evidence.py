@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.unit.test_signatures_preconditions import T0, commit, deploy_findings, history, topo
 
-from rootloop import topology
+import rootloop
 from rootloop.models import Evidence
 from rootloop.models.deploys import DeployDiff
 from rootloop.reasoning.signatures import bad_deploy
@@ -71,7 +71,7 @@ upstream:
 
 def test_the_maps_repository_reaches_only_its_own_compute_check(tmp_path: Path):
     (tmp_path / "m.yaml").write_text(MAP.format())
-    t = topology.load(tmp_path / "m.yaml", env={})
+    t = rootloop.load_map(tmp_path / "m.yaml", env={})
     own = t.nodes["payments-api/compute"].settings
     assert own.repo_path == str((tmp_path / "code").resolve())
     assert t.nodes["gateway"].settings.repo_path is None

@@ -21,7 +21,7 @@ from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec
         ("deleted", Status.CRITICAL),
     ],
 )
-@pytest.mark.parametrize("evicted", [0.0, 3.0])
+@pytest.mark.parametrize("evicted", [0.0, 0.99, 1.0, 3.0])  # evictions_warn 1
 def test_cluster_status_and_evictions(cluster, expected, evicted):
     skill = ElastiCacheSkill()
     s = skill.Settings.model_validate({"cluster_id": "cache"})

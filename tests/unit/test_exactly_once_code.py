@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.fakes import Killed, kill_points
 
-from rootloop import topology as topology_mod
+import rootloop
 from rootloop.actions.dispatch import Dispatcher
 from rootloop.actions.types import ApplyPatch, BaseAction, FileEdit, RevertCommit
 from rootloop.context import ContextStore, DebugContext, HistoryEntry
@@ -34,7 +34,7 @@ class Run:
         map_path.write_text(
             f"service: svc\nenvironment: staging\nself:\n  repo: {{path: {self.work}}}\n"
         )
-        self.topology = topology_mod.load(map_path, env={})
+        self.topology = rootloop.load_map(map_path, env={})
         self.state = tmp_path / "state"
         self.store = ContextStore(self.state)
         self.ctx = DebugContext(service="svc")

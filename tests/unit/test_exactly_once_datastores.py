@@ -7,6 +7,7 @@ import pytest
 from tests.fakes import Killed, kill_points
 from tests.fixtures.servers import app_dsn
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.datastores import (
     LEDGER,
@@ -33,7 +34,7 @@ def _lower_map() -> topology.Topology:
         "  - {name: cache, type: cache, skill: redis, url: 'redis://127.0.0.1:9/0'}\n",
         encoding="utf-8",
     )
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 LOWER = _lower_map()

@@ -19,11 +19,11 @@ from tests.unit.gate_support import (
     write_map,
 )
 
+import rootloop
 from rootloop.actions.gates import approval_key, land, refuse_live
 from rootloop.actions.types import parse_action
 from rootloop.context import DebugContext
 from rootloop.errors import ActionRefused, ApprovalRequired, TopologyError
-from rootloop.topology import load as topology_load
 
 ALL_ACTIONS = [RESTART, REDIS, LAMBDA, TERMINATE]
 
@@ -530,7 +530,7 @@ def test_unquoted_account_ids_load_and_lost_leading_zeros_are_an_error(tmp_path)
     path = write_map(tmp_path, base_map())
     text = path.read_text()
     path.write_text(text + "policy: {aws_accounts: [111111111111]}\n")
-    assert topology_load(path).aws_accounts_for("payments-api") == ["111111111111"]
+    assert rootloop.load_map(path).aws_accounts_for("payments-api") == ["111111111111"]
     path.write_text(text + "policy: {aws_accounts: [011111111111]}\n")  # YAML: octal
     with pytest.raises(TopologyError, match="quotes"):
-        topology_load(path)
+        rootloop.load_map(path)

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.gates import Gatekeeper, approval_key
 from rootloop.actions.types import (
@@ -35,7 +36,7 @@ MEM = SetTaskResources(target="payments-api", cluster="lab", service="payments-a
 def topo(tmp_path: Path, env: str = "lower") -> topology.Topology:
     p = tmp_path / "m.yaml"
     p.write_text(MAP.format(env=env))
-    return topology.load(p, env={})
+    return rootloop.load_map(p, env={})
 
 
 def entry(

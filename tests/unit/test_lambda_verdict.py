@@ -66,7 +66,10 @@ def old_statuses(inv: float, errs: float, thr: float, fn_state: str, s) -> dict[
     ("inv", "errs", "thr", "fn_state"),
     list(
         itertools.product(
-            [0, 1, 20, 100], [0, 1, 5, 30, 100], [0, 1, 10], ["Active", "Failed", "Pending"]
+            [0, 1, 20, 100],
+            [0, 1, 5, 30, 100],
+            [0, 1, 10],
+            ["Active", "Failed", "Pending", "Inactive"],
         )
     ),
 )
@@ -88,3 +91,56 @@ def test_the_table_judges_as_the_old_verdict_did(inv, errs, thr, fn_state):
     for name in ("errors", "error_rate", "throttles", "throttle_rate", "state"):
         assert f.signal(name).status is want[name], name
     assert f.status is want["finding"]
+
+
+MAPPING_STATES = ("Enabled", "Disabled", "Disabling", "Creating", None)
+RESULTS = ("OK", "PROBLEM: Function call failed", "", "No records processed", None)
+
+
+def old_mapping_status(mappings: list[dict]) -> Status:
+    """The hand-written verdict on the event-source mappings, as it was."""
+    status = Status.OK
+    for mp in mappings:
+        if mp.get("State") in ("Disabled", "Disabling"):
+            status = Status.CRITICAL
+        elif str(mp.get("LastProcessingResult", "")).startswith("PROBLEM"):
+            status = worst([status, Status.DEGRADED])
+    return status
+
+
+def mapping(state_: str | None, result: str | None) -> dict:
+    mp: dict = {"EventSourceArn": "arn:aws:sqs:us-east-1:1:orders"}
+    if state_ is not None:
+        mp["State"] = state_
+    if result is not None:
+        mp["LastProcessingResult"] = result
+    return mp
+
+
+PAIRS = list(itertools.product(MAPPING_STATES, RESULTS))
+
+
+@pytest.mark.parametrize(
+    "mappings",
+    [[]]
+    + [[mapping(*p)] for p in PAIRS]
+    + [[mapping(*a), mapping(*b)] for a, b in itertools.product(PAIRS[::3], PAIRS[1::4])],
+)
+def test_the_event_source_row_judges_as_the_old_verdict_did(mappings):
+    skill = LambdaSkill()
+    s = skill.Settings.model_validate({"function_name": "worker"})
+    node = Node(
+        name="worker",
+        type="lambda",
+        skill="aws-lambda",
+        role="downstream",
+        component="worker",
+        service="svc",
+        timeout=5,
+        settings=s,
+    )
+    st = state(10, 0, 0, "Active")
+    st.mappings = mappings
+    f = skill.judge(node, s, st)
+    assert f.signal("event_source_problems").status is old_mapping_status(mappings)
+    assert f.status is old_mapping_status(mappings)

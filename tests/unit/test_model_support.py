@@ -17,7 +17,7 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo
 
-from rootloop import topology as topo_mod
+import rootloop
 from rootloop.actions.screen import gate_screen
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.models import Evidence, Finding, Outcome, PriorContext, Signal, Status, Suspect
@@ -51,7 +51,7 @@ def no_model_requests() -> Iterator[None]:
 def make_topology(tmp_path: Path, extra: str = "") -> Topology:
     path = tmp_path / "rootloop.yaml"
     path.write_text(MAP + extra, encoding="utf-8")
-    return topo_mod.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 def make_findings(log_lines: list[str] | None = None) -> list[Finding]:

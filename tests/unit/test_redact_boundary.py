@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from rootloop import topology
+import rootloop
 from rootloop.actions.types import SetEnvVar
 from rootloop.code.editor import EditError, RunWorkspace
 from rootloop.context import ContextStore, DebugContext, HistoryEntry
@@ -188,7 +188,7 @@ def test_a_map_key_that_names_a_secret_registers_its_expansion(tmp_path: Path) -
         "    headers: {Authorization: 'Bearer ${CI_READ}', X-Api-Token: '${CI_KEY}'}\n"
     )
     key = fresh("key-")
-    topo = topology.load(tmp_path / "m.yaml", env={"CI_READ": token, "CI_KEY": key})
+    topo = rootloop.load_map(tmp_path / "m.yaml", env={"CI_READ": token, "CI_KEY": key})
     assert topo.redactor.text(f"sent {token} and {key}") == f"sent {MASK} and {MASK}"
 
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.context import DebugContext, HistoryEntry
 from rootloop.models import Finding, Outcome, Signal, Status, Suspect
@@ -34,7 +35,7 @@ def setup(tmp_path: Path) -> topology.Topology:
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "payments-api.yaml").write_text(RUNBOOK)
     (tmp_path / "m.yaml").write_text(MAP)
-    return topology.load(tmp_path / "m.yaml", env={})
+    return rootloop.load_map(tmp_path / "m.yaml", env={})
 
 
 def f(node: str, skill: str, status: Status, summary: str = "", **kw) -> Finding:

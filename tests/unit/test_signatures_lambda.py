@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.models import Finding, Signal, Status
 from rootloop.reasoning import categories as cat
@@ -35,7 +36,7 @@ NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
 
 def topo(tmp_path: Path) -> topology.Topology:
     (tmp_path / "m.yaml").write_text(MAP)
-    return topology.load(tmp_path / "m.yaml", env={})
+    return rootloop.load_map(tmp_path / "m.yaml", env={})
 
 
 def lam(status: Status = CRIT, **values: object) -> Finding:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.models import Finding, Signal, Status
 from rootloop.reasoning import categories as cat
@@ -28,7 +29,7 @@ CRIT, DEG, OK = Status.CRITICAL, Status.DEGRADED, Status.OK
 
 def topo(tmp_path: Path) -> topology.Topology:
     (tmp_path / "m.yaml").write_text(MAP)
-    return topology.load(tmp_path / "m.yaml", env={})
+    return rootloop.load_map(tmp_path / "m.yaml", env={})
 
 
 def sig(name: str, value, status: Status = OK) -> Signal:

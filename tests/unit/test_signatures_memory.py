@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.analysis.trend import memory_trend
 from rootloop.context import DebugContext
@@ -36,7 +37,7 @@ SPIKE = [20.0, 21, 20, 20, 21, 20, 20, 20, 20, 21, 20, 20, 99]
 
 def topo(tmp_path: Path) -> topology.Topology:
     (tmp_path / "m.yaml").write_text(MAP)
-    return topology.load(tmp_path / "m.yaml", env={})
+    return rootloop.load_map(tmp_path / "m.yaml", env={})
 
 
 def times(n: int) -> list[datetime]:

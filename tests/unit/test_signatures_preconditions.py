@@ -12,6 +12,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.context import DebugContext
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect
@@ -42,7 +43,7 @@ CRIT, DEG, OK = Status.CRITICAL, Status.DEGRADED, Status.OK
 
 def topo(tmp_path: Path, repo: Path | None = None) -> topology.Topology:
     (tmp_path / "m.yaml").write_text(MAP.format(repo=repo or tmp_path / "none"))
-    return topology.load(tmp_path / "m.yaml", env={})
+    return rootloop.load_map(tmp_path / "m.yaml", env={})
 
 
 def sig(name: str, value, status: Status = OK) -> Signal:

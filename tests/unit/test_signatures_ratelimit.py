@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.context import DebugContext
 from rootloop.models import Finding, Signal, Status
@@ -32,7 +33,7 @@ CRIT, DEG, OK = Status.CRITICAL, Status.DEGRADED, Status.OK
 
 def topo(tmp_path: Path) -> topology.Topology:
     (tmp_path / "m.yaml").write_text(MAP)
-    return topology.load(tmp_path / "m.yaml", env={})
+    return rootloop.load_map(tmp_path / "m.yaml", env={})
 
 
 def health(node: str, code: int, *, retry_after: float | None = None, ms: float = 3) -> Finding:

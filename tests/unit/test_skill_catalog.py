@@ -1,5 +1,6 @@
-"""The map loader finds skills through the catalog it is handed (the registry by
-default): it validates each node's settings with that catalog's schemas."""
+"""The map loader finds skills through the catalog it is handed (it has no default of
+its own; ``rootloop.load_map`` hands it the registry): it validates each node's settings
+with that catalog's schemas."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import ClassVar
 
 import pytest
 
+import rootloop
 from rootloop import topology
 from rootloop.errors import TopologyError, UserError
 from rootloop.models.nodes import SkillSettings
@@ -51,7 +53,16 @@ def test_the_loader_uses_the_catalog_it_is_handed(tmp_path: Path):
 def test_a_catalog_validates_settings_and_the_registry_does_not_know_its_skill(tmp_path: Path):
     (tmp_path / "m.yaml").write_text(MAP.replace("5432", "'not a port'"))
     with pytest.raises(TopologyError):
-        topology.load(tmp_path / "m.yaml", env={}, skills=Catalog())
+        rootloop.load_map(tmp_path / "m.yaml", env={}, skills=Catalog())
     (tmp_path / "m.yaml").write_text(MAP)
     with pytest.raises(TopologyError, match="unknown skill 'port'"):
-        topology.load(tmp_path / "m.yaml", env={})  # the built-in registry
+        rootloop.load_map(tmp_path / "m.yaml", env={})  # the built-in registry
+
+
+def test_the_loader_has_no_catalog_of_its_own(tmp_path: Path):
+    """It must be handed one (the import contract keeps ``rootloop.topology`` off the
+    registry); the public API is where the built-in one is the default."""
+    (tmp_path / "m.yaml").write_text(MAP)
+    with pytest.raises(TypeError, match="skills"):
+        topology.load(tmp_path / "m.yaml", env={})  # no skills= argument
+    assert rootloop.load_map(tmp_path / "m.yaml", env={}, skills=Catalog()).nodes["db"]

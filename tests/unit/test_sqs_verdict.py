@@ -55,7 +55,12 @@ def test_the_table_judges_as_the_old_verdict_did(depth, sent, deleted, dlq):
     f = skill.judge(node, s, state(depth, sent, deleted, dlq))
     # stalled only when messages wait (here no growth: one point of visible messages)
     stalled = sent > 0 and deleted < sent * s.min_delete_ratio and depth > 0
-    crit_if_stalled = Status.CRITICAL if stalled else Status.OK
+    # a stall is critical when nothing at all was deleted, degraded otherwise: what the
+    # finding always said (the signals said critical for any stall before; see
+    # test_sqs_finding_verdict)
+    crit_if_stalled = (
+        (Status.CRITICAL if deleted == 0 else Status.DEGRADED) if stalled else Status.OK
+    )
     depth_status = (
         Status.DEGRADED if depth >= s.depth_warn else Status.OK
     )  # the old judge(depth, depth_warn, None)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from rootloop import topology
+import rootloop
 from rootloop.errors import TopologyError
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -18,12 +18,12 @@ def write(tmp_path: Path, text: str, name: str = "map.yaml") -> Path:
 
 def error_of(path: Path, env: dict[str, str] | None = None) -> TopologyError:
     with pytest.raises(TopologyError) as info:
-        topology.load(path, env=env if env is not None else ENV)
+        rootloop.load_map(path, env=env if env is not None else ENV)
     return info.value
 
 
 def test_the_seed_json_loads_as_it_is():
-    topo = topology.load(EXAMPLES / "seed-topology.json", env={})
+    topo = rootloop.load_map(EXAMPLES / "seed-topology.json", env={})
     assert topo.service == "payments-api"
     assert set(topo.graph.successors("payments-api")) == {
         "postgresql",
@@ -39,7 +39,7 @@ def test_the_seed_json_loads_as_it_is():
 
 
 def test_the_example_map_resolves_env_vars_and_registers_secrets():
-    topo = topology.load(EXAMPLES / "payments-api" / "rootloop.yaml", env=ENV)
+    topo = rootloop.load_map(EXAMPLES / "payments-api" / "rootloop.yaml", env=ENV)
     assert topo.nodes["postgresql"].settings.dsn == ENV["PG_DSN"]
     assert topo.nodes["payments-api/health"].role == "self"
     assert topo.nodes["payments-api/health"].component == "payments-api"
@@ -169,7 +169,7 @@ def test_call_graph_cycle_without_map_recursion(tmp_path):
         "b.yaml",
     )
     write(tmp_path, "service: c\n", "c.yaml")
-    topo = topology.load(tmp_path / "a.yaml", env={})
+    topo = rootloop.load_map(tmp_path / "a.yaml", env={})
     assert list(topo.graph.edges) == [("a", "b"), ("b", "c")]
     write(
         tmp_path,
@@ -196,7 +196,7 @@ def test_multi_hop_map_spans_services(tmp_path):
         "self:\n  health: {skill: http-health, url: 'http://127.0.0.1:2'}\n",
         "worker.yaml",
     )
-    topo = topology.load(tmp_path / "api.yaml", env=ENV)
+    topo = rootloop.load_map(tmp_path / "api.yaml", env=ENV)
     assert topo.graph.has_edge("api", "worker") and topo.graph.has_edge("worker", "db")
     assert topo.nodes["db"].service == "worker"
     assert topo.nodes["worker/health"].component == "worker"
@@ -223,7 +223,7 @@ def test_missing_map_file(tmp_path):
 
 def test_production_by_environment_tag_or_name(tmp_path):
     p = write(tmp_path, "service: a\nenvironment: lower\n")
-    topo = topology.load(p, env={})
+    topo = rootloop.load_map(p, env={})
     assert not topo.is_production_env
     assert topo.is_production_resource("payments-api-prod")
     assert topo.is_production_resource("prod.payments")
@@ -231,4 +231,4 @@ def test_production_by_environment_tag_or_name(tmp_path):
     assert topo.is_production_resource("x", {"environment": "Production"})
     assert not topo.is_production_resource("x", {"environment": "staging"})
     p = write(tmp_path, json.dumps({"service": "a", "environment": "production"}), "p.json")
-    assert topology.load(p, env={}).is_production_resource("anything")
+    assert rootloop.load_map(p, env={}).is_production_resource("anything")

@@ -115,3 +115,37 @@ def test_a_flag_is_critical_whenever_its_crit_fact_holds():
     assert judge_value(rule, "available", None, {"unavailable": False, "failed": False}) is OK
     assert judge_value(rule, "modifying", None, {"unavailable": True, "failed": False}) is DEG
     assert judge_value(rule, "deleted", None, {"unavailable": True, "failed": True}) is CRIT
+
+
+ROLLOUT = Rule("rollout_state", "among", bad=("FAILED",), severity=CRIT)
+CONCLUSION = Rule("ci_conclusion", "among", good=("success",))
+PASSED = Rule("deployed_passed", "among", good=(True,))
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "expected"),
+    [
+        (ROLLOUT, "FAILED", CRIT),
+        (ROLLOUT, "COMPLETED", OK),
+        (ROLLOUT, "IN_PROGRESS", OK),
+        (ROLLOUT, "failed", OK),  # states are exact, as the platform spells them
+        (ROLLOUT, None, UNKNOWN),
+        (ROLLOUT, 3, UNKNOWN),  # a number is no state
+        (CONCLUSION, "success", OK),
+        (CONCLUSION, "failure", DEG),
+        (CONCLUSION, "", DEG),  # not one of the good ones
+        (CONCLUSION, None, UNKNOWN),
+        (PASSED, True, OK),
+        (PASSED, False, DEG),
+        (PASSED, None, UNKNOWN),
+    ],
+)
+def test_a_state_is_judged_by_the_set_it_is_in_and_unknown_when_missing(rule, value, expected):
+    assert judge_value(rule, value, None, {}) is expected
+
+
+def test_a_state_is_critical_whenever_its_crit_fact_holds():
+    rule = Rule("ci_conclusion", "among", bad=("failure",), crit_on="breaks_deployed")
+    assert judge_value(rule, "failure", None, {"breaks_deployed": False}) is DEG
+    assert judge_value(rule, "failure", None, {"breaks_deployed": True}) is CRIT
+    assert judge_value(rule, "success", None, {}) is OK

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rootloop import topology
 from rootloop.models import Status
+from rootloop.skills import registry
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep
 
@@ -19,7 +20,7 @@ from rootloop.sweep import sweep
 def wait_for_symptoms(map_path: Path, timeout: float = 120.0) -> float:
     """Sweep until the injected fault shows on the map: the moment an on-call engineer is
     paged. Returns the seconds it took (the timeout if nothing showed)."""
-    topo = topology.load(map_path)
+    topo = topology.load(map_path, skills=registry)
     start = time.monotonic()
     seen = 0
     while time.monotonic() - start < timeout:

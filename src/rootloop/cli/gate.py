@@ -23,6 +23,7 @@ from rootloop.context import DebugContext
 from rootloop.errors import UserError
 from rootloop.models.actions import parse_action
 from rootloop.policy import known_kinds
+from rootloop.skills import registry
 
 #: the word the gatekeeper uses -> the word people and catalogues read
 SHOWN = {"allow": "allow", "approval": "pause", "refuse": "refuse"}
@@ -94,7 +95,7 @@ def gate(
     if not action:
         raise UserError("--action is required: the action to ask the gates about, as JSON.")
     parsed = parse(read_action(action))
-    topo = topology.load(topology_file)
+    topo = topology.load(topology_file, skills=registry)
     ctx = DebugContext(service=topo.service, environment=topo.environment, run_id="dry-run")
     decision = Gatekeeper(topo).policy_check(parsed, ctx)
     component = topo.nodes[parsed.target].component if parsed.target in topo.nodes else None

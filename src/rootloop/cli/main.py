@@ -18,6 +18,7 @@ from rootloop import __version__, topology
 from rootloop.errors import RootloopError
 from rootloop.models import Finding, Status, worst
 from rootloop.models.nodes import Node
+from rootloop.skills import registry
 from rootloop.skills.base import CheckContext
 from rootloop.sweep import sweep as run_sweep
 
@@ -65,7 +66,7 @@ def _root(
 @app.command()
 def validate(topology_file: MapOption = Path("rootloop.yaml")) -> None:
     """Check a map: schema, skills, env vars, cycles. Prints the graph it understood."""
-    topo = topology.load(topology_file)
+    topo = topology.load(topology_file, skills=registry)
     from rootloop.reasoning.model import load_model_config
 
     load_model_config(topology_file)  # the 'model:' block, as 'run' reads it
@@ -95,7 +96,7 @@ def sweep(
 
     Exits 1 when any node is critical, so it can gate a deploy script.
     """
-    topo = topology.load(topology_file)
+    topo = topology.load(topology_file, skills=registry)
     nodes = list(topo.nodes.values())
     limit = concurrency or topo.policy.concurrency
     ctx = CheckContext(redactor=topo.redactor)

@@ -35,6 +35,7 @@ from rootloop.mcpserver.toolbox import (
 )
 from rootloop.models import Finding
 from rootloop.redact import Redactor, install_log_redaction
+from rootloop.skills import registry
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)
 ACT = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
@@ -216,6 +217,6 @@ def _map_reader(path: Path) -> Callable[[], str]:
 
 def _service_name(path: Path) -> str:
     try:
-        return topology_mod.load(path).service
+        return topology_mod.load(path, skills=registry).service
     except UserError:
         return path.parent.name or path.stem

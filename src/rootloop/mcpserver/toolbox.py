@@ -25,6 +25,7 @@ from rootloop.models.actions import Action, parse_action
 from rootloop.reasoning.base import ReasoningInput
 from rootloop.reasoning.rules import RulesReasoner
 from rootloop.redact import Redactor, boundary
+from rootloop.skills import registry
 from rootloop.skills.base import CheckContext
 from rootloop.state import state_dir
 from rootloop.sweep import check_node as run_check
@@ -169,13 +170,13 @@ class Toolbox:
 
     def _service(self, path: Path) -> str | None:
         try:
-            return topology_mod.load(path).service
+            return topology_mod.load(path, skills=registry).service
         except UserError:
             return None
 
     def load(self, name: str | None) -> tuple[Path, Topology]:
         path = self.resolve_map(name)
-        return path, topology_mod.load(path)
+        return path, topology_mod.load(path, skills=registry)
 
     # -- read-only tools ------------------------------------------------------------------
     async def sweep(self, name: str | None) -> SweepResult:
@@ -254,7 +255,7 @@ class Toolbox:
         candidates += [str(m) for m in self.config.maps]
         for candidate in candidates:
             try:
-                topo = topology_mod.load(candidate)
+                topo = topology_mod.load(candidate, skills=registry)
             except UserError:
                 continue
             if topo.service == ctx.service:

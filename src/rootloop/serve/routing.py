@@ -17,6 +17,7 @@ from rootloop import topology
 from rootloop.errors import RootloopError, UserError
 from rootloop.serve.alerts import Alert
 from rootloop.serve.config import Route
+from rootloop.skills import registry
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Router:
         targets = {}
         for route in routes:
             try:
-                topo = topology.load(route.map)
+                topo = topology.load(route.map, skills=registry)
             except RootloopError as exc:
                 raise UserError(f"serve config: route '{route.name}': {exc}") from None
             targets[route.name] = Target(route.name, route.map, topo.service, topo.environment)

@@ -22,18 +22,19 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models import Evidence, Finding, Signal, Status
 from rootloop.models.deploys import DeployDiff
 from rootloop.models.nodes import Node, SkillSettings, node_default, repo_default
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
 from rootloop.redact import MASK, SENSITIVE_NAME
-from rootloop.skills import ecs_capacity
+from rootloop.skills import ecs_capacity, verdicts
 from rootloop.skills.base import BaseSkill, CheckContext
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 from rootloop.skills.deploys import GIT_TIMEOUT, no_diff
 from rootloop.skills.deploys import collect as collect_diff
+from rootloop.skills.verdicts import Rule, Value
 
 OOM_EXIT = 137
 _OOM_TEXT = re.compile(r"OutOfMemory|OOM[ -]?kill|out of memory|memory usage", re.I)
@@ -340,26 +341,29 @@ def memory_samples_spec(dims: dict[str, str]) -> MetricSpec:
     )
 
 
-def memory_trend_signals(metrics: list[MetricAssessment]) -> list[Signal]:
-    """The memory trend since the task's last restart, as signals (no judgement here)."""
+def memory_trend_values(metrics: list[MetricAssessment]) -> dict[str, Value]:
+    """The memory trend since the task's last restart, by signal name (reported, not judged)."""
     from rootloop.analysis.trend import memory_trend
 
     m = next((m for m in metrics if m.spec.signal_name == MEMORY_SAMPLES), None)
     trend = memory_trend(m.incident_times, m.incident) if m is not None else None
     if trend is None:
-        return []
-    return [
-        Signal(name="memory_trend_samples", value=trend.samples),
-        Signal(name="memory_trend_slope_pct_per_min", value=trend.slope_per_min, unit="%/min"),
-        Signal(name="memory_trend_largest_step_share", value=trend.largest_step_share),
-        Signal(name="memory_trend_rising_share", value=trend.rising_share),
-        Signal(name="memory_trend_steady", value=trend.steady),
-        Signal(
-            name="memory_trend_minutes_to_limit",
-            value=None if trend.minutes_to_limit is None else round(trend.minutes_to_limit, 1),
-            unit="min",
+        return {}
+    return {
+        "memory_trend_samples": trend.samples,
+        "memory_trend_slope_pct_per_min": trend.slope_per_min,
+        "memory_trend_largest_step_share": trend.largest_step_share,
+        "memory_trend_rising_share": trend.rising_share,
+        "memory_trend_steady": trend.steady,
+        "memory_trend_minutes_to_limit": (
+            None if trend.minutes_to_limit is None else round(trend.minutes_to_limit, 1)
         ),
-    ]
+    }
+
+
+def memory_trend_signals(metrics: list[MetricAssessment]) -> list[Signal]:
+    """The memory trend as signals, as the ECS finding reports them."""
+    return verdicts.assess(RULES, memory_trend_values(metrics)).signals
 
 
 def _env_text(td: dict[str, Any]) -> str:
@@ -385,6 +389,50 @@ def _int(value: Any) -> int | None:
         return None
 
 
+#: a service's signals (see ``rootloop.skills.verdicts``), in the order they are reported;
+#: the CloudWatch metrics keep their own verdicts (thresholds and anomaly scores)
+RULES: tuple[Rule, ...] = (
+    Rule("desired_count"),
+    # fewer tasks than wanted is degraded; none of a wanted service's tasks, critical
+    Rule("running_count", "flag", on="short_of_desired", crit_on="none_running"),
+    Rule("pending_count"),
+    # a deployment controller without a rollout state (CODE_DEPLOY, EXTERNAL) reports none
+    Rule("rollout_state", "among", bad=("FAILED",), severity=Status.CRITICAL, when="has_rollout"),
+    Rule("deployments"),
+    Rule("failed_tasks"),
+    Rule("restarts", "above", warn="restarts_warn"),
+    Rule("oom_kills", "flag", severity=Status.CRITICAL),
+    Rule("crashed_tasks"),
+    Rule("task_memory", unit="MiB"),
+    Rule("task_cpu", unit="units"),
+    Rule("task_definition"),
+    Rule("deployed_commit"),
+    Rule("previous_commit"),
+    Rule("deployed_at"),
+    # the exit code of a crash: critical for an OOM kill (137), degraded otherwise
+    Rule("exit_code", "flag", on="crashed", crit_on="oom_killed"),
+    Rule("crashed_on_current_revision", "flag"),
+    Rule("running_on_current_revision"),
+    Rule("survived_on_current_revision"),
+    Rule("running_on_other_revisions"),
+    Rule("previous_task_definition"),
+    *ecs_capacity.RULES,
+    Rule("memory_utilization"),
+    Rule("cpu_utilization"),
+    Rule(MEMORY_SAMPLES),  # judged by its anomaly score; its trend is reported below
+    Rule("memory_trend_samples"),
+    Rule("memory_trend_slope_pct_per_min", unit="%/min"),
+    Rule("memory_trend_largest_step_share"),
+    Rule("memory_trend_rising_share"),
+    Rule("memory_trend_steady"),
+    Rule("memory_trend_minutes_to_limit", unit="min"),
+)
+
+
+#: a service the cluster does not have (deleted, or a wrong name in the map)
+MISSING_RULES = (Rule("service_exists", "among", good=(True,), severity=Status.CRITICAL),)
+
+
 class EcsSkill(BaseSkill):
     name: ClassVar[str] = "aws-ecs"
     Settings: ClassVar[type[SkillSettings]] = Settings
@@ -399,11 +447,12 @@ class EcsSkill(BaseSkill):
         except AWS_ERRORS as exc:
             return failure_finding(node.name, self.name, exc)
         if report is None:
+            gone = verdicts.assess(MISSING_RULES, {"service_exists": False})
             return self.finding(
                 node,
-                Status.CRITICAL,
+                gone.status,
                 f"ECS service {s.service} not found in cluster {s.cluster}",
-                signals=[Signal(name="service_exists", value=False, status=Status.CRITICAL)],
+                signals=gone.signals,
             )
         finding = self.judge(node, s, report, window)
         left = node.timeout * 0.9 - (time.monotonic() - started)
@@ -422,67 +471,41 @@ class EcsSkill(BaseSkill):
         crashed = [t for t in r.stopped if t.exit_code not in (None, 0) or t.oom]
         memory, cpu = _int(td.get("memory")), _int(td.get("cpu"))
 
-        statuses = [Status.OK]
-        if desired > 0 and running == 0:
-            statuses.append(Status.CRITICAL)
-        elif running < desired:
-            statuses.append(Status.DEGRADED)
-        if ooms or rollout == "FAILED":
-            statuses.append(Status.CRITICAL)
-        if len(r.stopped) >= s.restarts_warn or crashed:
-            statuses.append(Status.DEGRADED)
-        statuses.extend(m.status for m in r.metrics if m.has_data)
-        status = worst(statuses)
-
-        signals = [
-            Signal(name="desired_count", value=desired),
-            Signal(
-                name="running_count",
-                value=running,
-                status=Status.OK if running >= desired else Status.DEGRADED,
-            ),
-            Signal(name="pending_count", value=pending),
-            Signal(
-                name="rollout_state",
-                value=rollout or None,
-                status=Status.CRITICAL if rollout == "FAILED" else Status.OK,
-            ),
-            Signal(name="deployments", value=len(deps)),
-            Signal(name="failed_tasks", value=failed_tasks),
-            Signal(
-                name="restarts",
-                value=len(r.stopped),
-                threshold=s.restarts_warn,
-                status=Status.DEGRADED if len(r.stopped) >= s.restarts_warn else Status.OK,
-            ),
-            Signal(
-                name="oom_kills", value=len(ooms), status=Status.CRITICAL if ooms else Status.OK
-            ),
-            Signal(name="crashed_tasks", value=len(crashed)),
-            Signal(name="task_memory", value=memory, unit="MiB"),
-            Signal(name="task_cpu", value=cpu, unit="units"),
-            Signal(name="task_definition", value=svc.get("taskDefinition", "")),
-        ]
+        values: dict[str, Value | Signal] = {
+            "desired_count": desired,
+            "running_count": running,
+            "pending_count": pending,
+            "rollout_state": rollout or None,
+            "deployments": len(deps),
+            "failed_tasks": failed_tasks,
+            "restarts": len(r.stopped),
+            "oom_kills": len(ooms),
+            "crashed_tasks": len(crashed),
+            "task_memory": memory,
+            "task_cpu": cpu,
+            "task_definition": svc.get("taskDefinition", ""),
+        }
         if r.deploy is not None:
-            signals.append(Signal(name="deployed_commit", value=r.deploy.commit))
-            signals.append(Signal(name="previous_commit", value=r.deploy.previous))
             at = r.deploy.deployed_at
-            signals.append(Signal(name="deployed_at", value=at.isoformat() if at else None))
-        if ooms:
-            signals.append(Signal(name="exit_code", value=OOM_EXIT, status=Status.CRITICAL))
-        elif crashed:
-            signals.append(
-                Signal(name="exit_code", value=crashed[0].exit_code, status=Status.DEGRADED)
-            )
-        signals.extend(_revision_signals(svc, td, r))
+            values["deployed_commit"] = r.deploy.commit
+            values["previous_commit"] = r.deploy.previous
+            values["deployed_at"] = at.isoformat() if at else None
+        if crashed:
+            values["exit_code"] = OOM_EXIT if ooms else crashed[0].exit_code
+        values.update(_revision_values(svc, td, r))
         if r.capacity is not None:
-            capacity = r.capacity.signals()
-            signals.extend(capacity)
-            status = worst([status, *(c.status for c in capacity)])
-        signals.extend(
-            m.signal() for m in r.metrics if m.has_data and m.spec.signal_name != MEMORY_SAMPLES
-        )
-        signals.extend(memory_trend_signals(r.metrics))
+            values.update(r.capacity.values())
+        values.update({m.spec.signal_name: m.signal() for m in r.metrics if m.has_data})
+        values.update(memory_trend_values(r.metrics))
+        facts: dict[str, Value] = {
+            "short_of_desired": running < desired,
+            "none_running": desired > 0 and running == 0,
+            "has_rollout": bool(rollout),
+            "oom_killed": bool(ooms),
+            "crashed": bool(crashed),
+        }
+        verdict = verdicts.assess(RULES, values, s, facts)
+        status, signals = verdict.status, verdict.signals
 
         evidence = []
         if r.stopped:
@@ -553,7 +576,7 @@ class EcsSkill(BaseSkill):
         )
 
 
-def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> list[Signal]:
+def _revision_values(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> dict[str, Value]:
     """Crashes and running tasks by revision: what tells a crash on start of the revision
     now deployed (a crash loop, a rollout that cannot finish) from an old one's.
 
@@ -578,17 +601,13 @@ def _revision_signals(svc: dict[str, Any], td: dict[str, Any], r: EcsReport) -> 
         if isinstance(revision, int) and revision > 1 and td.get("family")
         else None
     )
-    return [
-        Signal(
-            name="crashed_on_current_revision",
-            value=len(on_current),
-            status=Status.DEGRADED if on_current else Status.OK,
-        ),
-        Signal(name="running_on_current_revision", value=len(mine)),
-        Signal(name="survived_on_current_revision", value=len(survived)),
-        Signal(name="running_on_other_revisions", value=running_other),
-        Signal(name="previous_task_definition", value=previous),
-    ]
+    return {
+        "crashed_on_current_revision": len(on_current),
+        "running_on_current_revision": len(mine),
+        "survived_on_current_revision": len(survived),
+        "running_on_other_revisions": running_other,
+        "previous_task_definition": previous,
+    }
 
 
 def _aware(t: datetime | None) -> datetime | None:

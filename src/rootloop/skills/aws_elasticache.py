@@ -147,6 +147,8 @@ RULES: tuple[Rule, ...] = (
     Rule("cluster_status", "flag", on="unavailable", crit_on="failed"),
     Rule("members"),
 )
+#: the window's total of evictions (the metric's own verdict judges each period)
+EVICTIONS = Rule("evictions", "above", warn="evictions_warn")
 
 
 class ElastiCacheSkill(AwsSkill):
@@ -156,10 +158,10 @@ class ElastiCacheSkill(AwsSkill):
     default_timeout: ClassVar[float] = 15.0
 
     def judge(self, node: Node, s: Any, st: CacheState) -> Finding:
-        # evictions are judged on the window's total, not one period's
+        # evictions are judged on the window's total too, not only per period
         for a in st.metrics:
-            if a.spec.name == "Evictions" and a.has_data and a.total >= s.evictions_warn:
-                a.status = worst([a.status, Status.DEGRADED])
+            if a.spec.name == "Evictions" and a.has_data:
+                a.status = worst([a.status, verdicts.judge_value(EVICTIONS, a.total, s, {})])
         values: dict[str, Value | Signal] = {
             "cluster_status": st.status,
             "members": len(st.members),

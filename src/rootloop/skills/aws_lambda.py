@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from rootloop.models import Evidence, Finding, Signal, Status, worst
+from rootloop.models import Evidence, Finding, Signal, Status
 from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.logs import filter_events
 from rootloop.platforms.aws.metrics import Window
@@ -167,8 +167,10 @@ RULES: tuple[Rule, ...] = (
     Rule("concurrent_executions"),
     Rule("concurrency_limit"),
     Rule("reserved_concurrency"),
-    Rule("state", "flag", on="state_failed", severity=Status.CRITICAL, show="none"),
-    Rule("event_source_problems"),
+    Rule("state", "among", bad=("Failed", "Inactive"), severity=Status.CRITICAL, show="none"),
+    # a trigger failing its batches is degraded; a disabled one (a consumer that stopped)
+    # is critical
+    Rule("event_source_problems", "flag", crit_on="disabled_triggers"),
     Rule("cold_starts"),
     Rule("max_init_duration", unit="ms"),
 )
@@ -191,17 +193,16 @@ class LambdaSkill(AwsSkill):
 
         state = st.config.get("State", "Active")
         problems = []
-        map_status = Status.OK
+        disabled = 0
         for mp in st.mappings:
             src = str(mp.get("EventSourceArn", "")).rsplit(":", 1)[-1]
             if mp.get("State") in ("Disabled", "Disabling"):
                 problems.append(
                     f"trigger from {src} is {mp['State']} ({mp.get('StateTransitionReason', '')})"
                 )
-                map_status = Status.CRITICAL
+                disabled += 1
             elif str(mp.get("LastProcessingResult", "")).startswith("PROBLEM"):
                 problems.append(f"trigger from {src}: {mp['LastProcessingResult']}")
-                map_status = worst([map_status, Status.DEGRADED])
         values: dict[str, Value | Signal] = {
             "invocations": inv,
             "errors": errs,
@@ -214,14 +215,12 @@ class LambdaSkill(AwsSkill):
             "concurrency_limit": limit,
             "reserved_concurrency": st.reserved,
             "state": state,
-            "event_source_problems": Signal(
-                name="event_source_problems", value=len(problems), status=map_status
-            ),
+            "event_source_problems": len(problems),
         }
         if st.reports:
             values["cold_starts"] = st.cold_starts
             values["max_init_duration"] = st.max_init_ms
-        facts: dict[str, Value] = {"state_failed": state in ("Failed", "Inactive")}
+        facts: dict[str, Value] = {"disabled_triggers": disabled}
         verdict = verdicts.assess(RULES, values, s, facts)
         status, signals = verdict.status, verdict.signals
         if st.history is not None:

@@ -16,13 +16,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
+from rootloop.models import Evidence, Finding, Signal, Status, Suspect
 from rootloop.models.nodes import Node, SkillSettings, node_default
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig
 from rootloop.skills import verdicts
 from rootloop.skills.aws_base import AwsSkill
-from rootloop.skills.base import judge
 from rootloop.skills.cloudwatch_metrics import MetricAssessment, MetricSpec, assess
 from rootloop.skills.verdicts import Rule, Value
 
@@ -146,18 +145,21 @@ def inspect(clients: AwsClients, s: Any, window: Window) -> QueueState:
 
 
 #: a queue's signals (see ``rootloop.skills.verdicts``); the age of the oldest message is
-#: judged by its metric's anomaly score, the DLQ by its depth and growth, both in ``judge``
+#: judged by its metric (thresholds and anomaly score). A stalled consumer is degraded,
+#: critical when it deleted nothing at all; a DLQ holding messages is degraded, critical
+#: while it grows.
 RULES: tuple[Rule, ...] = (
     Rule("depth", "above", warn="depth_warn"),
     Rule("in_flight"),
     Rule("delayed"),
     Rule("age_of_oldest_message"),
     Rule("messages_sent"),
-    Rule("messages_deleted", "flag", on="consumer_stalled", severity=Status.CRITICAL),
+    Rule("messages_deleted", "flag", on="consumer_stalled", crit_on="nothing_deleted"),
     Rule("consumer_lag", "flag", on="consumer_stalled"),
-    Rule("consumer_stalled", "flag", severity=Status.CRITICAL),
-    Rule("depth_growing"),
-    Rule("dlq_depth"),
+    Rule("consumer_stalled", "flag", crit_on="nothing_deleted"),
+    # the visible count grows, abnormally fast against its own past
+    Rule("depth_growing", "flag", on="growing_abnormally"),
+    Rule("dlq_depth", "flag", on="dlq_holds", crit_on="dlq_growing", warn="dlq_warn"),
 )
 
 
@@ -184,22 +186,10 @@ class SqsSkill(AwsSkill):
         stalled = sent > 0 and deleted < sent * s.min_delete_ratio and waiting
         lag = max(0.0, sent - deleted)
 
-        statuses = [judge(depth, s.depth_warn, None), age.status if age.has_data else Status.OK]
-        if stalled and (depth > 0 or growing):
-            statuses.append(Status.CRITICAL if deleted == 0 else Status.DEGRADED)
-        elif growing and visible.abnormal:
-            statuses.append(Status.DEGRADED)
-        dlq_status = Status.OK
-        if st.dlq_depth is not None and st.dlq_depth >= s.dlq_warn:
-            dlq = m.get("dlq_visible_messages")
-            dlq_growing = (
-                dlq is not None and len(dlq.incident) >= 2 and dlq.incident[-1] > dlq.incident[0]
-            )
-            dlq_status = Status.CRITICAL if dlq_growing else Status.DEGRADED
-            statuses.append(dlq_status)
-        status = worst(statuses)
-        backing_up = status is not Status.OK and (stalled or growing or age.status is not Status.OK)
-
+        dlq = m.get("dlq_visible_messages")
+        dlq_growing = (
+            dlq is not None and len(dlq.incident) >= 2 and dlq.incident[-1] > dlq.incident[0]
+        )
         values: dict[str, Value | Signal] = {
             "depth": depth,
             "in_flight": in_flight,
@@ -212,10 +202,18 @@ class SqsSkill(AwsSkill):
             "depth_growing": growing,
         }
         if st.dlq_name:
-            values["dlq_depth"] = Signal(
-                name="dlq_depth", value=st.dlq_depth, threshold=s.dlq_warn, status=dlq_status
-            )
-        signals = verdicts.assess(RULES, values, s).signals
+            values["dlq_depth"] = st.dlq_depth
+        dlq_holds = None if st.dlq_depth is None else st.dlq_depth >= s.dlq_warn
+        facts: dict[str, Value] = {
+            "nothing_deleted": stalled and deleted == 0,
+            "growing_abnormally": growing and visible.abnormal,
+            "dlq_holds": dlq_holds,
+            "dlq_growing": bool(dlq_holds) and dlq_growing,
+        }
+        verdict = verdicts.assess(RULES, values, s, facts)
+        status, signals = verdict.status, verdict.signals
+        dlq_bad = bool(dlq_holds)
+        backing_up = status is not Status.OK and (stalled or growing or age.status is not Status.OK)
         parts = [f"{depth} visible, {in_flight} in flight"]
         if age.has_data:
             parts.append(f"oldest message {age.peak:g}s")
@@ -226,7 +224,7 @@ class SqsSkill(AwsSkill):
         if st.dlq_name and st.dlq_depth:
             parts.append(f"DLQ {st.dlq_name} holds {st.dlq_depth} message(s)")
         suspects = []
-        if s.consumer and (backing_up or dlq_status is not Status.OK):
+        if s.consumer and (backing_up or dlq_bad):
             why = (
                 "messages arrive but are not consumed"
                 if stalled or growing

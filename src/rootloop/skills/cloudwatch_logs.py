@@ -21,13 +21,14 @@ from pydantic import Field, field_validator
 
 from rootloop.analysis.stacktrace import Record, StackTrace, assemble, parse
 from rootloop.analysis.templates import LogDigest, TemplateDigester
-from rootloop.models import Evidence, Finding, Signal
+from rootloop.models import Evidence, Finding
 from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.logs import LogEvent, filter_events
 from rootloop.platforms.aws.metrics import Window
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, judge
+from rootloop.skills.base import BaseSkill, CheckContext
+from rootloop.skills.verdicts import Rule, Value, assess
 
 #: server-side: any line that may belong to an error (OR of terms); refined locally below
 DEFAULT_PATTERN = "?ERROR ?Error ?error ?FATAL ?CRITICAL ?Exception ?Traceback ?File ?panic"
@@ -159,6 +160,20 @@ def read_errors(
     return out
 
 
+#: a log group's signals (see ``rootloop.skills.verdicts``): the error lines against the
+#: map's thresholds, and the most frequent exception with them
+RULES: tuple[Rule, ...] = (
+    Rule("error_lines", "above", warn="error_warn", crit="error_crit"),
+    Rule("error_templates"),
+    Rule("stack_traces"),
+    Rule("lines_scanned"),
+    Rule("truncated"),
+    Rule("window_start"),
+    Rule("exception", same_as="error_lines", show="none"),
+    Rule("root_exception"),
+)
+
+
 class CloudWatchLogsSkill(BaseSkill):
     name: ClassVar[str] = "cloudwatch-logs"
     Settings: ClassVar[type[SkillSettings]] = Settings
@@ -176,21 +191,22 @@ class CloudWatchLogsSkill(BaseSkill):
         return self.judge(node, s, d, window)
 
     def judge(self, node: Node, s: Any, d: LogsDigest, window: Window) -> Finding:
-        status = judge(d.errors, s.error_warn, s.error_crit)
         distinct = d.digest.distinct if d.digest else 0
-        signals = [
-            Signal(name="error_lines", value=d.errors, threshold=s.error_warn, status=status),
-            Signal(name="error_templates", value=distinct),
-            Signal(name="stack_traces", value=sum(g.count for g in d.traces)),
-            Signal(name="lines_scanned", value=d.scanned),
-            Signal(name="truncated", value=d.truncated),
+        values: dict[str, Value] = {
+            "error_lines": d.errors,
+            "error_templates": distinct,
+            "stack_traces": sum(g.count for g in d.traces),
+            "lines_scanned": d.scanned,
+            "truncated": d.truncated,
             # what was looked at: an onset at the window's start may have begun before it
-            Signal(name="window_start", value=window.start.isoformat()),
-        ]
+            "window_start": window.start.isoformat(),
+        }
         if d.traces:
             top = d.traces[0].trace
-            signals.append(Signal(name="exception", value=top.exception, status=status))
-            signals.append(Signal(name="root_exception", value=top.root.exception))
+            values["exception"] = top.exception
+            values["root_exception"] = top.root.exception
+        verdict = assess(RULES, values, s)
+        status, signals = verdict.status, verdict.signals
         evidence = []
         if d.digest and d.digest.templates:
             evidence.append(

@@ -21,7 +21,9 @@ from rootloop.models.nodes import Node, SkillSettings
 from rootloop.platforms.aws.errors import AWS_ERRORS, failure_finding
 from rootloop.platforms.aws.metrics import Window, get_metric_data, query
 from rootloop.platforms.aws.session import AwsClients, AwsConfig, clients_for
-from rootloop.skills.base import BaseSkill, CheckContext, judge
+from rootloop.skills import verdicts
+from rootloop.skills.base import BaseSkill, CheckContext
+from rootloop.skills.verdicts import Rule, judge_value
 
 Direction = Literal["up", "down", "both"]
 
@@ -91,7 +93,10 @@ class MetricAssessment:
             return False  # nothing to compare against: thresholds only
         return abs(inc - base) >= self.spec.min_change * max(abs(base), 1e-9)
 
-    def signal(self) -> Signal:
+    def signal(self, no_data: Status = Status.OK) -> Signal:
+        """The metric as a signal. ``no_data`` is the status of a metric without
+        datapoints: OK where the skill knows the metric is published only on activity
+        (AWS's own: a Lambda's Duration while nothing runs), UNKNOWN where it does not."""
         th = self.spec.crit if self.spec.crit is not None else self.spec.warn
         peak = None if self.peak is None else round(self.peak, 3)
         return Signal(
@@ -99,7 +104,7 @@ class MetricAssessment:
             value=peak,
             unit=self.spec.unit,
             threshold=th,
-            status=self.status,
+            status=self.status if self.has_data else no_data,
         )
 
     def describe(self) -> str:
@@ -114,14 +119,20 @@ class MetricAssessment:
         return text
 
 
+def threshold_rule(spec: MetricSpec) -> Rule:
+    """The metric's thresholds as a verdict rule: ``below`` when low is bad, else ``above``
+    (a metric bad both ways has its thresholds on the high side)."""
+    direction: verdicts.Direction = "below" if spec.direction == "down" else "above"
+    return Rule(spec.signal_name, direction, warn=spec.warn, crit=spec.crit, unit=spec.unit)
+
+
+#: far from its own baseline (``MetricAssessment.abnormal``): degraded, whatever the
+#: thresholds say
+ANOMALY = Rule("anomaly", "flag")
+
+
 def _judge(spec: MetricSpec, value: float) -> Status:
-    if spec.direction == "down":
-        if spec.crit is not None and value <= spec.crit:
-            return Status.CRITICAL
-        if spec.warn is not None and value <= spec.warn:
-            return Status.DEGRADED
-        return Status.OK
-    return judge(value, spec.warn, spec.crit)
+    return judge_value(threshold_rule(spec), value, None, {})
 
 
 def assess(clients: AwsClients, specs: list[MetricSpec], window: Window) -> list[MetricAssessment]:
@@ -136,10 +147,8 @@ def assess(clients: AwsClients, specs: list[MetricSpec], window: Window) -> list
         a = MetricAssessment(spec=spec, baseline=base, incident=inc, incident_times=times)
         if inc:
             a.anomaly = score_series(base, inc, spec.direction)
-            statuses = [_judge(spec, a.peak if a.peak is not None else 0.0)]
-            if a.abnormal:
-                statuses.append(Status.DEGRADED)
-            a.status = worst(statuses)
+            threshold = _judge(spec, a.peak if a.peak is not None else 0.0)
+            a.status = worst([threshold, judge_value(ANOMALY, a.abnormal, None, {})])
             a.onset = _onset(a)
         out.append(a)
     return out
@@ -187,8 +196,12 @@ class CloudWatchMetricsSkill(BaseSkill):
         return self.summarize(node, found)
 
     def summarize(self, node: Node, found: list[MetricAssessment]) -> Finding:
+        # Each metric was judged when it was read (its thresholds, its anomaly score); one
+        # without datapoints is unknown: a metric the map names that CloudWatch has no
+        # data for (idle, or a wrong name or dimension) cannot vouch for the node.
+        signals = [a.signal(no_data=Status.UNKNOWN) for a in found]
         bad = [a for a in found if a.status is not Status.OK]
-        status = worst([a.status for a in found])
+        status = worst([sig.status for sig in signals])
         if not any(a.has_data for a in found):
             status = Status.UNKNOWN
             summary = f"no datapoints for {len(found)} metric(s) in the window"
@@ -196,6 +209,9 @@ class CloudWatchMetricsSkill(BaseSkill):
             summary = "; ".join(a.describe() for a in bad)
         else:
             summary = f"{len(found)} metric(s) within their usual range"
+        missing = [a.spec.signal_name for a in found if not a.has_data]
+        if missing and len(missing) < len(found):
+            summary += f"; no datapoints for {', '.join(missing)}"
         evidence = [
             Evidence(kind="metric", title=a.spec.signal_name, text=a.describe()) for a in found
         ]
@@ -203,7 +219,7 @@ class CloudWatchMetricsSkill(BaseSkill):
             node,
             status,
             summary[:500],
-            signals=[a.signal() for a in found],
+            signals=signals,
             evidence=evidence,
             anomaly_started_at=earliest_onset(found),
         )

@@ -20,7 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rootloop.models import Evidence, Signal, Status
+from rootloop.models import Evidence, Signal
+from rootloop.skills.verdicts import Rule, Value, assess
 
 INTERRUPTION_CODES = ("SpotInterruption", "TerminationNotice")
 UNPLACED = re.compile(r"unable to place a task", re.I)
@@ -28,6 +29,22 @@ UNPLACED = re.compile(r"unable to place a task", re.I)
 #: i-…) terminated."), for emulators and agents that leave the stop code unset
 HOST_GONE = re.compile(r"\b(host|instance)\b.*\b(terminated|draining|interrupt)", re.I)
 SPREAD_FIELDS = ("instanceid", "host", "attribute:ecs.availability-zone")
+
+#: the capacity signals (see ``rootloop.skills.verdicts``): tasks taken with their host,
+#: and tasks ECS could not place, are degraded; the rest is reported
+RULES: tuple[Rule, ...] = (
+    Rule("placement_strategy"),
+    Rule("placement_spreads"),
+    Rule("capacity_provider_strategy"),
+    Rule("interrupted_tasks", "flag"),
+    Rule("interrupted_hosts"),
+    Rule("interrupted_on_one_host"),
+    Rule("interrupted_providers"),
+    Rule("running_hosts"),
+    Rule("active_hosts"),
+    Rule("spare_capacity_providers"),
+    Rule("placement_failures", "flag"),
+)
 
 
 @dataclass
@@ -80,7 +97,8 @@ class CapacityView:
             }
         )
 
-    def signals(self) -> list[Signal]:
+    def values(self) -> dict[str, Value]:
+        """What the capacity view measured, by signal name (judged by ``RULES``)."""
         per_host = Counter(i.host for i in self.interrupted)
         in_strategy = {str(s.get("capacityProvider")) for s in self.strategy}
         active = [
@@ -88,34 +106,25 @@ class CapacityView:
             for h in self.hosts.values()
             if h.status == "ACTIVE" and (not in_strategy or h.provider in in_strategy)
         ]
-        bad = Status.DEGRADED
-        return [
-            Signal(name="placement_strategy", value=_placement_text(self.placement) or None),
-            Signal(name="placement_spreads", value=self.spreads()),
-            Signal(name="capacity_provider_strategy", value=_strategy_text(self.strategy) or None),
-            Signal(
-                name="interrupted_tasks",
-                value=len(self.interrupted),
-                status=bad if self.interrupted else Status.OK,
-            ),
-            Signal(name="interrupted_hosts", value=len(per_host)),
-            Signal(name="interrupted_on_one_host", value=max(per_host.values(), default=0)),
-            Signal(
-                name="interrupted_providers",
-                value=", ".join(sorted({i.provider for i in self.interrupted if i.provider}))
-                or None,
-            ),
-            Signal(name="running_hosts", value=len(set(self.running_hosts))),
-            Signal(name="active_hosts", value=len(active)),
-            Signal(
-                name="spare_capacity_providers", value=", ".join(self.spare_providers()) or None
-            ),
-            Signal(
-                name="placement_failures",
-                value=len(self.unplaced),
-                status=bad if self.unplaced else Status.OK,
-            ),
-        ]
+        return {
+            "placement_strategy": _placement_text(self.placement) or None,
+            "placement_spreads": self.spreads(),
+            "capacity_provider_strategy": _strategy_text(self.strategy) or None,
+            "interrupted_tasks": len(self.interrupted),
+            "interrupted_hosts": len(per_host),
+            "interrupted_on_one_host": max(per_host.values(), default=0),
+            "interrupted_providers": ", ".join(
+                sorted({i.provider for i in self.interrupted if i.provider})
+            )
+            or None,
+            "running_hosts": len(set(self.running_hosts)),
+            "active_hosts": len(active),
+            "spare_capacity_providers": ", ".join(self.spare_providers()) or None,
+            "placement_failures": len(self.unplaced),
+        }
+
+    def signals(self) -> list[Signal]:
+        return assess(RULES, self.values()).signals
 
     def evidence(self) -> list[Evidence]:
         lines = [

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from rootloop.models import Evidence, Finding, Signal, Status
 from rootloop.models.nodes import Node, SkillSettings
-from rootloop.platforms.github.actions import ActionsClient, Job, WorkflowRun
+from rootloop.platforms.github.actions import FAILED, ActionsClient, Job, WorkflowRun
 from rootloop.platforms.github.client import DEFAULT_API_URL, make_client, resolve_token
 from rootloop.platforms.github.errors import (
     GitHubAuthError,
@@ -24,7 +24,9 @@ from rootloop.platforms.github.errors import (
     GitHubUnreachable,
 )
 from rootloop.platforms.github.logs import error_lines, section, step_log, tail
+from rootloop.skills import verdicts
 from rootloop.skills.base import BaseSkill, CheckContext
+from rootloop.skills.verdicts import Rule, Value
 
 
 class GitHubActionsSettings(SkillSettings):
@@ -38,6 +40,55 @@ class GitHubActionsSettings(SkillSettings):
     deployed_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$")
     runs: int = Field(default=10, ge=1, le=100)
     log_lines: int = Field(default=60, ge=5, le=1000)
+
+
+#: a workflow's signals (see ``rootloop.skills.verdicts``). A failed run is critical when
+#: it breaks the deployed code; degraded when the deployed commit passed CI (the branch is
+#: broken, the running service is not) or the run was cancelled.
+RULES: tuple[Rule, ...] = (
+    Rule("latest_status"),
+    # did a completed run build the deployed commit and pass? unknown when none built it
+    Rule("deployed_sha_passed", "among", good=(True,)),
+    Rule("ci_conclusion", "among", bad=tuple(sorted(FAILED)), crit_on="breaks_deployed"),
+    Rule("head_sha"),
+    Rule("run_number"),
+    Rule("consecutive_failures"),
+    Rule("failed_job", "flag", on="run_failed", crit_on="breaks_deployed"),
+    Rule("failed_step", "flag", on="run_failed", crit_on="breaks_deployed"),
+)
+
+
+def judge_runs(
+    s: GitHubActionsSettings,
+    newest: WorkflowRun,
+    latest: WorkflowRun | None,
+    streak: list[WorkflowRun],
+    deployed: bool | None,
+    job: Job | None,
+) -> verdicts.Verdict:
+    """The verdict on a workflow: ``newest`` is its newest run, ``latest`` the newest
+    completed one (None: none completed yet), ``deployed`` whether the deployed commit
+    passed (None: unknown), ``job`` the failed job of a failed ``latest``."""
+    values: dict[str, Value] = {"latest_status": newest.status or ""}
+    if s.deployed_sha:
+        values["deployed_sha_passed"] = deployed
+    failed = latest is not None and latest.failed
+    if latest is not None:
+        values["ci_conclusion"] = latest.conclusion
+        values["head_sha"] = latest.head_sha
+        values["run_number"] = latest.run_number
+        values["consecutive_failures"] = len(streak)
+    if failed and job is not None:
+        values["failed_job"] = job.name
+        step = job.failed_step()
+        if step is not None:
+            values["failed_step"] = step.name
+    cancelled = latest is not None and latest.conclusion == "cancelled"
+    facts: dict[str, Value] = {
+        "run_failed": failed,
+        "breaks_deployed": failed and not deployed and not cancelled,
+    }
+    return verdicts.assess(RULES, values, s, facts)
 
 
 class GitHubActionsSkill(BaseSkill):
@@ -99,42 +150,23 @@ class GitHubActionsSkill(BaseSkill):
                 node, Status.UNKNOWN, f"no runs of {wf} on branch {s.branch} in {s.repo}"
             )
         latest = next((r for r in runs if r.completed), None)
-        signals = [Signal(name="latest_status", value=runs[0].status or "")]
         deployed = await self._deployed_passed(api, s, runs)
-        if s.deployed_sha:
-            signals.append(
-                Signal(
-                    name="deployed_sha_passed",
-                    value=deployed,
-                    status=Status.OK if deployed else Status.DEGRADED,
-                )
-            )
-        if latest is None:
-            return self.finding(
-                node,
-                Status.OK if deployed is not False else Status.DEGRADED,
-                f"{wf} on {s.branch}: run #{runs[0].run_number} is "
-                f"{runs[0].status}, no completed run yet",
-                signals=signals,
-            )
         streak = _failure_streak(runs)
-        signals += [
-            Signal(
-                name="ci_conclusion",
-                value=latest.conclusion or "",
-                status=Status.OK if latest.passed else Status.DEGRADED,
-            ),
-            Signal(name="head_sha", value=latest.head_sha),
-            Signal(name="run_number", value=latest.run_number),
-            Signal(name="consecutive_failures", value=len(streak)),
-        ]
-        if not latest.failed:
-            status = Status.OK if deployed is not False else Status.DEGRADED
+        failed = latest if latest is not None and latest.failed else None
+        job = next((j for j in await api.jobs(failed.id) if j.failed), None) if failed else None
+        verdict = judge_runs(s, runs[0], latest, streak, deployed, job)
+        if latest is None:
+            summary = (
+                f"{wf} on {s.branch}: run #{runs[0].run_number} is "
+                f"{runs[0].status}, no completed run yet"
+            )
+            return self.finding(node, verdict.status, summary, signals=verdict.signals)
+        if failed is None:
             summary = f"{wf} on {s.branch}: run #{latest.run_number} {latest.conclusion}"
             if deployed is False:
                 summary += f"; the deployed commit {(s.deployed_sha or '')[:7]} did not pass"
-            return self.finding(node, status, summary, signals=signals)
-        return await self._failed(node, ctx, s, api, latest, streak, signals, deployed, wf)
+            return self.finding(node, verdict.status, summary, signals=verdict.signals)
+        return await self._failed(node, ctx, s, api, failed, job, streak, verdict, deployed, wf)
 
     async def _failed(
         self,
@@ -143,21 +175,17 @@ class GitHubActionsSkill(BaseSkill):
         s: GitHubActionsSettings,
         api: ActionsClient,
         run: WorkflowRun,
+        job: Job | None,
         streak: list[WorkflowRun],
-        signals: list[Signal],
+        verdict: verdicts.Verdict,
         deployed: bool | None,
         wf: str,
     ) -> Finding:
-        jobs = await api.jobs(run.id)
-        job = next((j for j in jobs if j.failed), None)
         step = job.failed_step() if job else None
         evidence: list[Evidence] = []
         where = "unknown step"
         if job is not None:
             where = f"job '{job.name}'" + (f", step '{step.name}'" if step else "")
-            signals.append(Signal(name="failed_job", value=job.name, status=Status.CRITICAL))
-            if step is not None:
-                signals.append(Signal(name="failed_step", value=step.name, status=Status.CRITICAL))
             log, source = await self._log(api, run, job)
             if log:
                 errors = error_lines(log)
@@ -178,8 +206,6 @@ class GitHubActionsSkill(BaseSkill):
                             text=ctx.redactor.text("\n".join(errors)),
                         )
                     )
-        # the deployed code passed CI: the branch is broken but the running service is not
-        status = Status.DEGRADED if deployed or run.conclusion == "cancelled" else Status.CRITICAL
         summary = (
             f"{wf} on {s.branch}: run #{run.run_number} {run.conclusion} at {where} "
             f"(commit {run.head_sha[:7]}; {len(streak)} failed in a row)"
@@ -189,9 +215,9 @@ class GitHubActionsSkill(BaseSkill):
         evidence.append(Evidence(kind="event", title="run", text=run.html_url or str(run.id)))
         return self.finding(
             node,
-            status,
+            verdict.status,
             summary,
-            signals=signals,
+            signals=verdict.signals,
             evidence=evidence,
             anomaly_started_at=streak[-1].created_at if streak else None,
         )

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from rootloop.models import Evidence, Finding, Signal, Status
 from rootloop.models.nodes import Node, SkillSettings
 from rootloop.skills.base import BaseSkill, CheckContext
-from rootloop.skills.verdicts import Rule, assess, judge_value
+from rootloop.skills.verdicts import Rule, Value, Verdict, assess
 
 
 class HttpHealthSettings(SkillSettings):
@@ -48,11 +48,30 @@ class HttpHealthSettings(SkillSettings):
 
 
 LATENCY = Rule("latency_ms", "above", warn="latency_warn_ms", crit="latency_crit_ms", unit="ms")
-#: the signals of an HTTP check (see ``rootloop.skills.verdicts``)
+#: the signals of an HTTP check (see ``rootloop.skills.verdicts``): a status the map does
+#: not expect is degraded, a server error (5xx) critical; a body without the expected text
+#: is degraded
 RULES: tuple[Rule, ...] = (
-    Rule("http_status", "flag", on="unexpected_status", severity=Status.CRITICAL),
+    Rule("http_status", "flag", on="unexpected_status", crit_on="server_error"),
     LATENCY,
+    Rule("expected_body", "among", good=(True,)),
 )
+
+
+def judge_response(
+    s: HttpHealthSettings, status_code: int, latency_ms: float, text: str
+) -> Verdict:
+    """The verdict on one answer. The body is looked at only when the status is expected
+    (an error page says nothing about the service's own body)."""
+    unexpected = status_code not in s.expect_status
+    values: dict[str, Value] = {"http_status": status_code, "latency_ms": round(latency_ms, 1)}
+    if s.expect_body and not unexpected:
+        values["expected_body"] = s.expect_body in text
+    facts: dict[str, Value] = {
+        "unexpected_status": unexpected,
+        "server_error": unexpected and status_code >= 500,
+    }
+    return assess(RULES, values, s, facts)
 
 
 class HttpHealthSkill(BaseSkill):
@@ -81,39 +100,27 @@ class HttpHealthSkill(BaseSkill):
             return self.unreachable(node, exc)
         latency = (time.perf_counter() - start) * 1000.0
         body = resp.text[:2000]
-        verdict = assess(
-            RULES,
-            {"http_status": resp.status_code, "latency_ms": round(latency, 1)},
-            s,
-            {"unexpected_status": resp.status_code not in s.expect_status},
-        )
+        verdict = judge_response(s, resp.status_code, latency, resp.text)
         signals = verdict.signals
         wait = retry_after_s(resp.headers.get("retry-after"))
         if wait is not None:  # the server asks callers to come back later (429, 503)
             signals.append(Signal(name="retry_after_s", value=wait, unit="s"))
         if resp.status_code not in s.expect_status:
-            status = Status.CRITICAL if resp.status_code >= 500 else Status.DEGRADED
             summary = f"HTTP {resp.status_code} from {s.path or '/'} in {latency:.0f} ms"
-            return self.finding(
-                node,
-                status,
-                summary,
-                signals=signals,
-                evidence=[Evidence(kind="text", title="response body", text=body or "(empty)")],
-            )
+            evidence = [Evidence(kind="text", title="response body", text=body or "(empty)")]
+            return self.finding(node, verdict.status, summary, signals=signals, evidence=evidence)
         if s.expect_body and s.expect_body not in resp.text:
             return self.finding(
                 node,
-                Status.DEGRADED,
+                verdict.status,
                 f"HTTP {resp.status_code} but the body lacks {s.expect_body!r}",
                 signals=signals,
                 evidence=[Evidence(kind="text", title="response body", text=body)],
             )
-        status = judge_value(LATENCY, latency, s, {})
         summary = f"HTTP {resp.status_code} in {latency:.0f} ms"
-        if status is not Status.OK:
+        if verdict.status is not Status.OK:
             summary += " (slow)"
-        return self.finding(node, status, summary, signals=signals)
+        return self.finding(node, verdict.status, summary, signals=signals)
 
 
 def retry_after_s(value: str | None) -> float | None:

@@ -176,29 +176,24 @@ class _Report:
     suspects: list[Suspect] = field(default_factory=list)
     started: list[datetime] = field(default_factory=list)
 
-    def signal(
-        self,
-        name: str,
-        value: Value,
-        *,
-        unit: str = "",
-        threshold: float | None = None,
-        status: Status = Status.OK,
-    ) -> None:
-        self.signals.append(
-            Signal(name=name, value=value, unit=unit, threshold=threshold, status=status)
-        )
-        self.statuses.append(status)
+    def signal(self, name: str, value: Value, *, unit: str = "") -> None:
+        """Report a measurement that is not judged (context for a reader or a reasoner)."""
+        self.signals.append(Signal(name=name, value=value, unit=unit))
+        self.statuses.append(Status.OK)
 
     def measure(self, name: str, value: Value, s: PostgresSettings, **facts: Value) -> Status:
         """Report a signal judged by its rule in ``RULES``; returns its status."""
-        verdict = verdicts.assess((RULES[name],), {name: value}, s, facts)
+        return self.judge(RULES[name], value, s, **facts)
+
+    def judge(self, rule: Rule, value: Value, s: PostgresSettings, **facts: Value) -> Status:
+        """Report a signal judged by ``rule`` (one made for this check, e.g. per role)."""
+        verdict = verdicts.assess((rule,), {rule.name: value}, s, facts)
         self.signals.extend(verdict.signals)
         self.statuses.extend(verdict.statuses)
         return verdict.status
 
-    def bad(self, status: Status, note: str, since: datetime | None = None) -> None:
-        self.statuses.append(status)
+    def bad(self, note: str, since: datetime | None = None) -> None:
+        """Say why a judged signal is bad (and since when); its status is the signal's."""
         self.notes.append(note)
         if since is not None:
             self.started.append(since)
@@ -212,8 +207,8 @@ class _Report:
         self.suspects.append(Suspect(node=node, reason=reason, weight=min(1.0, weight)))
 
 
-#: the signals judged by a threshold or a flag alone (see ``rootloop.skills.verdicts``);
-#: the rest (blockers, idle transactions, schema) carry verdicts of their own below
+#: the judged signals of a database (see ``rootloop.skills.verdicts``); a role's or a
+#: database's CONNECTION LIMIT is a rule made per row (``_connection_limits``)
 RULES: dict[str, Rule] = {
     r.name: r
     for r in (
@@ -227,6 +222,9 @@ RULES: dict[str, Rule] = {
             show="crit",
         ),
         Rule("blocked_sessions", "flag", severity=Status.CRITICAL, warn=0),
+        # idle in a transaction past the threshold: degraded; critical when one of those
+        # sessions holds a lock another session waits for
+        Rule("idle_in_transaction", "flag", crit_on="idle_blocks", warn="idle_in_transaction_s"),
         Rule("long_running_queries", "flag", warn="long_query_s"),
         Rule(
             "longest_transaction_s",
@@ -242,6 +240,7 @@ RULES: dict[str, Rule] = {
             unit="ms",
             when="has_statements",
         ),
+        Rule("schema_mismatches", "flag", severity=Status.CRITICAL, warn=0),
     )
 }
 
@@ -267,7 +266,7 @@ class PostgresSkill(BaseSkill):
                 options=f"-c default_transaction_read_only=on -c statement_timeout={stmt_ms}",
             )
         except psycopg.Error as exc:
-            return self._connect_failed(node, where, exc, ctx)
+            return self._connect_failed(node, where, exc, ctx, s)
         try:
             report = await self._inspect(conn, s, ctx)
         except psycopg.Error as exc:
@@ -282,22 +281,23 @@ class PostgresSkill(BaseSkill):
 
     # -- connecting -------------------------------------------------------------
     def _connect_failed(
-        self, node: Node, where: str, exc: psycopg.Error, ctx: CheckContext
+        self,
+        node: Node,
+        where: str,
+        exc: psycopg.Error,
+        ctx: CheckContext,
+        s: PostgresSettings,
     ) -> Finding:
         text = ctx.redactor.text(" ".join(str(exc).split()))[:500]
         if any(k in text for k in _FULL) or getattr(exc, "sqlstate", None) == "53300":
+            # refused for lack of slots: every usable one is taken (a ratio of 1)
+            full = _Report()
+            full.measure("connections_used_ratio", 1.0, s)
             return self.finding(
                 node,
-                Status.CRITICAL,
+                worst(full.statuses),
                 f"{where}: connection slots exhausted, new connections are refused ({text})",
-                signals=[
-                    Signal(
-                        name="connections_used_ratio",
-                        value=1.0,
-                        threshold=None,
-                        status=Status.CRITICAL,
-                    )
-                ],
+                signals=full.signals,
                 error=text,
             )
         if any(k in text for k in _AUTH):
@@ -323,7 +323,7 @@ class PostgresSkill(BaseSkill):
         for sess in sessions:
             sess.query = ctx.redactor.text(sess.query)
         _connections(report, info, sessions, s)
-        await _connection_limits(report, conn)
+        await _connection_limits(report, conn, s)
         _blocking(report, sessions, s)
         _stuck(report, sessions, s)
         if s.top_statements:
@@ -411,7 +411,7 @@ def _connections(
         note = f"connections {used}/{info.max_connections} ({ratio:.0%} of usable)"
         if top_app:
             note += f", {top_app} holds {top_n}"
-        r.bad(status, note)
+        r.bad(note)
     if top_app and share >= s.app_share_suspect:
         st = ", ".join(f"{k} {v}" for k, v in states[top_app].most_common())
         r.suspect(
@@ -431,7 +431,9 @@ SELECT 'database', d.datname::text, d.datconnlimit,
 FROM pg_database d WHERE d.datconnlimit >= 0 AND d.datallowconn"""
 
 
-async def _connection_limits(r: _Report, conn: psycopg.AsyncConnection) -> None:
+async def _connection_limits(
+    r: _Report, conn: psycopg.AsyncConnection, s: PostgresSettings
+) -> None:
     """Per-role and per-database CONNECTION LIMITs that are set, with their sessions: a
     role at its limit is refused new connections while ``max_connections`` has room
     ("too many connections for role"). Superusers are exempt, so only login roles."""
@@ -439,11 +441,9 @@ async def _connection_limits(r: _Report, conn: psycopg.AsyncConnection) -> None:
         await cur.execute(_CONNLIMITS)
         rows = await cur.fetchall()
     for kind, name, limit, used in rows:
-        at_limit = used >= limit
         r.signal(f"connlimit_{kind}_{name}", limit)
-        r.signal(f"conns_{kind}_{name}", used, threshold=float(limit),
-                 status=Status.DEGRADED if at_limit else Status.OK)  # fmt: skip
-        if at_limit:
+        at_limit = r.judge(Rule(f"conns_{kind}_{name}", "above", warn=float(limit)), used, s)
+        if at_limit is not Status.OK:
             r.notes.append(
                 f"{kind} {name} at its CONNECTION LIMIT ({used} of {limit}): "
                 "its new connections are refused"
@@ -487,8 +487,7 @@ async def _worst_lock_reading(
 def _blocking(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     by_pid = {x.pid: x for x in sessions}
     blocked = _blocked(sessions, s)
-    r.measure("blocked_sessions", len(blocked), s)
-    if not blocked:
+    if r.measure("blocked_sessions", len(blocked), s) is Status.OK:
         return
     blockers = {p for x in blocked for p in x.blocked_by}
     roots = sorted(p for p in blockers if not (by_pid.get(p) and by_pid[p].blocked_by))
@@ -520,7 +519,6 @@ def _blocking(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
                 0.9,
             )
         r.bad(
-            Status.CRITICAL,
             f"{len(victims)} session(s) blocked by pid {pid} ({b.who}, "
             f"{b.state}, transaction open {_age(b.xact_age_s)})",
             b.xact_start,
@@ -566,14 +564,7 @@ def _idle_in_tx_by_client(r: _Report, idle: list[Session], blockers: set[int]) -
 def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     blockers = {p for x in sessions for p in x.blocked_by}
     idle = [x for x in sessions if x.idle_in_tx and (x.state_age_s or 0) >= s.idle_in_transaction_s]
-    st = (
-        Status.CRITICAL
-        if any(x.pid in blockers for x in idle)
-        else (Status.DEGRADED if idle else Status.OK)
-    )
-    r.signal(
-        "idle_in_transaction", len(idle), threshold=s.idle_in_transaction_s, unit="", status=st
-    )
+    r.measure("idle_in_transaction", len(idle), s, idle_blocks=any(x.pid in blockers for x in idle))
     for x in sorted(idle, key=lambda x: -(x.xact_age_s or 0))[:10]:
         r.evidence.append(
             Evidence(
@@ -586,7 +577,6 @@ def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     if idle:
         oldest = max(idle, key=lambda x: x.xact_age_s or 0)
         r.bad(
-            st,
             f"{len(idle)} session(s) idle in transaction > {s.idle_in_transaction_s:g}s "
             f"(oldest pid {oldest.pid}, {oldest.who}, {_age(oldest.xact_age_s)})",
             oldest.xact_start,
@@ -612,7 +602,6 @@ def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     if long_q:
         oldest = max(long_q, key=lambda x: x.query_age_s or 0)
         r.bad(
-            Status.DEGRADED,
             f"{len(long_q)} quer(ies) running > {s.long_query_s:g}s "
             f"(longest {_age(oldest.query_age_s)}, pid {oldest.pid}, {oldest.who})",
             oldest.query_start,
@@ -624,7 +613,6 @@ def _stuck(r: _Report, sessions: list[Session], s: PostgresSettings) -> None:
     tx_status = r.measure("longest_transaction_s", age, s, in_transaction=longest is not None)
     if longest and tx_status is not Status.OK:
         r.bad(
-            tx_status,
             f"transaction open {age:.0f}s (pid {longest.pid}, {longest.who})",
             longest.xact_start,
         )
@@ -648,7 +636,6 @@ async def _statements(r: _Report, conn: psycopg.AsyncConnection, s: PostgresSett
     r.measure("slowest_statement_mean_ms", round(top, 1), s, has_statements=bool(stmts))
     if slow:
         r.bad(
-            Status.DEGRADED,
             f"{len(slow)} statement(s) average > {s.slow_statement_ms:g}ms (slowest {top:.0f}ms)",
         )
     for x in slow or stmts[:1]:
@@ -680,12 +667,11 @@ async def _schema(r: _Report, conn: psycopg.AsyncConnection, s: PostgresSettings
         missing = [c for c in cols if c not in have]
         if missing:
             problems.append(f"table {schema}.{name} lacks column(s) {', '.join(missing)}")
-    status = Status.CRITICAL if problems else Status.OK
-    r.signal("schema_mismatches", len(problems), threshold=0, status=status)
+    r.measure("schema_mismatches", len(problems), s)
     if problems:
         r.evidence.append(
             Evidence(
                 kind="config", title="schema differs from expect_schema", text="\n".join(problems)
             )
         )
-        r.bad(Status.CRITICAL, "schema mismatch: " + "; ".join(problems))
+        r.bad("schema mismatch: " + "; ".join(problems))

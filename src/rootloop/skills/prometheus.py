@@ -35,7 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rootloop.analysis.anomaly import score_series
 from rootloop.models import Evidence, Finding, Signal, Status, Suspect, worst
+from rootloop.skills import verdicts
 from rootloop.skills.base import BaseSkill, CheckContext, Node, SkillSettings
+from rootloop.skills.verdicts import Rule, judge_value, shown_threshold
 
 Direction = Literal["up", "down"]
 
@@ -143,7 +145,8 @@ class PrometheusSkill(BaseSkill):
     default_timeout = 15.0
 
     async def check(self, node: Node, ctx: CheckContext) -> Finding:
-        s: PrometheusSettings = node.settings  # type: ignore[assignment]
+        s = node.settings
+        assert isinstance(s, PrometheusSettings)
         api = PrometheusApi(
             s.url, ctx.http(s.verify_tls), headers=s.headers, timeout=max(0.1, node.timeout * 0.9)
         )
@@ -180,7 +183,8 @@ class PrometheusSkill(BaseSkill):
                 signals=signals,
                 evidence=evidence,
             )
-        status = worst(statuses)
+        # as bad as its worst signal too (an anomaly beside a series without a sample)
+        status = worst([*statuses, *(x.status for x in signals)])
         return self.finding(
             node,
             status,
@@ -208,9 +212,13 @@ class PrometheusSkill(BaseSkill):
         firing = [a for a in held if a.get("state") == "firing"]
         pending = [a for a in held if a.get("state") == "pending"]
         critical = [a for a in firing if _labels(a).get("severity") in s.critical_severities]
-        status = Status.CRITICAL if critical else Status.DEGRADED if firing else Status.OK
-        signals.append(Signal(name="alerts_firing", value=len(firing), threshold=0, status=status))
-        signals.append(Signal(name="alerts_pending", value=len(pending)))
+        verdict = verdicts.assess(
+            ALERT_RULES,
+            {"alerts_firing": len(firing), "alerts_pending": len(pending)},
+            facts={"critical_firing": bool(critical)},
+        )
+        status = verdict.status
+        signals.extend(verdict.signals)
         shown = sorted(firing, key=lambda a: a not in critical) + pending
         lines = [_alert_line(a) for a in shown[: s.max_alerts]]
         if len(shown) > s.max_alerts:
@@ -251,13 +259,12 @@ class PrometheusSkill(BaseSkill):
         status = judged[0][0] if judged else Status.OK
         if judged:
             top_status, top_value, _ = judged[0]
-            threshold = q.crit if top_status is Status.CRITICAL else q.warn
             signals.append(
                 Signal(
                     name=q.label,
                     value=_round(top_value),
                     unit=q.unit,
-                    threshold=threshold,
+                    threshold=shown_threshold(query_rule(q), top_status),
                     status=top_status,
                 )
             )
@@ -280,8 +287,7 @@ class PrometheusSkill(BaseSkill):
         onset = None
         if q.baseline_minutes:
             anomalous, onset = await self._score(api, q, s, end, signals, evidence)
-            if anomalous and status is Status.OK:
-                status = Status.DEGRADED
+            if anomalous and status is Status.OK:  # its ``_anomaly`` signal is degraded
                 said.append(f"{q.label} far from its baseline")
         return status, said, onset
 
@@ -315,13 +321,12 @@ class PrometheusSkill(BaseSkill):
         if best is None:
             return False, None
         score_value, abnormal, onset, metric = best
-        signals.append(
-            Signal(
-                name=f"{q.label}_anomaly",
-                value=round(score_value, 2),
-                status=Status.DEGRADED if abnormal else Status.OK,
-            )
+        name = f"{q.label}_anomaly"
+        anomaly = Rule(name, "flag", on="abnormal")
+        got = verdicts.assess(
+            (anomaly,), {name: round(score_value, 2)}, facts={"abnormal": abnormal}
         )
+        signals.extend(got.signals)
         evidence.append(
             Evidence(
                 kind="metric",
@@ -365,17 +370,23 @@ def _number(pair: Any) -> float:
         return math.nan
 
 
+def query_rule(q: PromQuery) -> Rule:
+    """A query's thresholds as a verdict rule; its signal carries the threshold reached."""
+    direction: verdicts.Direction = "below" if q.direction == "down" else "above"
+    return Rule(q.label, direction, warn=q.warn, crit=q.crit, unit=q.unit, show="reached")
+
+
 def _judge(value: float, q: PromQuery) -> Status:
-    if math.isnan(value):
-        return Status.OK  # no sample is no evidence
-    bad = value if q.direction == "up" else -value
-    crit = None if q.crit is None else (q.crit if q.direction == "up" else -q.crit)
-    warn = None if q.warn is None else (q.warn if q.direction == "up" else -q.warn)
-    if crit is not None and bad >= crit:
-        return Status.CRITICAL
-    if warn is not None and bad >= warn:
-        return Status.DEGRADED
-    return Status.OK
+    """One series' status. NaN is no sample (a ratio over no traffic): unknown where the
+    query has a threshold, since it cannot vouch for the node."""
+    return judge_value(query_rule(q), None if math.isnan(value) else value, None, {})
+
+
+#: the alerts' signals: any alert firing is degraded; one of a critical severity, critical
+ALERT_RULES: tuple[Rule, ...] = (
+    Rule("alerts_firing", "flag", crit_on="critical_firing", warn=0),
+    Rule("alerts_pending"),
+)
 
 
 def _badness(value: float, direction: Direction) -> float:

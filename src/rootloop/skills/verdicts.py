@@ -17,6 +17,9 @@ so a new signal is one line. The judge is the same for every skill:
   switched off (an opt-in check), and the signal is reported, not judged.
 - ``flag``: bad (``severity``) when the value — or the fact named by ``on`` — is true or
   a non-zero number; critical whenever the fact named by ``crit_on`` is.
+- ``among``: a state (a string such as a task's rollout state or a run's conclusion, or
+  a bool): bad (``severity``) when it is one of ``bad``, or — if ``good`` is given — when
+  it is not one of ``good``; critical whenever the fact named by ``crit_on`` is.
 - ``info``: reported, never judged.
 - A rule whose name is not among the values does not apply (the skill did not measure
   it: no signal). A value that is None for a judged rule is ``unknown``, never ``ok``: a
@@ -38,8 +41,9 @@ from typing import Literal
 
 from rootloop.models import Signal, Status, worst
 
-Direction = Literal["above", "below", "flag", "info"]
+Direction = Literal["above", "below", "flag", "among", "info"]
 Value = float | int | str | bool | None
+State = str | bool
 Threshold = float | str | None
 
 
@@ -51,15 +55,18 @@ class Rule:
     direction: Direction = "info"
     warn: Threshold = None
     crit: Threshold = None
-    severity: Status = Status.DEGRADED  # a ``flag`` rule's status when it is set
+    severity: Status = Status.DEGRADED  # a ``flag`` or ``among`` rule's status when bad
     note: str = ""
     crit_note: str = ""
     unit: str = ""
-    show: Literal["warn", "crit", "none"] = "warn"  # which threshold the signal carries
+    #: which threshold the signal carries (``reached``: crit when critical, else warn)
+    show: Literal["warn", "crit", "reached", "none"] = "warn"
     on: str | None = None  # ``flag``: the fact that marks it, instead of its own value
     crit_on: str | None = None  # ``flag``: a fact that makes it critical whatever ``severity``
     when: str | None = None  # a fact that must be true for the rule to judge
     same_as: str | None = None  # judged as that (other) rule of the table is
+    bad: tuple[State, ...] = ()  # ``among``: the states that are bad
+    good: tuple[State, ...] = ()  # ``among``: if given, every other state is bad
 
 
 @dataclass
@@ -75,7 +82,7 @@ class Verdict:
         return worst(self.statuses)
 
     def add(self, signal: Signal, note: str | None = None) -> None:
-        """A signal judged by the skill itself (a verdict no rule expresses)."""
+        """A judged signal and, when it is bad, its note."""
         self.signals.append(signal)
         self.statuses.append(signal.status)
         if note:
@@ -110,16 +117,29 @@ def _truthy(value: Value) -> bool | None:
     return bool(value)
 
 
+def _flagged(rule: Rule, value: Value, facts: Mapping[str, Value]) -> bool | None:
+    return _truthy(facts.get(rule.on) if rule.on is not None else value)
+
+
+def _among(rule: Rule, value: Value) -> bool | None:
+    """Whether a state is bad; None when there is no state (or not a state) to judge."""
+    if value is None or isinstance(value, float):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None
+    return value in rule.bad or (bool(rule.good) and value not in rule.good)
+
+
 def judge_value(rule: Rule, value: Value, settings: object, facts: Mapping[str, Value]) -> Status:
     """The status of one value under one rule."""
     if rule.direction == "info":
         return Status.OK
     if rule.when is not None and not _truthy(facts.get(rule.when)):
         return Status.OK
-    if rule.direction == "flag":
+    if rule.direction in ("flag", "among"):
         if rule.crit_on is not None and _truthy(facts.get(rule.crit_on)):
             return Status.CRITICAL
-        marked = _truthy(facts.get(rule.on) if rule.on is not None else value)
+        marked = _among(rule, value) if rule.direction == "among" else _flagged(rule, value, facts)
         if marked is None:
             return Status.UNKNOWN
         return rule.severity if marked else Status.OK
@@ -140,6 +160,15 @@ def judge_value(rule: Rule, value: Value, settings: object, facts: Mapping[str, 
     if warn is not None and number <= warn:
         return Status.DEGRADED
     return Status.OK
+
+
+def shown_threshold(rule: Rule, status: Status, settings: object = None) -> float | None:
+    """The threshold a signal judged by ``rule`` carries (see ``Rule.show``)."""
+    if rule.show == "reached":
+        which = rule.crit if status is Status.CRITICAL else rule.warn
+    else:
+        which = {"warn": rule.warn, "crit": rule.crit, "none": None}[rule.show]
+    return threshold_of(which, settings)
 
 
 def assess(
@@ -170,8 +199,7 @@ def assess(
             verdict.add(value)
             continue
         status = statuses.get(rule.same_as or rule.name, Status.UNKNOWN)
-        which = {"warn": rule.warn, "crit": rule.crit, "none": None}[rule.show]
-        shown = threshold_of(which, settings)
+        shown = shown_threshold(rule, status, settings)
         signal = Signal(name=rule.name, value=value, unit=rule.unit, threshold=shown, status=status)
         note = None
         if status in (Status.DEGRADED, Status.CRITICAL, Status.UNREACHABLE):

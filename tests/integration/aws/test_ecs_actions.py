@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import rootloop
 from rootloop import topology as topo
 from rootloop.actions.ecs import apply, wait_stable
 from rootloop.actions.types import (
@@ -39,7 +40,7 @@ def make_topology(
 ) -> topo.Topology:
     path = tmp_path / "rootloop.yaml"
     path.write_text(MAP.format(cluster=cluster, service=service, endpoint=endpoint))
-    return topo.load(path)
+    return rootloop.load_map(path)
 
 
 def seed(

@@ -105,6 +105,8 @@ async def test_missing_service_is_critical(aws, aws_settings):
         "aws-ecs", "orders-ecs", {**aws_settings, "cluster": "staging", "service": "nope"}
     )
     assert f.status is Status.CRITICAL and "not found" in f.summary
+    exists = f.signal("service_exists")
+    assert exists.value is False and exists.status is Status.CRITICAL
 
 
 def register(aws: AwsClients, sha: str) -> None:

@@ -9,6 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import rootloop
 from rootloop import topology
 from rootloop.actions.dispatch import Step
 from rootloop.actions.sqs_redrive import already_applied, apply
@@ -25,7 +26,7 @@ def _map(endpoint: str, environment: str = "staging") -> topology.Topology:
         "policy: {deploy_timeout: 30}\n",
         encoding="utf-8",
     )
-    return topology.load(path, env={})
+    return rootloop.load_map(path, env={})
 
 
 def _queues(aws, visibility: int = 1) -> tuple[str, str]:

@@ -85,9 +85,10 @@ def _graph(ctx: DebugContext, diagnosis: Diagnosis | None, report: Path) -> str:
     try:
         from rootloop.report.model import topology_view
         from rootloop.report.svg import render_svg
+        from rootloop.skills import registry
         from rootloop.topology import load
 
-        topo = load(ctx.topology_file)
+        topo = load(ctx.topology_file, skills=registry)
         return topo.redactor.text(render_svg(topology_view(topo, [], diagnosis)))
     except Exception:  # a map that no longer loads costs the picture, not the page
         return ""
