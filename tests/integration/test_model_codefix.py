@@ -1,10 +1,11 @@
 """The code-fix agent in a real git repository with a real failing pytest test.
 
 The model is pydantic-ai's ``FunctionModel``, scripted like a careful engineer: it
-reads the stack trace in its prompt, opens the file the trace points at with the
-read tool, edits the failing line with the edit tool, runs the repository's own
-tests with the test tool and finishes. Everything else is real: files, git, pytest
-in a subprocess.
+reads the stack trace in its prompt, opens the file the trace points at with a
+read step, edits the failing line with an edit step, runs the repository's own
+tests with a run_tests step and finishes, one step per request through the single
+``next_step`` tool (the step protocol, ``rootloop.reasoning.codefix_steps``).
+Everything else is real: files, git, pytest in a subprocess.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic_ai.messages import (
     ModelRequest,
     ModelResponse,
     ToolCallPart,
-    ToolReturnPart,
+    UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
@@ -119,65 +120,64 @@ DIAG = Diagnosis(
 )
 
 
-def last_return(messages: list[ModelMessage]) -> str:
+def step(info: AgentInfo, kind: str, **fields: object) -> ModelResponse:
+    """A scripted answer: one step through the single output tool the agent offers."""
+    assert [t.name for t in info.output_tools] == ["next_step"] and not info.function_tools
+    return ModelResponse(parts=[ToolCallPart("next_step", {"step": {"kind": kind, **fields}})])
+
+
+def steps_taken(messages: list[ModelMessage]) -> int:
+    return sum(isinstance(m, ModelResponse) for m in messages)
+
+
+def last_observation(messages: list[ModelMessage]) -> str:
+    """What rootloop sent back after the last step (the newest request's prompt)."""
     req = messages[-1]
     assert isinstance(req, ModelRequest)
-    return "\n".join(str(p.content) for p in req.parts if isinstance(p, ToolReturnPart))
+    return "\n".join(str(p.content) for p in req.parts if isinstance(p, UserPromptPart))
 
 
-def engineer(log: list[str]):
-    """The scripted code-fix model: trace -> read -> edit -> test -> done."""
+def engineer(log: list[str]) -> FunctionModel:
+    """The scripted code-fix model: trace -> two reads out of bounds -> read -> edit ->
+    test -> finish, one step per request."""
 
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = sum(isinstance(m, ModelResponse) for m in messages)
-        if step == 0:
-            prompt = user_text(messages)
-            frames = re.findall(r'File "([^"]+)", line (\d+)', prompt)
+        n = steps_taken(messages)
+        if n == 0:
+            frames = re.findall(r'File "([^"]+)", line (\d+)', user_text(messages))
             path, line = frames[-1]  # the innermost frame
             log.append(f"{path}:{line}")
-            return ModelResponse(
-                parts=[
-                    ToolCallPart("read_file", {"path": "../secret.txt"}),
-                    ToolCallPart("read_file", {"path": "/etc/hostname"}),
-                    ToolCallPart(
-                        "read_file",
-                        {
-                            "path": path.split("/app/", 1)[1],
-                            "start_line": int(line) - 1,
-                            "end_line": int(line),
-                        },
-                    ),
-                ]
-            )
-        if step == 1:
-            text = last_return(messages)
+            return step(info, "read_file", path="../secret.txt")
+        if n == 1:
+            log.append(last_observation(messages))
+            return step(info, "read_file", path="/etc/hostname")
+        if n == 2:
+            log.append(last_observation(messages))
+            path, line = log[0].split("/app/", 1)[1].split(":")
+            return step(info, "read_file", path=path, start_line=int(line) - 1, end_line=int(line))
+        if n == 3:
+            text = last_observation(messages)
             log.append(text)
             m = re.search(r"^\s*5  (.*)$", text, re.M)
             assert m, text
             bad = m.group(1)
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "pricing/stats.py",
-                            "search": bad,
-                            "replace": "    if not totals:\n        return 0.0\n" + bad,
-                        },
-                    )
-                ]
+            return step(
+                info,
+                "edit",
+                path="pricing/stats.py",
+                search=bad,
+                replace="    if not totals:\n        return 0.0\n" + bad,
             )
-        if step == 2:
-            log.append(last_return(messages))
-            return ModelResponse(parts=[ToolCallPart("run_tests", {})])
-        log.append(last_return(messages))
+        if n == 4:
+            log.append(last_observation(messages))
+            return step(info, "run_tests")
+        log.append(last_observation(messages))
         assert "PASSED" in log[-1]
-        return final(
+        return step(
             info,
-            {
-                "title": "Return 0 for the average of no orders",
-                "summary": "average_order_value([]) divided by zero",
-            },
+            "finish",
+            title="Return 0 for the average of no orders",
+            summary="average_order_value([]) divided by zero",
         )
 
     return FunctionModel(fn)
@@ -195,17 +195,27 @@ async def test_agent_fixes_the_bug_and_returns_a_patch(repo: Path) -> None:
     assert log[0] == "/srv/app/pricing/stats.py:5"
     # outside the worktree: refused, and nothing of the file reached the model
     assert len(result.refusals) == 2
-    assert "outside the worktree" in log[1] and SECRET not in "".join(log)
-    assert "return sum(totals) / len(totals)" in log[1]  # the read tool's answer
-    assert log[2].startswith("edited pricing/stats.py")
-    assert "PASSED" in log[3]
+    assert "outside the worktree" in log[1] and "outside the worktree" in log[2]
+    assert SECRET not in "".join(log)
+    assert "return sum(totals) / len(totals)" in log[3]  # the read step's observation
+    assert "Step 3: read_file 'pricing/stats.py' lines 4-5" in log[3]  # the step quoted
+    assert "edited pricing/stats.py" in log[4]
+    assert "PASSED" in log[5]
     assert result.tests_passed is True and result.error is None
     assert isinstance(result.action, ApplyPatch)
     assert result.action.title == "Return 0 for the average of no orders"
     assert [e.path for e in result.action.edits] == ["pricing/stats.py"]
     assert "+    if not totals:" in result.diff and "--- a/pricing/stats.py" in result.diff
     assert result.schema_change is False
-    assert ledger.calls[0].purpose == "code-fix" and ledger.calls[0].requests == 4
+    assert ledger.calls[0].purpose == "code-fix" and ledger.calls[0].requests == 6
+    assert [s.kind for s in result.steps] == [
+        "read_file",
+        "read_file",
+        "read_file",
+        "edit",
+        "run_tests",
+        "finish",
+    ]
 
     # the worktree is as it was: the change goes through the gates, then is applied
     assert (repo / "pricing" / "stats.py").read_text() == STATS
@@ -221,29 +231,24 @@ async def test_agent_fixes_the_bug_and_returns_a_patch(repo: Path) -> None:
 
 async def test_a_migration_edit_is_a_schema_change(repo: Path) -> None:
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = sum(isinstance(m, ModelResponse) for m in messages)
-        if step == 0:
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "pricing/stats.py",
-                            "search": "    return sum(totals) / len(totals)",
-                            "replace": "    return sum(totals) / len(totals) if totals else 0.0",
-                        },
-                    ),
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "migrations/0002_orders_day.sql",
-                            "search": "",
-                            "replace": "ALTER TABLE orders ADD COLUMN day date;\n",
-                        },
-                    ),
-                ]
+        n = steps_taken(messages)
+        if n == 0:
+            return step(
+                info,
+                "edit",
+                path="pricing/stats.py",
+                search="    return sum(totals) / len(totals)",
+                replace="    return sum(totals) / len(totals) if totals else 0.0",
             )
-        return final(info, {"title": "Add orders.day", "summary": "index by day"})
+        if n == 1:
+            return step(
+                info,
+                "edit",
+                path="migrations/0002_orders_day.sql",
+                search="",
+                replace="ALTER TABLE orders ADD COLUMN day date;\n",
+            )
+        return step(info, "finish", title="Add orders.day", summary="index by day")
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
         repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
@@ -261,10 +266,9 @@ async def test_an_untested_edit_is_not_proposed(repo: Path) -> None:
     """No test command: a model-written change that nothing verified is not proposed."""
 
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        if sum(isinstance(m, ModelResponse) for m in messages) == 0:
-            edit = {"path": "pricing/stats.py", "search": "len(totals)", "replace": "1"}
-            return ModelResponse(parts=[ToolCallPart("edit_file", edit)])
-        return final(info, {"title": "Divide by one", "summary": "never fails"})
+        if steps_taken(messages) == 0:
+            return step(info, "edit", path="pricing/stats.py", search="len(totals)", replace="1")
+        return step(info, "finish", title="Divide by one", summary="never fails")
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
         repo, DIAG, findings(), test_command=None, target="payments-api"
@@ -276,34 +280,29 @@ async def test_an_untested_edit_is_not_proposed(repo: Path) -> None:
 
 async def test_step_budget_ends_a_wandering_agent(repo: Path) -> None:
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        return ModelResponse(parts=[ToolCallPart("list_files", {"path": "."})])
+        return step(info, "list_files", path=".")
 
     cfg = ModelConfig(provider="openai", model="s", code_fix_steps=3)
     result = await CodeFixAgent(FunctionModel(fn), config=cfg).fix(
         repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
     )
     assert result.action.edits == ()
-    assert result.error and "UsageLimitExceeded" in result.error
+    assert result.error and "step budget spent: 3 step(s)" in result.error
     assert result.usage is not None and result.usage.requests == 3
+    assert [s.kind for s in result.steps] == ["list_files"] * 3
 
 
 async def test_an_edit_that_breaks_tests_is_not_proposed(repo: Path) -> None:
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = sum(isinstance(m, ModelResponse) for m in messages)
-        if step == 0:
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "pricing/stats.py",
-                            "search": "sum(totals) / len(totals)",
-                            "replace": "sum(totals) / (len(totals) + 1)",
-                        },
-                    )
-                ]
+        if steps_taken(messages) == 0:
+            return step(
+                info,
+                "edit",
+                path="pricing/stats.py",
+                search="sum(totals) / len(totals)",
+                replace="sum(totals) / (len(totals) + 1)",
             )
-        return final(info, {"title": "Avoid the division by zero", "summary": "off by one"})
+        return step(info, "finish", title="Avoid the division by zero", summary="off by one")
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
         repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
