@@ -10,16 +10,19 @@ Everything else is real: files, git, pytest in a subprocess.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
+    TextPart,
     ToolCallPart,
     UserPromptPart,
 )
@@ -31,8 +34,9 @@ from rootloop.models import Diagnosis, Evidence, Finding, Status
 from rootloop.reasoning.base import Proposal
 from rootloop.reasoning.codefix import CodeFixAgent, apply_edits, run_command
 from rootloop.reasoning.hybrid import HybridReasoner
-from rootloop.reasoning.model import ModelConfig, ModelReasoner
+from rootloop.reasoning.model import ModelConfig, ModelReasoner, build_model
 from rootloop.reasoning.usage import UsageLedger
+from tests.integration.test_model_wire import TEXT_ONLY, Reply, chat_server, ok, tool_call
 from tests.unit.test_model_support import (
     FixedReasoner,
     final,
@@ -42,7 +46,7 @@ from tests.unit.test_model_support import (
 )
 
 pytestmark = pytest.mark.usefixtures("no_model_requests")
-__all__ = ["no_model_requests"]
+__all__ = ["chat_server", "no_model_requests"]
 
 STATS = '''\
 """Order statistics for the pricing page."""
@@ -370,3 +374,110 @@ async def test_rules_code_change_goes_straight_to_the_agent(repo: Path) -> None:
     assert asked == [] and h.last_route.startswith("code-fix agent")
     assert isinstance(p.action, ApplyPatch) and p.action.edits
     assert p.diagnosis.reasoner == "rules"
+
+
+# -- the step protocol over the wire, and answers that are not steps ---------------------
+
+
+def step_reply(args: str, usage: tuple[int, int] = (700, 30)) -> Reply:
+    """A chat.completion calling ``next_step`` with ``args`` (the raw arguments string)."""
+    body = tool_call(args)
+    body["choices"][0]["message"]["tool_calls"][0]["function"]["name"] = "next_step"
+    body["usage"].update(
+        prompt_tokens=usage[0], completion_tokens=usage[1], total_tokens=sum(usage)
+    )
+    return ok(body)
+
+
+def as_step(kind: str, **fields: object) -> str:
+    return json.dumps({"step": {"kind": kind, **fields}})
+
+
+async def test_each_request_names_the_one_step_tool_and_bad_answers_are_observations(
+    chat_server: Any, repo: Path
+) -> None:
+    """Over real HTTP: one tool, named in ``tool_choice``; prose, cut JSON, an unknown
+    kind and a refused path each cost a step and come back as what the model sees next."""
+    server = chat_server(
+        step_reply(as_step("read_file", path="pricing/stats.py", end_line=9)),
+        ok(TEXT_ONLY),
+        step_reply('{"step": {"kind": "edit", "path": "pricing/st'),
+        step_reply(as_step("merge", branch="main")),
+        step_reply(as_step("read_file", path="../secret.txt")),
+        step_reply(
+            as_step(
+                "edit",
+                path="pricing/stats.py",
+                search="    return sum(totals) / len(totals)",
+                replace="    return sum(totals) / len(totals) if totals else 0.0",
+            )
+        ),
+        step_reply(as_step("finish", title="Guard the empty average", summary="0 for none")),
+    )
+    config = ModelConfig(
+        provider="openai", model="small", base_url=server.url, max_input_tokens=2000
+    )
+    agent = CodeFixAgent(build_model(config, env={}), config=config, test_timeout=120)
+
+    result = await agent.fix(repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api")
+
+    assert [s.kind for s in result.steps] == [
+        "read_file", "invalid", "invalid", "invalid", "read_file", "edit", "finish",
+    ]  # fmt: skip
+    assert result.tests_passed is True and len(result.action.edits) == 1
+    assert result.refusals == ["'../secret.txt' is outside the worktree"]
+    for req in server.requests:
+        assert [t["function"]["name"] for t in req["tools"]] == ["next_step"]
+        assert req["tool_choice"] == {"type": "function", "function": {"name": "next_step"}}
+        called = [c["id"] for m in req["messages"] for c in m.get("tool_calls") or []]
+        answered = [m["tool_call_id"] for m in req["messages"] if m["role"] == "tool"]
+        assert called == answered  # every call answered, as OpenAI's API requires
+        # llama-cpp-python's server answers 500 to an assistant message with null content
+        assert all(isinstance(m.get("content"), str) for m in req["messages"])
+        assert req["messages"][-1]["role"] == "user"
+    sent = [req["messages"][-1]["content"] for req in server.requests[1:]]
+    assert "Step 1: read_file 'pricing/stats.py' lines 1-9" in sent[0]
+    assert "return sum(totals) / len(totals)" in sent[0]
+    assert "Step 2: your answer was not a valid step" in sent[1]
+    assert "Step 3: your answer was not a valid step" in sent[2]
+    assert "merge" in sent[3] and "not a valid step" in sent[3]
+    assert "outside the worktree" in sent[4] and SECRET not in "".join(sent)
+    assert "edited pricing/stats.py" in sent[5]
+    assert result.usage is not None
+    assert (result.usage.requests, result.usage.input_tokens) == (7, 700 * 6 + 1900)
+    assert [s.input_tokens for s in result.steps] == [700, 1900, 700, 700, 700, 700, 700]
+    assert (repo / "pricing" / "stats.py").read_text() == STATS
+
+
+async def test_secrets_never_reach_the_model(repo: Path) -> None:
+    """A secret in the findings or in a file the agent reads is masked before it is sent."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    (repo / "settings.py").write_text(f"GITHUB_TOKEN = '{token}'\n")
+    seen: list[str] = []
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        seen.append(user_text(messages))
+        if steps_taken(messages) == 0:
+            return step(info, "read_file", path="settings.py")
+        return step(info, "finish", title="Nothing to change")
+
+    leaky = findings()
+    leaky[0].evidence[0].text += f"\nAuthorization: token {token}"
+    await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, leaky, test_command=TEST_CMD, target="payments-api"
+    )
+    assert len(seen) == 2 and "GITHUB_TOKEN" in seen[1]
+    assert token not in "".join(seen)
+
+
+async def test_a_model_that_never_answers_a_step_ends_within_the_budget(repo: Path) -> None:
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("I would look at the stats module first.")])
+
+    cfg = ModelConfig(provider="openai", model="s", code_fix_steps=4)
+    result = await CodeFixAgent(FunctionModel(fn), config=cfg).fix(
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
+    )
+    assert [s.kind for s in result.steps] == ["invalid"] * 4
+    assert result.error and "step budget spent" in result.error
+    assert result.action.edits == () and result.tests_passed is None

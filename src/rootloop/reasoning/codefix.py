@@ -86,7 +86,7 @@ class CodeFixOutput(BaseModel):
     """What the model says at the end; the edits are taken from what it actually did."""
 
     title: str = Field(min_length=3, max_length=120)
-    summary: str = ""
+    summary: str = Field(default="", max_length=2000)
 
 
 class StepRecord(BaseModel):
@@ -200,7 +200,7 @@ class CodeFixAgent:
             )
             self.last_steps.append(record)
             if isinstance(step, FinishStep):
-                output = CodeFixOutput(title=step.title, summary=step.summary)
+                output = CodeFixOutput(title=step.title[:120], summary=step.summary[:2000])
                 record.note = "finished"
                 break
             seen = await observe(ws, n, step, problem or "")

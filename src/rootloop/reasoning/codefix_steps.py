@@ -29,6 +29,7 @@ from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
+    TextPart,
     ToolCallPart,
     ToolReturnPart,
     UserPromptPart,
@@ -40,6 +41,7 @@ from rootloop.reasoning.prompt import CHARS_PER_TOKEN, DATA_TAG, data_block, fit
 STEP_TOOL = "next_step"
 ARGS_SHOWN = 600  # characters of an earlier step's arguments kept in the transcript
 MIN_OBSERVATION = 400  # characters of the newest observation kept whatever the budget
+NOTES = 200  # room for the notes that say what was cut or left out
 RECEIVED = "step received; what it did follows"
 
 
@@ -77,11 +79,18 @@ class RunTestsStep(_StepBase):
 
 
 class FinishStep(_StepBase):
-    """The end: what ``CodeFixOutput`` carries. The edits are taken from what was done."""
+    """The end: what ``CodeFixOutput`` carries. The edits are taken from what was done.
+
+    No ``max_length`` here on purpose: llama.cpp unrolls a length bound into nested
+    grammar rules, and a bound of 2,000 made its grammar parser give up and the
+    llama-cpp-python server process die (measured, docs/model.md). Lengths are cut
+    after parsing instead (``CodeFixOutput``'s bounds); the answer is capped by
+    ``max_output_tokens`` anyway.
+    """
 
     kind: Literal["finish"]
-    title: str = Field(min_length=3, max_length=120)
-    summary: str = Field(default="", max_length=2000)
+    title: str = Field(min_length=3)
+    summary: str = ""
 
 
 AnyStep = ListFilesStep | ReadFileStep | SearchStep | EditStep | RunTestsStep | FinishStep
@@ -153,13 +162,16 @@ class Transcript:
         """
         if not self.turns:
             return [ModelRequest(parts=[UserPromptPart(self.task)])]
+        budget = self.budget_chars - NOTES  # what the notes added below may take
+        # the newest observation is what the model must act on: up to half the budget
+        want = min(len(self.turns[-1].observation), max(MIN_OBSERVATION, budget // 2))
         start = 0
-        while start < len(self.turns) - 1 and self._floor(start) > self.budget_chars:
+        while start < len(self.turns) - 1 and self._floor(start, want) > budget:
             start += 1
         turns = self.turns[start:]
         older = [t.observation for t in turns[:-1]]
         shown = [_summary_line(o) for o in older]
-        room = self.budget_chars - self._floor(start) + MIN_OBSERVATION
+        room = budget - self._floor(start, want) + want
         latest, _ = fit(turns[-1].observation, max(room, MIN_OBSERVATION), "observation")
         room -= len(latest)
         for i in reversed(range(len(older))):
@@ -174,19 +186,19 @@ class Transcript:
             task += f"\n\n[steps 1-{start} and what they did were left out to fit the token budget]"
         history: list[ModelMessage] = [ModelRequest(parts=[UserPromptPart(task)])]
         for turn, text in zip(turns, [*shown, latest], strict=True):
-            history.append(_shown(turn.response))
+            history.append(_shown(turn.response, turn.observation.split("\n", 1)[0]))
             history.append(ModelRequest(parts=[*_returns(turn.response), UserPromptPart(text)]))
         return history
 
-    def _floor(self, start: int) -> int:
+    def _floor(self, start: int, want: int) -> int:
         """The least the request from turn ``start`` on costs: the task, every answer,
-        a summary line per older observation and a minimum of the newest."""
+        a summary line per older observation and ``want`` of the newest."""
         turns = self.turns[start:]
         return (
             len(self.task)
             + sum(_answer_chars(t.response) for t in turns)
             + sum(len(_summary_line(t.observation)) for t in turns[:-1])
-            + MIN_OBSERVATION
+            + want
         )
 
 
@@ -196,7 +208,8 @@ def _summary_line(observation: str) -> str:
 
 
 def _answer_chars(response: ModelResponse) -> int:
-    return min(sum(len(str(_part_text(p))) for p in response.parts), ARGS_SHOWN)
+    """What an earlier answer costs in the history: its parts, each cut, and a label."""
+    return sum(min(len(_part_text(p)), ARGS_SHOWN + 40) for p in response.parts) + 200
 
 
 def _part_text(part: Any) -> str:
@@ -205,9 +218,12 @@ def _part_text(part: Any) -> str:
     return str(getattr(part, "content", ""))
 
 
-def _shown(response: ModelResponse) -> ModelResponse:
-    """An earlier answer as it goes back to the server: long arguments cut (they are also
-    described in the observation), nothing else changed."""
+def _shown(response: ModelResponse, label: str) -> ModelResponse:
+    """An earlier answer as it goes back to the server: long arguments cut (they are
+    described in the observation), and a text part naming the step in front of a bare
+    tool call. Why the text: llama-cpp-python's server rejects an assistant message
+    whose content is null (HTTP 500), which is how a bare tool call is sent, and its
+    default template drops tool calls, so the model would not see what it did."""
     parts: list[Any] = []
     for p in response.parts:
         if isinstance(p, ToolCallPart):
@@ -215,8 +231,10 @@ def _shown(response: ModelResponse) -> ModelResponse:
             if len(args) > ARGS_SHOWN:
                 args = json.dumps({"step": {"kind": "cut", "note": args[:ARGS_SHOWN]}})
             parts.append(ToolCallPart(p.tool_name, args, tool_call_id=p.tool_call_id))
-        else:
-            parts.append(p)
+        elif isinstance(p, TextPart):
+            parts.append(TextPart(p.content[:ARGS_SHOWN]))
+    if not any(isinstance(p, TextPart) and p.content.strip() for p in parts):
+        parts.insert(0, TextPart(label[:200] or "(no answer)"))
     return ModelResponse(parts=parts, model_name=response.model_name)
 
 
