@@ -283,7 +283,10 @@ async def test_an_untested_edit_is_not_proposed(repo: Path) -> None:
 
 
 async def test_step_budget_ends_a_wandering_agent(repo: Path) -> None:
+    seen: list[str] = []
+
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        seen.append(last_observation(messages))
         return step(info, "list_files", path=".")
 
     cfg = ModelConfig(provider="openai", model="s", code_fix_steps=3)
@@ -294,6 +297,9 @@ async def test_step_budget_ends_a_wandering_agent(repo: Path) -> None:
     assert result.error and "step budget spent: 3 step(s)" in result.error
     assert result.usage is not None and result.usage.requests == 3
     assert [s.kind for s in result.steps] == ["list_files"] * 3
+    # the same step with nothing edited since is not run again, and the model is told
+    assert "pricing/stats.py" in seen[1]
+    assert "NOT DONE: this is step 1 again" in seen[2]
 
 
 async def test_an_edit_that_breaks_tests_is_not_proposed(repo: Path) -> None:

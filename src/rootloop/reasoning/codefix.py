@@ -38,6 +38,7 @@ from rootloop.reasoning.codefix_steps import (
     Transcript,
     budget_chars,
     observe,
+    repeated,
 )
 from rootloop.reasoning.codefix_workspace import (
     PathRefused,
@@ -183,10 +184,12 @@ class CodeFixAgent:
         error: str | None = None
         started = time.monotonic()
         deadline = started + self._run_timeout()
+        repeats: dict[str, int] = {}  # steps done since the last edit, by their JSON
         for n in range(1, self.config.code_fix_steps + 1):
             if time.monotonic() > deadline:
                 error = f"time budget spent after {n - 1} step(s)"
                 break
+            asked = time.monotonic()
             answer, step, problem = await self._ask(transcript, redactor)
             if answer is None:  # the provider failed or timed out: the run ends here
                 error = problem
@@ -197,13 +200,23 @@ class CodeFixAgent:
                 kind=step.kind if step else "invalid",
                 input_tokens=answer.usage.input_tokens,
                 output_tokens=answer.usage.output_tokens,
+                seconds=round(time.monotonic() - asked, 3),
             )
             self.last_steps.append(record)
             if isinstance(step, FinishStep):
                 output = CodeFixOutput(title=step.title[:120], summary=step.summary[:2000])
                 record.note = "finished"
                 break
-            seen = await observe(ws, n, step, problem or "")
+            edits = len(ws.edits)
+            earlier = repeats.get(step.model_dump_json()) if step else None
+            if earlier is not None and step is not None:
+                seen = repeated(n, step, earlier)
+            else:
+                seen = await observe(ws, n, step, problem or "")
+            if len(ws.edits) != edits:
+                repeats.clear()  # the worktree changed: every step may show something new
+            elif step is not None:
+                repeats.setdefault(step.model_dump_json(), n)
             record.note = seen.splitlines()[0][:200]
             transcript.add(answer, seen)
         else:

@@ -289,6 +289,17 @@ def observation(n: int, what: str, body: str) -> str:
     return f"Step {n}: {what}\n{body}\n\nAnswer with the next step."
 
 
+def repeated(n: int, step: AnyStep, earlier: int) -> str:
+    """A step asked again with nothing edited since: it would show the same, so it is not
+    run again (it still cost a step), and the model is told so."""
+    return observation(
+        n,
+        describe(step),
+        f"NOT DONE: this is step {earlier} again, and nothing was edited since, so it "
+        f"would show the same (see step {earlier}). Take a different step.",
+    )
+
+
 def invalid(n: int, reason: str) -> str:
     """An answer that is not a valid step is an observation too (it cost a step)."""
     return observation(
