@@ -118,6 +118,8 @@ class CodeFixResult(BaseModel):
         tests = {True: "tests pass", False: "tests FAIL", None: "no test command"}[
             self.tests_passed
         ]
+        if not self.edits_tried:
+            tests = "no edit made"
         schema = "; SCHEMA CHANGE (needs approval)" if self.schema_change else ""
         return f"code fix: {self.action.title} ({len(self.action.edits)} edit(s), {tests}{schema})"
 
