@@ -118,6 +118,8 @@ class Workspace:
         base = self.resolve(path)
         if base.is_file():
             return self.rel(base)
+        if not base.is_dir():
+            raise StepFailed(f"'{path}' does not exist; list '.' to see the repository")
         files = [self.rel(p) for p in self._files(base)]
         more = (
             f"\n[{len(files) - limit} more files; list a subfolder]" if len(files) > limit else ""
