@@ -487,3 +487,25 @@ async def test_a_model_that_never_answers_a_step_ends_within_the_budget(repo: Pa
     assert [s.kind for s in result.steps] == ["invalid"] * 4
     assert result.error and "step budget spent" in result.error
     assert result.action.edits == () and result.tests_passed is None
+
+
+async def test_the_task_says_where_the_trace_is_in_the_repository(repo: Path) -> None:
+    """The trace names /srv/app/pricing/stats.py; the repository has pricing/stats.py."""
+    (repo / "vendor" / "pricing").mkdir(parents=True)
+    (repo / "vendor" / "pricing" / "api.py").write_text("")  # api.py: one match, kept
+    (repo / "other").mkdir()
+    (repo / "other" / "stats.py").write_text("")  # a second stats.py: the longer match wins
+    prompts: list[str] = []
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompts.append(user_text(messages))
+        return step(info, "finish", title="Nothing yet")
+
+    await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
+    )
+    frames = prompts[0].split("innermost first:", 1)[1]
+    assert frames.index("pricing/stats.py line 5 in average_order_value") < frames.index(
+        "vendor/pricing/api.py line 41 in pricing_page"
+    )
+    assert "other/stats.py" not in frames

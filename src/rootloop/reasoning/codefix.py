@@ -174,8 +174,14 @@ class CodeFixAgent:
         ws = Workspace(
             worktree, test_command=test_command, test_timeout=self.test_timeout, redactor=redactor
         )
+        texts = [e.text for f in findings if not f.status.healthy for e in f.evidence]
         task = code_fix_prompt(
-            diagnosis, findings, redactor, test_command, self.config.max_input_tokens
+            diagnosis,
+            findings,
+            redactor,
+            test_command,
+            self.config.max_input_tokens,
+            frames=ws.trace_frames(texts),
         )
         transcript = Transcript(
             redactor.text(task), budget_chars(self.config.max_input_tokens, SYSTEM_PROMPT)
@@ -329,8 +335,11 @@ def code_fix_prompt(
     redactor: Redactor,
     test_command: str | None,
     max_input_tokens: int,
+    frames: list[str] | None = None,
 ) -> str:
-    """The diagnosis and the evidence that points into the code (stack traces first)."""
+    """The diagnosis and the evidence that points into the code (stack traces first), and
+    where the traces' frames are in the repository (a trace names the path the code ran
+    from, not the repository's)."""
     related = [
         f
         for f in findings
@@ -360,6 +369,10 @@ def code_fix_prompt(
         data_block(redactor.text(diag), "diagnosis"),
         "Evidence:",
         body or "(no evidence beyond the diagnosis)",
-        tests,
     ]
+    if frames:
+        located = redactor.text("\n".join(frames))
+        parts += ["The trace's frames in this repository, innermost first:"]
+        parts += [data_block(located, "frames")]
+    parts += [tests, "Answer with your first step."]
     return "\n\n".join(parts)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from rootloop.analysis.stacktrace import parse as parse_trace
 from rootloop.errors import PlatformError
 from rootloop.models.actions import FileEdit
 from rootloop.reasoning.prompt import data_block
@@ -112,6 +113,47 @@ class Workspace:
                 if p.resolve().is_relative_to(self.root):
                     out.append(p)
         return out
+
+    def locate(self, file: str) -> str | None:
+        """The repository file a stack frame's path names, or None.
+
+        Why: a trace carries the path where the code ran (``/srv/app/pricing/stats.py``,
+        or a JVM ``Stats.java``), not the path in the repository. The file whose path
+        ends with the longest run of the frame's trailing parts is the one, when only
+        one file has that run; otherwise nothing is claimed.
+        """
+        want = [p for p in Path(file.replace("\\", "/")).parts if p not in ("/", "")]
+        if not want:
+            return None
+        best: list[str] = []
+        best_len = 0
+        for p in self._files(self.root):
+            parts = p.relative_to(self.root).parts
+            n = 0
+            while n < min(len(parts), len(want)) and parts[-1 - n] == want[-1 - n]:
+                n += 1
+            if n and n > best_len:
+                best, best_len = [self.rel(p)], n
+            elif n and n == best_len:
+                best.append(self.rel(p))
+        return best[0] if len(best) == 1 else None
+
+    def trace_frames(self, texts: list[str], limit: int = 8) -> list[str]:
+        """The frames of the stack traces in ``texts`` that are files of this repository,
+        innermost first, as ``path line N in function``."""
+        out: list[str] = []
+        for text in texts:
+            trace = parse_trace(text)
+            while trace is not None:
+                frames = trace.frames[::-1] if trace.language == "python" else trace.frames
+                for fr in frames:
+                    path = self.locate(fr.file)
+                    line = f" line {fr.line}" if fr.line is not None else ""
+                    here = f"{path}{line} in {fr.function}"
+                    if path and here not in out:
+                        out.append(here)
+                trace = trace.cause
+        return out[:limit]
 
     # -- the five tools ---------------------------------------------------
     def list_files(self, path: str = ".", limit: int = 300) -> str:
