@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart
+from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from rootloop import runner
@@ -29,6 +29,8 @@ from rootloop.reasoning.runbooks import Runbooks
 from rootloop.reasoning.usage import UsageLedger
 from rootloop_lab import Lab
 from rootloop_lab.symptoms import wait_for_symptoms
+from tests.integration.test_model_codefix import last_observation
+from tests.integration.test_model_codefix import step as code_step
 from tests.unit.test_model_support import final, no_model_requests, user_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_model_requests")]
@@ -66,54 +68,35 @@ def diagnoser(seen: list[str]) -> FunctionModel:
 
 
 def engineer(log: list[str]) -> FunctionModel:
+    """Trace -> read -> edit -> test -> finish, one step per request (the step protocol)."""
+
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         n = step(messages)
         if n == 0:
             frames = re.findall(r"(app/[\w/]+\.py):(\d+)", user_text(messages))
             path, line = next(f for f in frames if f[0].endswith("receipts.py"))
             log.append(f"{path}:{line}")
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "read_file",
-                        {
-                            "path": path,
-                            "start_line": max(1, int(line) - 2),
-                            "end_line": int(line) + 1,
-                        },
-                    )
-                ]
-            )
+            start, end = max(1, int(line) - 2), int(line) + 1
+            return code_step(info, "read_file", path=path, start_line=start, end_line=end)
         if n == 1:
-            text = "\n".join(
-                str(p.content)
-                for p in messages[-1].parts  # type: ignore[union-attr]
-                if isinstance(messages[-1], ModelRequest)
-            )
+            text = last_observation(messages)
             log.append(text)
             assert "payment['merchant_name']" in text, text
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "app/receipts.py",
-                            "search": "{payment['merchant_name']}",
-                            "replace": "{payment.get('merchant_name') or 'merchant %s' % "
-                            "payment['merchant_id']}",
-                        },
-                    )
-                ]
+            return code_step(
+                info,
+                "edit",
+                path="app/receipts.py",
+                search="{payment['merchant_name']}",
+                replace="{payment.get('merchant_name') or 'merchant %s' % payment['merchant_id']}",
             )
         if n == 2:
-            return ModelResponse(parts=[ToolCallPart("run_tests", {})])
-        log.append(user_text(messages[-1:]))
-        return final(
+            return code_step(info, "run_tests")
+        log.append(last_observation(messages))
+        return code_step(
             info,
-            {
-                "title": "receipts: fall back when a payment has no merchant name",
-                "summary": "old payments have no merchant_name",
-            },
+            "finish",
+            title="receipts: fall back when a payment has no merchant name",
+            summary="old payments have no merchant_name",
         )
 
     return FunctionModel(fn)

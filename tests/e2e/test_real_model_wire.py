@@ -1,23 +1,20 @@
-"""The real local model over the wire, without the lab: one diagnosis, one code fix.
+"""The real local model over the wire, without the lab: one diagnosis.
 
 Whatever the weak model answers, rootloop either uses an answer the findings back or
 refuses it with a reason and lets the fallback answer; the tokens in the ledger are
-the ones the server reported; a code fix is kept only when the repository's tests pass.
-One model call per test: each takes seconds to minutes on a shared 2-core machine.
+the ones the server reported. (The code-fix agent with the real model:
+tests/e2e/test_real_model_codefix.py.) Each call takes seconds to minutes on a shared
+2-core machine.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from rootloop.models import Diagnosis
 from rootloop.reasoning.backing import unbacked_reason
-from rootloop.reasoning.codefix import CodeFixAgent
-from rootloop.reasoning.model import ModelReasoner, build_model
+from rootloop.reasoning.model import ModelReasoner
 from tests.fixtures.llm import LocalModel
 from tests.integration.test_model_wire import RULES
 from tests.unit.test_model_support import FixedReasoner, make_findings, make_input
@@ -54,47 +51,3 @@ async def test_a_real_answer_is_used_only_when_backed(
         assert p.diagnosis.reasoner == "model" and p.diagnosis.category != "healthy"
         assert p.action is None or unbacked_reason(p, inp) is None
     assert len(p.diagnosis.summary) <= 400
-
-
-def make_repo(root: Path) -> Path:
-    """A tiny repository whose test fails with a ZeroDivisionError."""
-    repo = root / "svc"
-    (repo / "tests").mkdir(parents=True)
-    (repo / "stats.py").write_text(
-        "def average(values):\n    return sum(values) / len(values)\n", encoding="utf-8"
-    )
-    (repo / "tests" / "test_stats.py").write_text(
-        "from stats import average\n\n\ndef test_empty_average_is_zero():\n"
-        "    assert average([]) == 0\n",
-        encoding="utf-8",
-    )
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    return repo
-
-
-async def test_a_real_code_fix_is_kept_only_when_the_tests_pass(
-    real_model: LocalModel, tmp_path: Path
-) -> None:
-    repo = make_repo(tmp_path)
-    before = {p: p.read_text() for p in repo.rglob("*.py")}
-    config = real_model.config()
-    agent = CodeFixAgent(build_model(config), config=config, test_timeout=120)
-    diagnosis = Diagnosis(
-        root_cause="payments-api",
-        category="code-bug",
-        summary="average() divides by zero on an empty list",
-        confidence=0.8,
-        evidence=["ZeroDivisionError: division by zero"],
-    )
-    test_cmd = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
-
-    result = await agent.fix(
-        repo, diagnosis, make_findings(), test_command=test_cmd, target="payments-api"
-    )
-
-    assert {p: p.read_text() for p in repo.rglob("*.py")} == before  # worktree put back
-    if result.action.edits:
-        assert result.tests_passed is True and not result.schema_change
-    else:
-        assert result.error or result.tests_passed is not True
-    assert agent.ledger.calls[0].purpose == "code-fix"

@@ -1,26 +1,30 @@
 """The code-fix agent in a real git repository with a real failing pytest test.
 
 The model is pydantic-ai's ``FunctionModel``, scripted like a careful engineer: it
-reads the stack trace in its prompt, opens the file the trace points at with the
-read tool, edits the failing line with the edit tool, runs the repository's own
-tests with the test tool and finishes. Everything else is real: files, git, pytest
-in a subprocess.
+reads the stack trace in its prompt, opens the file the trace points at with a
+read step, edits the failing line with an edit step, runs the repository's own
+tests with a run_tests step and finishes, one step per request through the single
+``next_step`` tool (the step protocol, ``rootloop.reasoning.codefix_steps``).
+Everything else is real: files, git, pytest in a subprocess.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
+    TextPart,
     ToolCallPart,
-    ToolReturnPart,
+    UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
@@ -30,8 +34,9 @@ from rootloop.models import Diagnosis, Evidence, Finding, Status
 from rootloop.reasoning.base import Proposal
 from rootloop.reasoning.codefix import CodeFixAgent, apply_edits, run_command
 from rootloop.reasoning.hybrid import HybridReasoner
-from rootloop.reasoning.model import ModelConfig, ModelReasoner
+from rootloop.reasoning.model import ModelConfig, ModelReasoner, build_model
 from rootloop.reasoning.usage import UsageLedger
+from tests.integration.test_model_wire import TEXT_ONLY, Reply, chat_server, ok, tool_call
 from tests.unit.test_model_support import (
     FixedReasoner,
     final,
@@ -41,7 +46,7 @@ from tests.unit.test_model_support import (
 )
 
 pytestmark = pytest.mark.usefixtures("no_model_requests")
-__all__ = ["no_model_requests"]
+__all__ = ["chat_server", "no_model_requests"]
 
 STATS = '''\
 """Order statistics for the pricing page."""
@@ -119,65 +124,64 @@ DIAG = Diagnosis(
 )
 
 
-def last_return(messages: list[ModelMessage]) -> str:
+def step(info: AgentInfo, kind: str, **fields: object) -> ModelResponse:
+    """A scripted answer: one step through the single output tool the agent offers."""
+    assert [t.name for t in info.output_tools] == ["next_step"] and not info.function_tools
+    return ModelResponse(parts=[ToolCallPart("next_step", {"step": {"kind": kind, **fields}})])
+
+
+def steps_taken(messages: list[ModelMessage]) -> int:
+    return sum(isinstance(m, ModelResponse) for m in messages)
+
+
+def last_observation(messages: list[ModelMessage]) -> str:
+    """What rootloop sent back after the last step (the newest request's prompt)."""
     req = messages[-1]
     assert isinstance(req, ModelRequest)
-    return "\n".join(str(p.content) for p in req.parts if isinstance(p, ToolReturnPart))
+    return "\n".join(str(p.content) for p in req.parts if isinstance(p, UserPromptPart))
 
 
-def engineer(log: list[str]):
-    """The scripted code-fix model: trace -> read -> edit -> test -> done."""
+def engineer(log: list[str]) -> FunctionModel:
+    """The scripted code-fix model: trace -> two reads out of bounds -> read -> edit ->
+    test -> finish, one step per request."""
 
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = sum(isinstance(m, ModelResponse) for m in messages)
-        if step == 0:
-            prompt = user_text(messages)
-            frames = re.findall(r'File "([^"]+)", line (\d+)', prompt)
+        n = steps_taken(messages)
+        if n == 0:
+            frames = re.findall(r'File "([^"]+)", line (\d+)', user_text(messages))
             path, line = frames[-1]  # the innermost frame
             log.append(f"{path}:{line}")
-            return ModelResponse(
-                parts=[
-                    ToolCallPart("read_file", {"path": "../secret.txt"}),
-                    ToolCallPart("read_file", {"path": "/etc/hostname"}),
-                    ToolCallPart(
-                        "read_file",
-                        {
-                            "path": path.split("/app/", 1)[1],
-                            "start_line": int(line) - 1,
-                            "end_line": int(line),
-                        },
-                    ),
-                ]
-            )
-        if step == 1:
-            text = last_return(messages)
+            return step(info, "read_file", path="../secret.txt")
+        if n == 1:
+            log.append(last_observation(messages))
+            return step(info, "read_file", path="/etc/hostname")
+        if n == 2:
+            log.append(last_observation(messages))
+            path, line = log[0].split("/app/", 1)[1].split(":")
+            return step(info, "read_file", path=path, start_line=int(line) - 1, end_line=int(line))
+        if n == 3:
+            text = last_observation(messages)
             log.append(text)
             m = re.search(r"^\s*5  (.*)$", text, re.M)
             assert m, text
             bad = m.group(1)
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "pricing/stats.py",
-                            "search": bad,
-                            "replace": "    if not totals:\n        return 0.0\n" + bad,
-                        },
-                    )
-                ]
+            return step(
+                info,
+                "edit",
+                path="pricing/stats.py",
+                search=bad,
+                replace="    if not totals:\n        return 0.0\n" + bad,
             )
-        if step == 2:
-            log.append(last_return(messages))
-            return ModelResponse(parts=[ToolCallPart("run_tests", {})])
-        log.append(last_return(messages))
+        if n == 4:
+            log.append(last_observation(messages))
+            return step(info, "run_tests")
+        log.append(last_observation(messages))
         assert "PASSED" in log[-1]
-        return final(
+        return step(
             info,
-            {
-                "title": "Return 0 for the average of no orders",
-                "summary": "average_order_value([]) divided by zero",
-            },
+            "finish",
+            title="Return 0 for the average of no orders",
+            summary="average_order_value([]) divided by zero",
         )
 
     return FunctionModel(fn)
@@ -195,17 +199,27 @@ async def test_agent_fixes_the_bug_and_returns_a_patch(repo: Path) -> None:
     assert log[0] == "/srv/app/pricing/stats.py:5"
     # outside the worktree: refused, and nothing of the file reached the model
     assert len(result.refusals) == 2
-    assert "outside the worktree" in log[1] and SECRET not in "".join(log)
-    assert "return sum(totals) / len(totals)" in log[1]  # the read tool's answer
-    assert log[2].startswith("edited pricing/stats.py")
-    assert "PASSED" in log[3]
+    assert "outside the worktree" in log[1] and "outside the worktree" in log[2]
+    assert SECRET not in "".join(log)
+    assert "return sum(totals) / len(totals)" in log[3]  # the read step's observation
+    assert "Step 3: read_file 'pricing/stats.py' lines 4-5" in log[3]  # the step quoted
+    assert "edited pricing/stats.py" in log[4]
+    assert "PASSED" in log[5]
     assert result.tests_passed is True and result.error is None
     assert isinstance(result.action, ApplyPatch)
     assert result.action.title == "Return 0 for the average of no orders"
     assert [e.path for e in result.action.edits] == ["pricing/stats.py"]
     assert "+    if not totals:" in result.diff and "--- a/pricing/stats.py" in result.diff
     assert result.schema_change is False
-    assert ledger.calls[0].purpose == "code-fix" and ledger.calls[0].requests == 4
+    assert ledger.calls[0].purpose == "code-fix" and ledger.calls[0].requests == 6
+    assert [s.kind for s in result.steps] == [
+        "read_file",
+        "read_file",
+        "read_file",
+        "edit",
+        "run_tests",
+        "finish",
+    ]
 
     # the worktree is as it was: the change goes through the gates, then is applied
     assert (repo / "pricing" / "stats.py").read_text() == STATS
@@ -221,29 +235,24 @@ async def test_agent_fixes_the_bug_and_returns_a_patch(repo: Path) -> None:
 
 async def test_a_migration_edit_is_a_schema_change(repo: Path) -> None:
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = sum(isinstance(m, ModelResponse) for m in messages)
-        if step == 0:
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "pricing/stats.py",
-                            "search": "    return sum(totals) / len(totals)",
-                            "replace": "    return sum(totals) / len(totals) if totals else 0.0",
-                        },
-                    ),
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "migrations/0002_orders_day.sql",
-                            "search": "",
-                            "replace": "ALTER TABLE orders ADD COLUMN day date;\n",
-                        },
-                    ),
-                ]
+        n = steps_taken(messages)
+        if n == 0:
+            return step(
+                info,
+                "edit",
+                path="pricing/stats.py",
+                search="    return sum(totals) / len(totals)",
+                replace="    return sum(totals) / len(totals) if totals else 0.0",
             )
-        return final(info, {"title": "Add orders.day", "summary": "index by day"})
+        if n == 1:
+            return step(
+                info,
+                "edit",
+                path="migrations/0002_orders_day.sql",
+                search="",
+                replace="ALTER TABLE orders ADD COLUMN day date;\n",
+            )
+        return step(info, "finish", title="Add orders.day", summary="index by day")
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
         repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
@@ -261,10 +270,9 @@ async def test_an_untested_edit_is_not_proposed(repo: Path) -> None:
     """No test command: a model-written change that nothing verified is not proposed."""
 
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        if sum(isinstance(m, ModelResponse) for m in messages) == 0:
-            edit = {"path": "pricing/stats.py", "search": "len(totals)", "replace": "1"}
-            return ModelResponse(parts=[ToolCallPart("edit_file", edit)])
-        return final(info, {"title": "Divide by one", "summary": "never fails"})
+        if steps_taken(messages) == 0:
+            return step(info, "edit", path="pricing/stats.py", search="len(totals)", replace="1")
+        return step(info, "finish", title="Divide by one", summary="never fails")
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
         repo, DIAG, findings(), test_command=None, target="payments-api"
@@ -275,35 +283,36 @@ async def test_an_untested_edit_is_not_proposed(repo: Path) -> None:
 
 
 async def test_step_budget_ends_a_wandering_agent(repo: Path) -> None:
+    seen: list[str] = []
+
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        return ModelResponse(parts=[ToolCallPart("list_files", {"path": "."})])
+        seen.append(last_observation(messages))
+        return step(info, "list_files", path=".")
 
     cfg = ModelConfig(provider="openai", model="s", code_fix_steps=3)
     result = await CodeFixAgent(FunctionModel(fn), config=cfg).fix(
         repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
     )
     assert result.action.edits == ()
-    assert result.error and "UsageLimitExceeded" in result.error
+    assert result.error and "step budget spent: 3 step(s)" in result.error
     assert result.usage is not None and result.usage.requests == 3
+    assert [s.kind for s in result.steps] == ["list_files"] * 3
+    # the same step with nothing edited since is not run again, and the model is told
+    assert "pricing/stats.py" in seen[1]
+    assert "NOT DONE: this is step 1 again" in seen[2]
 
 
 async def test_an_edit_that_breaks_tests_is_not_proposed(repo: Path) -> None:
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = sum(isinstance(m, ModelResponse) for m in messages)
-        if step == 0:
-            return ModelResponse(
-                parts=[
-                    ToolCallPart(
-                        "edit_file",
-                        {
-                            "path": "pricing/stats.py",
-                            "search": "sum(totals) / len(totals)",
-                            "replace": "sum(totals) / (len(totals) + 1)",
-                        },
-                    )
-                ]
+        if steps_taken(messages) == 0:
+            return step(
+                info,
+                "edit",
+                path="pricing/stats.py",
+                search="sum(totals) / len(totals)",
+                replace="sum(totals) / (len(totals) + 1)",
             )
-        return final(info, {"title": "Avoid the division by zero", "summary": "off by one"})
+        return step(info, "finish", title="Avoid the division by zero", summary="off by one")
 
     result = await CodeFixAgent(FunctionModel(fn)).fix(
         repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
@@ -371,3 +380,132 @@ async def test_rules_code_change_goes_straight_to_the_agent(repo: Path) -> None:
     assert asked == [] and h.last_route.startswith("code-fix agent")
     assert isinstance(p.action, ApplyPatch) and p.action.edits
     assert p.diagnosis.reasoner == "rules"
+
+
+# -- the step protocol over the wire, and answers that are not steps ---------------------
+
+
+def step_reply(args: str, usage: tuple[int, int] = (700, 30)) -> Reply:
+    """A chat.completion calling ``next_step`` with ``args`` (the raw arguments string)."""
+    body = tool_call(args)
+    body["choices"][0]["message"]["tool_calls"][0]["function"]["name"] = "next_step"
+    body["usage"].update(
+        prompt_tokens=usage[0], completion_tokens=usage[1], total_tokens=sum(usage)
+    )
+    return ok(body)
+
+
+def as_step(kind: str, **fields: object) -> str:
+    return json.dumps({"step": {"kind": kind, **fields}})
+
+
+async def test_each_request_names_the_one_step_tool_and_bad_answers_are_observations(
+    chat_server: Any, repo: Path
+) -> None:
+    """Over real HTTP: one tool, named in ``tool_choice``; prose, cut JSON, an unknown
+    kind and a refused path each cost a step and come back as what the model sees next."""
+    server = chat_server(
+        step_reply(as_step("read_file", path="pricing/stats.py", end_line=9)),
+        ok(TEXT_ONLY),
+        step_reply('{"step": {"kind": "edit", "path": "pricing/st'),
+        step_reply(as_step("merge", branch="main")),
+        step_reply(as_step("read_file", path="../secret.txt")),
+        step_reply(
+            as_step(
+                "edit",
+                path="pricing/stats.py",
+                search="    return sum(totals) / len(totals)",
+                replace="    return sum(totals) / len(totals) if totals else 0.0",
+            )
+        ),
+        step_reply(as_step("finish", title="Guard the empty average", summary="0 for none")),
+    )
+    config = ModelConfig(
+        provider="openai", model="small", base_url=server.url, max_input_tokens=2000
+    )
+    agent = CodeFixAgent(build_model(config, env={}), config=config, test_timeout=120)
+
+    result = await agent.fix(repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api")
+
+    assert [s.kind for s in result.steps] == [
+        "read_file", "invalid", "invalid", "invalid", "read_file", "edit", "finish",
+    ]  # fmt: skip
+    assert result.tests_passed is True and len(result.action.edits) == 1
+    assert result.refusals == ["'../secret.txt' is outside the worktree"]
+    for req in server.requests:
+        assert [t["function"]["name"] for t in req["tools"]] == ["next_step"]
+        assert req["tool_choice"] == {"type": "function", "function": {"name": "next_step"}}
+        called = [c["id"] for m in req["messages"] for c in m.get("tool_calls") or []]
+        answered = [m["tool_call_id"] for m in req["messages"] if m["role"] == "tool"]
+        assert called == answered  # every call answered, as OpenAI's API requires
+        # llama-cpp-python's server answers 500 to an assistant message with null content
+        assert all(isinstance(m.get("content"), str) for m in req["messages"])
+        assert req["messages"][-1]["role"] == "user"
+    sent = [req["messages"][-1]["content"] for req in server.requests[1:]]
+    assert "Step 1: read_file 'pricing/stats.py' lines 1-9" in sent[0]
+    assert "return sum(totals) / len(totals)" in sent[0]
+    assert "Step 2: your answer was not a valid step" in sent[1]
+    assert "Step 3: your answer was not a valid step" in sent[2]
+    assert "merge" in sent[3] and "not a valid step" in sent[3]
+    assert "outside the worktree" in sent[4] and SECRET not in "".join(sent)
+    assert "edited pricing/stats.py" in sent[5]
+    assert result.usage is not None
+    assert (result.usage.requests, result.usage.input_tokens) == (7, 700 * 6 + 1900)
+    assert [s.input_tokens for s in result.steps] == [700, 1900, 700, 700, 700, 700, 700]
+    assert (repo / "pricing" / "stats.py").read_text() == STATS
+
+
+async def test_secrets_never_reach_the_model(repo: Path) -> None:
+    """A secret in the findings or in a file the agent reads is masked before it is sent."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    (repo / "settings.py").write_text(f"GITHUB_TOKEN = '{token}'\n")
+    seen: list[str] = []
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        seen.append(user_text(messages))
+        if steps_taken(messages) == 0:
+            return step(info, "read_file", path="settings.py")
+        return step(info, "finish", title="Nothing to change")
+
+    leaky = findings()
+    leaky[0].evidence[0].text += f"\nAuthorization: token {token}"
+    await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, leaky, test_command=TEST_CMD, target="payments-api"
+    )
+    assert len(seen) == 2 and "GITHUB_TOKEN" in seen[1]
+    assert token not in "".join(seen)
+
+
+async def test_a_model_that_never_answers_a_step_ends_within_the_budget(repo: Path) -> None:
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("I would look at the stats module first.")])
+
+    cfg = ModelConfig(provider="openai", model="s", code_fix_steps=4)
+    result = await CodeFixAgent(FunctionModel(fn), config=cfg).fix(
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
+    )
+    assert [s.kind for s in result.steps] == ["invalid"] * 4
+    assert result.error and "step budget spent" in result.error
+    assert result.action.edits == () and result.tests_passed is None
+
+
+async def test_the_task_says_where_the_trace_is_in_the_repository(repo: Path) -> None:
+    """The trace names /srv/app/pricing/stats.py; the repository has pricing/stats.py."""
+    (repo / "vendor" / "pricing").mkdir(parents=True)
+    (repo / "vendor" / "pricing" / "api.py").write_text("")  # api.py: one match, kept
+    (repo / "other").mkdir()
+    (repo / "other" / "stats.py").write_text("")  # a second stats.py: the longer match wins
+    prompts: list[str] = []
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompts.append(user_text(messages))
+        return step(info, "finish", title="Nothing yet")
+
+    await CodeFixAgent(FunctionModel(fn)).fix(
+        repo, DIAG, findings(), test_command=TEST_CMD, target="payments-api"
+    )
+    frames = prompts[0].split("innermost first:", 1)[1]
+    assert frames.index("pricing/stats.py line 5 in average_order_value") < frames.index(
+        "vendor/pricing/api.py line 41 in pricing_page"
+    )
+    assert "other/stats.py" not in frames

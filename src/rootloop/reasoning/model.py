@@ -189,7 +189,7 @@ def model_settings(config: ModelConfig) -> ModelSettings:
     return settings
 
 
-def forced_output_tool(config: ModelConfig) -> ModelSettings | None:
+def forced_output_tool(config: ModelConfig, tool: str = OUTPUT_TOOL) -> ModelSettings | None:
     """Name the output tool in the request instead of ``tool_choice: "required"``.
 
     Why: OpenAI-compatible servers differ. llama.cpp's Python server ignores
@@ -201,7 +201,7 @@ def forced_output_tool(config: ModelConfig) -> ModelSettings | None:
     """
     if config.provider != "openai":
         return None
-    choice = {"type": "function", "function": {"name": OUTPUT_TOOL}}
+    choice = {"type": "function", "function": {"name": tool}}
     return ModelSettings(extra_body={"tool_choice": choice})
 
 
