@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import difflib
 import os
-import re
 import shlex
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import regex
 from pydantic import BaseModel
 
 from rootloop.analysis.stacktrace import parse as parse_trace
@@ -46,6 +47,8 @@ SKIP_DIRS = {
 MAX_FILE_BYTES = 1_000_000
 READ_MAX_LINES = 400
 OUTPUT_TAIL = 4000
+#: a bound on one search step, whatever its pattern: a step, not a stall of the run
+SEARCH_SECONDS = 5.0
 
 
 class PathRefused(Exception):
@@ -183,28 +186,40 @@ class Workspace:
             lines=f"{start}-{end} of {len(lines)}",
         )
 
-    def search(self, pattern: str, path: str = ".", limit: int = 50) -> str:
+    def search(
+        self, pattern: str, path: str = ".", limit: int = 50, seconds: float = SEARCH_SECONDS
+    ) -> str:
+        """Lines matching ``pattern`` (a regex; a pattern that does not compile is taken
+        literally). Why the ``regex`` library: the pattern is the model's, and a pattern
+        such as ``(a+)+$`` backtracks for hours in ``re``, which cannot be interrupted;
+        ``regex`` takes a timeout, so the whole search is bounded by ``seconds``."""
         try:
-            rx = re.compile(pattern)
-        except re.error:
-            rx = re.compile(re.escape(pattern))
+            rx = regex.compile(pattern)
+        except regex.error:
+            rx = regex.compile(regex.escape(pattern))
         base = self.resolve(path)
         hits: list[str] = []
-        for p in [base] if base.is_file() else self._files(base):
-            if p.stat().st_size > MAX_FILE_BYTES:
-                continue
-            try:
-                text = p.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue
-            for n, line in enumerate(text.splitlines(), 1):
-                if rx.search(line):
-                    hits.append(f"{self.rel(p)}:{n}: {line.strip()[:200]}")
-                    if len(hits) >= limit:
-                        break
-            if len(hits) >= limit:
-                hits.append(f"[stopped at {limit} matches; narrow the pattern or path]")
-                break
+        deadline = time.monotonic() + seconds
+        try:
+            for p in [base] if base.is_file() else self._files(base):
+                if p.stat().st_size > MAX_FILE_BYTES:
+                    continue
+                try:
+                    text = p.read_text(encoding="utf-8")
+                except (UnicodeDecodeError, OSError):
+                    continue
+                for n, line in enumerate(text.splitlines(), 1):
+                    if rx.search(line, timeout=max(deadline - time.monotonic(), 0.0)):
+                        hits.append(f"{self.rel(p)}:{n}: {line.strip()[:200]}")
+                        if len(hits) >= limit:
+                            break
+                if len(hits) >= limit:
+                    hits.append(f"[stopped at {limit} matches; narrow the pattern or path]")
+                    break
+        except TimeoutError:
+            hits.append(
+                f"[stopped after {seconds:g} s: the pattern is too slow; use a plainer one]"
+            )
         body = "\n".join(hits) or "no matches"
         return data_block(self.redactor.text(body), "search", pattern=pattern[:100])
 
