@@ -35,6 +35,7 @@ def write_map(tmp_path: Path, name: str, environment: str, redis_url: str, pg_ds
                 type: cache
                 skill: redis
                 url: {redis_url}
+                ping_warn_ms: 5000  # a loaded box's PING is no finding here
               - name: postgresql
                 type: db
                 skill: postgres

@@ -261,6 +261,7 @@ async def test_map_settings_load_and_sweep(pg_dsn: str, redis_url: str, tmp_path
         "    skill: redis\n"
         "    url: ${REDIS_URL}\n"
         "    memory_critical_ratio: 0.97\n"
+        "    ping_warn_ms: 5000\n"  # OK must not hang on a loaded box's PING time
     )
     topo = rootloop.load_map(
         tmp_path / "rootloop.yaml", env={"PG_DSN": pg_dsn, "REDIS_URL": redis_url}

@@ -14,13 +14,26 @@ from pydantic import ValidationError
 from rootloop.actions.gates import approval_key
 from rootloop.actions.types import RunMigration, SetEnvVar
 from rootloop.context import ContextStore, DebugContext, HistoryEntry, PendingGate
+from rootloop.serve.auth import passwords
 from rootloop.serve.auth.passwords import hash_password, verify_password
 from rootloop.serve.auth.settings import AccessSettings
 from rootloop.serve.dashboard import install
 
 SECRET = "session-secret-" + "x" * 40
 TOKEN = "rl_" + "t" * 40
-HASHES = {n: hash_password(f"{n}-password") for n in ("alice", "dave", "victor", "root")}
+
+
+def light_hash(password: str) -> str:
+    """A real scrypt hash at N=2^10 instead of the product's 2^15. verify_password reads
+    the parameters from the stored hash, so every login below is checked the same way at
+    1/32 of the cost (~0.12 s each otherwise); test_passwords_are_stored_only_as_hashes
+    checks hash_password itself."""
+    n, r, p, salt = 2**10, 8, 1, b"fixed-test-salt!"
+    digest = passwords._derive(password, salt, n, r, p)
+    return f"scrypt${n}${r}${p}${passwords._b64(salt)}${passwords._b64(digest)}"
+
+
+HASHES = {n: light_hash(f"{n}-password") for n in ("alice", "dave", "victor", "root")}
 
 
 def paused(contexts: ContextStore, run_id: str, env: str = "staging", action=None) -> DebugContext:

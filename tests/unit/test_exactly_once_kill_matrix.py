@@ -112,8 +112,9 @@ class Case:
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.h = Harness(
             # a failing verify waits out its timeout: short here, the verdict does not
-            # depend on it (the fakes settle at once)
-            topology=make_topology(tmp_path, world, policy={"verify_timeout": 0.5}),
+            # depend on it (the fakes settle at once, so every sweep of one verify judges
+            # the same world; a timeout that ends after one pass returns that pass)
+            topology=make_topology(tmp_path, world, policy={"verify_timeout": 0.1}),
             store=ContextStore(tmp_path / "state"),
             reasoner=ScriptedReasoner(actions),
             executor=FakeExecutor(effects),
@@ -172,9 +173,16 @@ def occurrences(points: list[str]) -> list[tuple[str, int]]:
     return out
 
 
+# Every scenario's kill points are split into SHARDS interleaved slices (point i goes
+# to shard i % SHARDS), one test each: together they kill at every point, as one test
+# would, but the parallel workers share the longest scenario instead of one waiting on it.
+SHARDS = 3
+
+
+@pytest.mark.parametrize("shard", range(SHARDS), ids=lambda k: f"{k + 1}of{SHARDS}")
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_killed_anywhere_then_resumed_ends_like_an_uninterrupted_run(
-    scenario: Scenario, tmp_path: Path, monkeypatch
+    scenario: Scenario, shard: int, tmp_path: Path, monkeypatch
 ) -> None:
     want, points = reference(tmp_path, scenario, monkeypatch)
     assert want["status"] in ("healthy", "escalated")
@@ -182,7 +190,9 @@ def test_killed_anywhere_then_resumed_ends_like_an_uninterrupted_run(
     assert {"phase"} <= kinds and any(p.startswith("phase:pr") for p in points)
     if scenario.name != "escalate-and-publish":
         assert any(p.endswith(":landed") for p in points)  # killed after the side effect too
-    for i, (point, nth) in enumerate(occurrences(points)):
+    mine = [(i, p) for i, p in enumerate(occurrences(points)) if i % SHARDS == shard]
+    assert mine, "this shard kills nowhere: fewer kill points than shards"
+    for i, (point, nth) in mine:
         case = Case(tmp_path / f"kill-{i}", scenario)
         hook = kill_points(monkeypatch, point, nth)
         with pytest.raises(Killed):

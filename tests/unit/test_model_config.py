@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic_ai.models.anthropic import AnthropicModel
-from pydantic_ai.models.bedrock import BedrockConverseModel
-from pydantic_ai.models.openai import OpenAIChatModel
 
 from rootloop.errors import UserError
 from rootloop.reasoning.model import ModelConfig, build_model, load_model_config
@@ -76,6 +73,13 @@ def test_bad_block_names_the_field(tmp_path: Path) -> None:
 
 
 def test_build_model_per_provider() -> None:
+    # the providers' SDKs (anthropic, openai, boto3) are imported here, not at module
+    # level: collection imports every test module in every xdist worker, and these
+    # cost seconds of CPU that only this test needs (as the product imports them lazily)
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.models.bedrock import BedrockConverseModel
+    from pydantic_ai.models.openai import OpenAIChatModel
+
     a = build_model(
         ModelConfig.from_spec("anthropic:claude-sonnet-4-5"),
         env={"ANTHROPIC_API_KEY": "sk-ant-test"},

@@ -211,9 +211,9 @@ def test_wait_stable_times_out_when_tasks_are_missing(aws):
         time.sleep(seconds)
 
     r = wait_stable(
-        aws, "staging", "orders-api", timeout=2.0, poll=0.05, on_progress=seen.append, sleep=sleep
+        aws, "staging", "orders-api", timeout=0.5, poll=0.05, on_progress=seen.append, sleep=sleep
     )
-    assert not r.stable and "not stable after 2s" in r.reason
+    assert not r.stable and "not stable after 0.5s" in r.reason
     # however fast or slow the machine: every poll reports, and polls are a poll apart
     assert seen and r.polls == len(seen) == len(slept) + 1
     assert set(slept) == {0.05}
