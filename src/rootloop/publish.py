@@ -69,15 +69,19 @@ class Publisher:
             find_keyed_commit, ws.git, "HEAD", ctx.run_id, f"Rootloop-Step: {step}", ws.path
         )
         if recorded is None:
-            record = ws.path / "incidents" / f"{ctx.run_id}.md"
-            write_text(record, body)  # committed and pushed: through the boundary like any artefact
-            dirty = await asyncio.to_thread(ws.git.out, "status", "--porcelain", cwd=ws.path)
+            record = f"incidents/{ctx.run_id}.md"
+            # committed and pushed: through the boundary like any artefact
+            write_text(ws.path / record, body)
+            dirty = await asyncio.to_thread(
+                ws.git.out, "status", "--porcelain", "--", record, cwd=ws.path
+            )
             if dirty.strip():
                 killpoints.hit("step:publish:commit")
                 await asyncio.to_thread(
                     ws.commit,
                     f"Incident record {ctx.run_id}",
                     f"rootloop's debug history for {ctx.service}: {ctx.status}",
+                    paths=[record],
                     step=step,
                 )
         forge = make_forge(run.topology, self.state_root)

@@ -70,14 +70,22 @@ async def test_branch_commit_push_and_pr(repo: Path, workspace: RunWorkspace, tm
     assert changed == ["app.py"]
     tests = workspace.run_tests("python -m pytest -q -p no:cacheprovider test_app.py")
     assert tests.passed, tests.output_tail
+    # what a test run leaves where the repository ignores nothing (bytecode, a report):
+    # written here, not left to the environment's PYTHONDONTWRITEBYTECODE
+    (workspace.path / "__pycache__").mkdir(exist_ok=True)
+    (workspace.path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\x00leftover")
+    (workspace.path / "report.xml").write_text("<testsuite/>")
     result = workspace.commit(
         "Remove the hard-coded 10% discount from price()",
         "total() undercharged every order by 10%.",
+        paths=changed,
         iteration=1,
     )
 
     assert "-    return qty * unit * 0.9  # discount" in result.diff
-    assert result.files == ["app.py"]
+    assert result.files == ["app.py"]  # the fix, and none of the tests' leftovers
+    status = sh(workspace.path, "git", "status", "--porcelain", "--untracked-files=all")
+    assert "report.xml" in status and "__pycache__/app.cpython-311.pyc" in status
     log = sh(workspace.path, "git", "log", "-1", "--format=%an <%ae>%n%B")
     assert log.startswith("rootloop <rootloop@localhost>\nRemove the hard-coded 10% discount")
     assert "Rootloop-Run: 20261127-101500-ab12" in log and "undercharged" in log
@@ -126,7 +134,7 @@ async def test_refuses_default_branch_everywhere(repo: Path, tmp_path: Path):
     with pytest.raises(ActionRefused):
         await forge.open_or_update_pr("main", "t", "b")
     with pytest.raises(ActionRefused):  # committing in the main checkout writes to main
-        Git(repo).commit_all(repo, "should not happen")
+        Git(repo).commit_paths(repo, ["app.py"], "should not happen")
     assert sh(origin, "git", "rev-parse", "main").strip() == before
 
 
@@ -148,7 +156,7 @@ def test_default_branch_is_read_from_the_remote(tmp_path: Path):
 
 def test_revert_on_run_branch(repo: Path, workspace: RunWorkspace):
     workspace.apply_edits([FIX])
-    fix = workspace.commit("Remove discount", "undercharged")
+    fix = workspace.commit("Remove discount", "undercharged", paths=["app.py"])
     undo = workspace.revert(fix.sha)
     assert (workspace.path / "app.py").read_text() == APP
     assert "+    return qty * unit * 0.9  # discount" in undo.diff
@@ -176,7 +184,7 @@ def test_apply_unified_diff_and_reopen(repo: Path, workspace: RunWorkspace, tmp_
         difflib.unified_diff(APP.splitlines(True), new.splitlines(True), "a/app.py", "b/app.py")
     )
     assert workspace.apply_diff(diff) == ["app.py"]
-    first = workspace.commit("Apply diff", "because")
+    first = workspace.commit("Apply diff", "because", paths=["app.py"])
     with pytest.raises(EditError, match="does not apply"):
         workspace.apply_diff(diff)
     # resuming a killed run reuses the same worktree and branch

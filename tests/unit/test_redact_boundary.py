@@ -280,7 +280,7 @@ def test_a_commit_that_would_add_a_known_secret_is_undone(tmp_path: Path) -> Non
     before = ws.open()
     (ws.path / "app.py").write_text(f"X = 1\nPASSWORD = '{value}'\n")
     with pytest.raises(EditError, match="secret"):
-        ws.commit("hard-code it", "why")
+        ws.commit("hard-code it", "why", paths=["app.py"])
     assert ws.head() == before
     assert value not in (ws.path / "app.py").read_text()
 
@@ -294,6 +294,6 @@ def test_commit_messages_are_redacted(tmp_path: Path) -> None:
     )
     ws.open()
     (ws.path / "app.py").write_text("X = 2\n")
-    result = ws.commit(f"set DB_PASSWORD={value}", f"because {value} was wrong")
+    result = ws.commit(f"set DB_PASSWORD={value}", f"because {value} was wrong", paths=["app.py"])
     assert value not in result.message
     assert value not in git.out("log", "-1", "--format=%B", result.sha, cwd=ws.path)

@@ -225,7 +225,11 @@ class CodeFix:
                     )
             self.step.before("commit", f"committing on {ws.branch} ({self.step.key})")
             commit = await asyncio.to_thread(
-                ws.commit, action.title, action.reason, iteration=self.entry.iteration
+                ws.commit,
+                action.title,
+                action.reason,
+                paths=files,
+                iteration=self.entry.iteration,
             )
         else:
             self.step.before("commit", f"reverting {action.commit[:7]} on {ws.branch}")

@@ -205,13 +205,21 @@ class RunWorkspace:
         )
 
     def commit(
-        self, title: str, why: str, *, iteration: int | None = None, step: str | None = None
+        self,
+        title: str,
+        why: str,
+        *,
+        paths: Sequence[str],
+        iteration: int | None = None,
+        step: str | None = None,
     ) -> CommitResult:
+        """Commit ``paths`` (what the change edited, repository-relative) and nothing else
+        the worktree holds: the tests' leftovers never ride along into the PR."""
         before = self.head()
         message = commit_message(
             title, why, service=self.service, run_id=self.run_id, iteration=iteration, step=step
         )
-        sha = self.git.commit_all(self.path, message)
+        sha = self.git.commit_paths(self.path, paths, message)
         self._refuse_known_secrets(before, sha)
         return self._result(before, sha, message)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,10 +198,18 @@ class Git:
         self.run("worktree", "remove", "--force", str(path), check=False)
         self.run("worktree", "prune", check=False)
 
-    def commit_all(self, worktree: Path, message: str) -> str:
-        """Stage everything in the worktree and commit it on its (rootloop) branch."""
+    def commit_paths(self, worktree: Path, paths: Sequence[str], message: str) -> str:
+        """Stage exactly ``paths`` (changed, added or deleted) and commit them on the
+        worktree's (rootloop) branch.
+
+        Why not everything: the repository's tests run in this worktree before a commit
+        and leave what they leave (``__pycache__``, coverage files, logs) wherever the
+        repository does not ignore it; a fix's commit carries the fix and nothing else.
+        """
         self._guard(self.current_branch(cwd=worktree))
-        self.run("add", "--all", cwd=worktree)
+        if not paths:
+            raise GitError("nothing to commit: no path was named")
+        self.run("add", "--all", "--", *paths, cwd=worktree)
         if not self.run("diff", "--cached", "--quiet", cwd=worktree, check=False).returncode:
             raise GitError("nothing to commit: the edits left the tree unchanged")
         self.run("commit", "--no-verify", "-F", "-", cwd=worktree, input=message)
