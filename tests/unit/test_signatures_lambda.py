@@ -9,7 +9,7 @@ from pathlib import Path
 
 import rootloop
 from rootloop import topology
-from rootloop.models import Finding, Signal, Status
+from rootloop.models import Finding, Signal, Status, Suspect
 from rootloop.reasoning import categories as cat
 from rootloop.reasoning.rules import rank_hits
 from rootloop.reasoning.runbooks import load
@@ -162,3 +162,72 @@ def test_a_timeout_outranks_the_change_that_lowered_it(tmp_path):
     t = topo(tmp_path)
     best, _score, _group = rank_hits(match([f], t), [f], t)[0]
     assert best.category == cat.FUNCTION_TIMEOUT
+
+
+# -- a consumer stopped by a reservation of 0, seen from its queue -------------------------
+
+QUEUE_MAP = """\
+service: payments-api
+self:
+  compute: {skill: test-sleep}
+downstream:
+  - {name: sqs-payments, type: queue, skill: test-sleep}
+  - {name: lambda-worker, type: compute, skill: test-sleep}
+"""
+
+
+def queue_topo(tmp_path: Path) -> topology.Topology:
+    (tmp_path / "q.yaml").write_text(QUEUE_MAP)
+    return rootloop.load_map(tmp_path / "q.yaml", env={})
+
+
+def backing_up(*, stalled: bool = True, depth: int = 73) -> Finding:
+    """The queue as its check sees a consumer that deletes nothing while messages wait."""
+    waiting = depth > 0
+    return Finding(
+        node="sqs-payments",
+        skill="aws-sqs",
+        status=CRIT if stalled else OK,
+        summary=f"sqs-payments: {depth} visible",
+        signals=[
+            Signal(name="depth", value=depth, status=DEG if waiting else OK),
+            Signal(name="depth_growing", value=waiting),
+            Signal(name="consumer_stalled", value=stalled, status=CRIT if stalled else OK),
+        ],
+        suspects=[Suspect(node="lambda-worker", reason="its consumer", weight=0.8)],
+    )
+
+
+def quiet_function(reserved: int | None) -> Finding:
+    """The function as its check sees it before anything tried an invocation: nothing."""
+    return lam(OK, invocations=0, errors=0, throttles=0, reserved_concurrency=reserved)
+
+
+def test_a_queue_backing_up_behind_a_reservation_of_zero_is_throttling_not_a_dead_consumer(
+    tmp_path,
+):
+    t = queue_topo(tmp_path)
+    findings = [backing_up(), quiet_function(0)]
+    best, _score, _group = rank_hits(match(findings, t), findings, t)[0]
+    assert best.component == "lambda-worker" and best.category == cat.THROTTLING
+    assert best.facts == {"reserved_now": 0, "reserved_restore": -1}
+    assert any("reserved concurrency is 0" in p for p in best.preconditions)
+
+
+def test_a_positive_reservation_without_throttles_says_nothing_about_the_queue(tmp_path):
+    t = queue_topo(tmp_path)
+    findings = [backing_up(), quiet_function(5)]
+    assert not [h for h in match(findings, t) if h.category == cat.THROTTLING]
+
+
+def test_no_reservation_is_not_a_stop(tmp_path):
+    t = queue_topo(tmp_path)
+    findings = [backing_up(), quiet_function(None)]
+    assert not [h for h in match(findings, t) if h.category == cat.THROTTLING]
+
+
+def test_a_reservation_of_zero_with_a_queue_that_is_not_stalled_is_not_acted_on(tmp_path):
+    # an idle function, stopped on purpose, behind a queue with nothing waiting
+    t = queue_topo(tmp_path)
+    findings = [backing_up(stalled=False, depth=0), quiet_function(0)]
+    assert not [h for h in match(findings, t) if h.category == cat.THROTTLING]

@@ -556,6 +556,7 @@ def match(findings: list[Finding], topo: Topology) -> list[Hit]:
     for f in findings:
         for sig in [*SIGNATURES, *(s for family in families for s in family)]:
             hits.extend(sig(f, topo))
-    for cross in [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES, *latency.CROSS_SIGNATURES]:
+    crosses = [*CROSS_SIGNATURES, *limits.CROSS_SIGNATURES, *latency.CROSS_SIGNATURES]
+    for cross in [*crosses, *lambda_.CROSS_SIGNATURES]:
         hits.extend(cross(findings, topo))
     return hits

@@ -21,7 +21,15 @@ from typing import Any
 
 from rootloop.models import Finding
 from rootloop.reasoning import categories as cat
-from rootloop.reasoning.signatures import Hit, _when, bad, bad_signal, component_of, num
+from rootloop.reasoning.signatures import (
+    Hit,
+    _when,
+    bad,
+    bad_signal,
+    component_of,
+    consumer_down_across,
+    num,
+)
 from rootloop.topology import Topology
 
 #: Lambda ends a timed-out invocation at its timeout and reports that as its Duration;
@@ -110,17 +118,11 @@ def reserved_concurrency_throttling(f: Finding, topo: Topology) -> list[Hit]:
     in_use = num(f, "concurrent_executions")
     if reserved > 0 and (in_use is None or in_use < reserved):
         return []
-    restore = -1 if reserved == 0 else int(reserved) * 2
     return [
-        Hit(
+        _at_reservation(
+            f,
             component_of(f, topo),
-            cat.THROTTLING,
-            0.92,
-            f"throttled at its reserved concurrency of {int(reserved)}",
-            {"reserved_now": int(reserved), "reserved_restore": restore},
-            [f.summary],
-            f.anomaly_started_at,
-            f.node,
+            int(reserved),
             [
                 f"{num(f, 'throttles') or 0:g} throttled invocations, judged bad",
                 f"reserved concurrency {int(reserved)} is the function's ceiling",
@@ -130,6 +132,63 @@ def reserved_concurrency_throttling(f: Finding, topo: Topology) -> list[Hit]:
             ],
         )
     ]
+
+
+def _at_reservation(
+    f: Finding, component: str, reserved: int, why: list[str], also: list[str] | None = None
+) -> Hit:
+    """The throttling hit: restore -1 (no reservation) for 0, which is a stop (the
+    console's "Throttle"), not a size; otherwise twice the reservation."""
+    restore = -1 if reserved == 0 else reserved * 2
+    return Hit(
+        component,
+        cat.THROTTLING,
+        0.92,
+        f"throttled at its reserved concurrency of {reserved}",
+        {"reserved_now": reserved, "reserved_restore": restore},
+        [f.summary, *(also or [])],
+        f.anomaly_started_at,
+        f.node,
+        why,
+    )
+
+
+def stopped_consumer(findings: list[Finding], topo: Topology) -> list[Hit]:
+    """A queue's consumer that is not consuming because its reservation is 0.
+
+    Why a cross signature: a reservation of 0 admits no invocation at all, and until
+    something tries one the function's own metrics show nothing (no invocations, no
+    throttles yet: the metrics lag the stop). The queue shows it first. Preconditions,
+    all of them:
+    - ``consumer_down`` holds for a queue (stalled, the consumer named, and the queue
+      backing up or the consumer's check failing: see its preconditions);
+    - that consumer has an ``aws-lambda`` check whose ``reserved_concurrency`` is 0.
+    A reservation above 0 is a size, not a stop: without throttles judged bad it says
+    nothing about why the queue backs up, and ``reserved_concurrency_throttling`` needs
+    them.
+    """
+    stalled = {h.component: h for h in consumer_down_across(findings, topo)}
+    hits = []
+    for f in findings:
+        if f.skill != "aws-lambda" or num(f, "reserved_concurrency") != 0:
+            continue
+        component = component_of(f, topo)
+        queue_hit = stalled.get(component)
+        if queue_hit is None:
+            continue
+        hits.append(
+            _at_reservation(
+                f,
+                component,
+                0,
+                [
+                    *queue_hit.preconditions,
+                    f"{component}'s reserved concurrency is 0: no invocation can run",
+                ],
+                also=queue_hit.evidence,
+            )
+        )
+    return hits
 
 
 def config_change_errors(f: Finding, topo: Topology) -> list[Hit]:
@@ -174,3 +233,4 @@ def config_change_errors(f: Finding, topo: Topology) -> list[Hit]:
 
 
 SIGNATURES = [function_timeout, reserved_concurrency_throttling, config_change_errors]
+CROSS_SIGNATURES = [stopped_consumer]
