@@ -34,7 +34,7 @@ test: check model
 # The cache goes under .venv (PYTHONPYCACHEPREFIX), not into the source folders nor the
 # git repositories the tests create and commit in.
 test-fast: setup
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX="$(CURDIR)/.venv/pycache" .venv/bin/pytest -q -n 3 --dist worksteal -m "not e2e and not lab and not real_model and not packaging and not slow"
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX="$(CURDIR)/.venv/pycache" .venv/bin/pytest -q -n 4 --dist worksteal -m "not e2e and not lab and not real_model and not packaging and not slow"
 
 test-real-model: model
 	.venv/bin/pytest -q -m real_model
