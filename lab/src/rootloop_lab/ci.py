@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,17 @@ class CiStore:
         atomic_write_json(self.forge_ci / f"{branch_slug(ci.id)}.json", ci.model_dump(mode="json"))
 
 
+#: GitHub Actions' documented markers: any of them in the head commit's message skips the
+#: workflows of a push; so does a ``skip-checks: true`` trailer
+SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip actions]", "[actions skip]")
+SKIP_TRAILER = re.compile(r"^skip-checks:\s*true\s*$", re.I | re.M)
+
+
+def asks_to_skip_ci(message: str) -> bool:
+    low = message.lower()
+    return any(m in low for m in SKIP_MARKERS) or bool(SKIP_TRAILER.search(message))
+
+
 class CiRunner:
     """Polls origin's branch heads; runs the tests of each new head, one at a time."""
 
@@ -139,7 +151,18 @@ class CiRunner:
             for branch, sha in sorted(heads.items(), key=lambda kv: kv[0] != "main"):
                 if self.seen.get(branch) != sha:
                     self.seen[branch] = sha
+                    if self.skipped(sha):
+                        log.info("CI skipped on %s@%s: its message asks so", branch, sha[:7])
+                        continue
                     self.execute(branch, sha)
+
+    def skipped(self, sha: str) -> bool:
+        """The pushed head's message asks for no run, as GitHub Actions reads it."""
+        try:
+            message = repo.git("log", "-1", "--format=%B", sha, cwd=self.layout.origin)
+        except Exception:  # unreadable: run it (a run too many is safe; a deploy skipped is not)
+            return False
+        return asks_to_skip_ci(message)
 
     def execute(self, branch: str, sha: str) -> RunRecord:
         rid = self.store.next_id()
