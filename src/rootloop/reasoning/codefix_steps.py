@@ -20,6 +20,7 @@ python's default template for a GGUF without one does) still shows the model wha
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -266,13 +267,16 @@ async def observe(ws: Workspace, n: int, step: AnyStep | None, problem: str = ""
 
 async def _execute(ws: Workspace, step: AnyStep) -> str:
     """The step's effect in the workspace, as text for the model."""
+    # listing and searching walk the repository (a search runs for up to its bound):
+    # off the event loop, which also carries the run's other work
     match step:
         case ListFilesStep(path=path):
-            return data_block(ws.redactor.text(ws.list_files(path)), "files", path=path[:200])
+            listing = await asyncio.to_thread(ws.list_files, path)
+            return data_block(ws.redactor.text(listing), "files", path=path[:200])
         case ReadFileStep(path=path, start_line=start, end_line=end):
             return ws.read(path, start, end)
         case SearchStep(pattern=pattern, path=path):
-            return ws.search(pattern, path)
+            return await asyncio.to_thread(ws.search, pattern, path)
         case EditStep(path=path, search=search, replace=replace):
             return ws.edit(path, search, replace)
         case RunTestsStep():
