@@ -23,6 +23,7 @@ from rich.table import Table
 from rootloop import runner
 from rootloop.actions.gates import approval_key
 from rootloop.context import DebugContext, HistoryEntry
+from rootloop.errors import PlatformError
 from rootloop.events import Event
 from rootloop.models import Outcome
 from rootloop.state import state_dir
@@ -129,6 +130,7 @@ def bench(
         raise typer.Exit(2) from None
     rows: list[list[str]] = []
     false_claims: list[str] = []
+    lab_errors: list[str] = []
     timings: list[Phases] = []
     bench_started = time.monotonic()
     clean = CleanLab(Path(state_dir()) / "bench-lab")
@@ -142,12 +144,22 @@ def bench(
             clean.clean = None
         how = clean.ready(phases)
         console.print(f"[dim]clean lab: {how}[/]")
-        with phases.step("inject"):
-            lab.inject(name)
-            os.environ.update(lab.env())
-            map_path = lab.map_for(name)
-        with phases.step("symptoms"):
-            wait_for_symptoms(map_path)
+        try:
+            with phases.step("inject"):
+                lab.inject(name)
+                os.environ.update(lab.env())
+                map_path = lab.map_for(name)
+            with phases.step("symptoms"):
+                wait_for_symptoms(map_path)
+        except PlatformError as exc:
+            # the lab could not stage this fault: say so in its row, rebuild the lab for the
+            # next scenario, and keep every other scenario's result
+            console.print(f"[red]lab error[/red]: {exc}")
+            lab_errors.append(name)
+            clean.clean = None
+            rows.append([name, "lab error", *["-"] * 14])
+            console.print(" · ".join(rows[-1]))
+            continue
         state = Path(state_dir()) / "bench" / name
         with phases.step("run"):
             session = runner.Session.open(map_path, state, with_memory=False)
@@ -223,6 +235,8 @@ def bench(
     total = f"false 'fixed' claims: {len(false_claims)} of {len(rows)} scenarios" + (
         f" ({', '.join(false_claims)})" if false_claims else ""
     )
+    if lab_errors:
+        total += f"; the lab could not stage {len(lab_errors)}: {', '.join(lab_errors)}"
     elapsed = time.monotonic() - bench_started
     load = _load_average()
     console.print(f"[bold]{total}[/]")
@@ -238,6 +252,8 @@ def bench(
             + summary(timings)
             + "\n```\n"
         )
+    if lab_errors:
+        raise typer.Exit(1)  # the table is written; the bench did not run every scenario
 
 
 def _load_average() -> str:
