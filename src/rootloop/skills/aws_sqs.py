@@ -212,7 +212,6 @@ class SqsSkill(AwsSkill):
         }
         verdict = verdicts.assess(RULES, values, s, facts)
         status, signals = verdict.status, verdict.signals
-        dlq_bad = bool(dlq_holds)
         backing_up = status is not Status.OK and (stalled or growing or age.status is not Status.OK)
         parts = [f"{depth} visible, {in_flight} in flight"]
         if age.has_data:
@@ -224,7 +223,7 @@ class SqsSkill(AwsSkill):
         if st.dlq_name and st.dlq_depth:
             parts.append(f"DLQ {st.dlq_name} holds {st.dlq_depth} message(s)")
         suspects = []
-        if s.consumer and (backing_up or dlq_bad):
+        if s.consumer and (backing_up or dlq_holds):
             why = (
                 "messages arrive but are not consumed"
                 if stalled or growing
