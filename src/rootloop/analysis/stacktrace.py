@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
+from pathlib import PurePosixPath
 from typing import Literal
 
 _PY_HEADER = "Traceback (most recent call last):"
@@ -91,6 +92,26 @@ class StackTrace:
                 out.append(f"  ... {hidden} more frames")
             t = t.cause
         return "\n".join(out)
+
+
+def closest_files(frame_path: str, files: Iterable[str]) -> list[str]:
+    """The repository files (``a/b.py``, relative) that end with the longest run of
+    ``frame_path``'s trailing parts, in ``files``' order: a trace carries the path where
+    the code ran (``/srv/app/pricing/stats.py``, ``C:\\app\\x.py``), not the path in the
+    repository. Empty when no file shares even the name. The caller decides a tie."""
+    want = [q for q in PurePosixPath(frame_path.replace("\\", "/")).parts if q != "/"]
+    best: list[str] = []
+    best_len = 0
+    for f in files:
+        parts = PurePosixPath(f).parts
+        n = 0
+        while n < min(len(parts), len(want)) and parts[-1 - n] == want[-1 - n]:
+            n += 1
+        if n and n > best_len:
+            best, best_len = [f], n
+        elif n and n == best_len:
+            best.append(f)
+    return best
 
 
 def parse(text: str) -> StackTrace | None:

@@ -9,10 +9,11 @@ source is the working tree, or a commit (the deployed one) through git.
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from pydantic import BaseModel
 
+from rootloop.analysis.stacktrace import closest_files
 from rootloop.platforms.local.git import Git, GitError
 from rootloop.redact import Redactor
 
@@ -116,16 +117,8 @@ class CodeReader:
 
     def resolve(self, path: str) -> str | None:
         """The repo file a frame's path means: the longest common suffix wins."""
-        parts = PurePosixPath(path.replace("\\", "/")).parts
-        best, best_len = None, 0
-        for f in self.files():
-            fparts = PurePosixPath(f).parts
-            n = 0
-            while n < min(len(parts), len(fparts)) and parts[-1 - n] == fparts[-1 - n]:
-                n += 1
-            if n and (n > best_len or (n == best_len and best and len(f) < len(best))):
-                best, best_len = f, n
-        return best
+        # of the files tied at the longest suffix, the shortest path (then the first)
+        return min(closest_files(path, self.files()), key=len, default=None)
 
     def _text(self, rel: str) -> str | None:
         if self.ref is not None:

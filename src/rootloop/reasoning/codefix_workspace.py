@@ -24,6 +24,7 @@ from pathlib import Path
 import regex
 from pydantic import BaseModel
 
+from rootloop.analysis.stacktrace import closest_files
 from rootloop.analysis.stacktrace import parse as parse_trace
 from rootloop.errors import PlatformError
 from rootloop.models.actions import FileEdit
@@ -125,20 +126,7 @@ class Workspace:
         ends with the longest run of the frame's trailing parts is the one, when only
         one file has that run; otherwise nothing is claimed.
         """
-        want = [p for p in Path(file.replace("\\", "/")).parts if p not in ("/", "")]
-        if not want:
-            return None
-        best: list[str] = []
-        best_len = 0
-        for p in self._files(self.root):
-            parts = p.relative_to(self.root).parts
-            n = 0
-            while n < min(len(parts), len(want)) and parts[-1 - n] == want[-1 - n]:
-                n += 1
-            if n and n > best_len:
-                best, best_len = [self.rel(p)], n
-            elif n and n == best_len:
-                best.append(self.rel(p))
+        best = closest_files(file, (self.rel(p) for p in self._files(self.root)))
         return best[0] if len(best) == 1 else None
 
     def trace_frames(self, texts: list[str], limit: int = 8) -> list[str]:
