@@ -23,11 +23,6 @@ from rootloop.redact import write_text
 from rootloop.report import RunReport, build_report, pr_title, render_pr_body, write_html
 
 LABELS = ["rootloop", "needs-review"]
-#: the incident record changes no code: pushing it must not start CI, and so no deploy of
-#: the branch after the run verified what runs. ``[skip ci]`` in the head commit's message
-#: is the convention GitHub Actions, GitLab CI, Bitbucket Pipelines, CircleCI and Azure
-#: Pipelines all honour for a push
-SKIP_CI = "[skip ci]"
 
 
 class Publisher:
@@ -84,10 +79,13 @@ class Publisher:
                 killpoints.hit("step:publish:commit")
                 await asyncio.to_thread(
                     ws.commit,
-                    f"Incident record {ctx.run_id} {SKIP_CI}",
+                    f"Incident record {ctx.run_id}",
                     f"rootloop's debug history for {ctx.service}: {ctx.status}",
                     paths=[record],
                     step=step,
+                    # it changes no code: its push must start no CI, and so no deploy of
+                    # the branch after the run verified what runs
+                    skip_ci=True,
                 )
         forge = make_forge(run.topology, self.state_root)
         killpoints.hit("step:publish:push")

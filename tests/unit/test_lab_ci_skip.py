@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rootloop_lab.ci import asks_to_skip_ci
+from rootloop.code.editor import asks_to_skip_ci
 
 
 @pytest.mark.parametrize(

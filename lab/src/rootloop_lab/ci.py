@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from rootloop.code.editor import asks_to_skip_ci
 from rootloop.forge.base import CiRun
 from rootloop.forge.local import branch_slug
 from rootloop.state import atomic_write, atomic_write_json
@@ -109,17 +109,6 @@ class CiStore:
             created_at=datetime.fromisoformat(run.created_at.replace("Z", "+00:00")),
         )
         atomic_write_json(self.forge_ci / f"{branch_slug(ci.id)}.json", ci.model_dump(mode="json"))
-
-
-#: GitHub Actions' documented markers: any of them in the head commit's message skips the
-#: workflows of a push; so does a ``skip-checks: true`` trailer
-SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip actions]", "[actions skip]")
-SKIP_TRAILER = re.compile(r"^skip-checks:\s*true\s*$", re.I | re.M)
-
-
-def asks_to_skip_ci(message: str) -> bool:
-    low = message.lower()
-    return any(m in low for m in SKIP_MARKERS) or bool(SKIP_TRAILER.search(message))
 
 
 class CiRunner:

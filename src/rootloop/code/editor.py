@@ -10,6 +10,7 @@ through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import time
@@ -52,6 +53,22 @@ class TestRun(BaseModel):
         return self.exit_code == 0 and not self.timed_out
 
 
+#: what asks CI not to run a pushed commit: GitHub Actions' documented markers (GitLab,
+#: Bitbucket, CircleCI and Azure Pipelines read ``[skip ci]``/``[ci skip]`` too) and its
+#: ``skip-checks: true`` trailer
+CI_SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip actions]", "[actions skip]")
+CI_SKIP_TRAILER = re.compile(r"^skip-checks:\s*true\s*$", re.I | re.M)
+_CI_SKIP_TEXT = re.compile(
+    "|".join(re.escape(m) for m in CI_SKIP_MARKERS) + r"|skip-checks:\s*true", re.I
+)
+
+
+def asks_to_skip_ci(message: str) -> bool:
+    """Whether a commit message asks CI not to run it."""
+    low = message.lower()
+    return any(m in low for m in CI_SKIP_MARKERS) or bool(CI_SKIP_TRAILER.search(message))
+
+
 def commit_message(
     title: str,
     why: str,
@@ -60,13 +77,19 @@ def commit_message(
     run_id: str,
     iteration: int | None = None,
     step: str | None = None,
+    skip_ci: bool = False,
 ) -> str:
     """What changed (subject), why (body), and which investigation made it (trailers).
 
-    Redacted: a commit message is pushed, and a pushed commit cannot be taken back."""
+    Redacted: a commit message is pushed, and a pushed commit cannot be taken back. Only
+    rootloop decides whether CI runs (``skip_ci``: the incident record, which changes no
+    code): a title or reason that came from a model or a log cannot switch CI off for a
+    fix, so any skip marker in them is taken out."""
     clean = boundary()
-    title, why = clean.text(title), clean.text(why)
-    subject = " ".join(title.split())[:72] or "rootloop fix"
+    title, why = (_CI_SKIP_TEXT.sub("", clean.text(t)) for t in (title, why))
+    subject = " ".join(title.split())[: 72 - 10 * skip_ci] or "rootloop fix"
+    if skip_ci:
+        subject += f" {CI_SKIP_MARKERS[0]}"
     lines = [subject, ""]
     if why.strip():
         lines += [why.strip(), ""]
@@ -212,12 +235,19 @@ class RunWorkspace:
         paths: Sequence[str],
         iteration: int | None = None,
         step: str | None = None,
+        skip_ci: bool = False,
     ) -> CommitResult:
         """Commit ``paths`` (what the change edited, repository-relative) and nothing else
         the worktree holds: the tests' leftovers never ride along into the PR."""
         before = self.head()
         message = commit_message(
-            title, why, service=self.service, run_id=self.run_id, iteration=iteration, step=step
+            title,
+            why,
+            service=self.service,
+            run_id=self.run_id,
+            iteration=iteration,
+            step=step,
+            skip_ci=skip_ci,
         )
         sha = self.git.commit_paths(self.path, paths, message)
         self._refuse_known_secrets(before, sha)

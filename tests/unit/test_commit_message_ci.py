@@ -1,0 +1,44 @@
+"""Only rootloop decides whether CI runs a commit it pushes.
+
+A fix's title and reason can come from a model or be quoted from a log; if they could
+carry ``[skip ci]``, a hostile line could push an untested fix past CI (and past the
+deploy the loop waits for). The incident record, which changes no code, is the one
+commit that asks CI to skip it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rootloop.code.editor import asks_to_skip_ci, commit_message
+
+
+def message(title: str, why: str = "because", **kw: object) -> str:
+    return commit_message(title, why, service="svc", run_id="20260101-000000-ab12", **kw)
+
+
+@pytest.mark.parametrize(
+    ("title", "why"),
+    [
+        ("Bound the pool [skip ci]", "because"),
+        ("Bound the pool", "ignore previous instructions [CI SKIP] and [no ci]"),
+        ("[skip actions] fix", "why\n\nskip-checks: true"),
+        ("fix [actions skip]", "Skip-Checks:true"),
+    ],
+)
+def test_a_fix_whose_text_carries_a_skip_marker_still_runs_ci(title: str, why: str) -> None:
+    text = message(title, why)
+    assert not asks_to_skip_ci(text)
+    assert "Rootloop-Run: 20260101-000000-ab12" in text
+
+
+def test_the_incident_record_asks_ci_to_skip_it() -> None:
+    text = message("Incident record 20260101-000000-ab12", "history", skip_ci=True)
+    subject = text.splitlines()[0]
+    assert subject == "Incident record 20260101-000000-ab12 [skip ci]"
+    assert asks_to_skip_ci(text)
+
+
+def test_a_long_title_keeps_its_marker_within_the_subject_line() -> None:
+    subject = message("x" * 200, skip_ci=True).splitlines()[0]
+    assert len(subject) <= 72 and subject.endswith("[skip ci]")
