@@ -6,6 +6,13 @@ the map. A node may name a ``region``, a ``profile`` and an ``endpoint_url``
 (an emulator such as moto's server, or a VPC endpoint). Every client carries
 connect/read timeouts and a bounded retry budget, so a call made on a sweep
 thread always ends: a thread cannot be cancelled, its socket timeout can.
+
+Every session of the process shares one botocore data loader (per data path), so
+the service models and endpoint rules, several megabytes of JSON, are read once
+rather than once per session: a new session (another region or timeout, or the
+cache cleared after credentials change) costs about 20 ms of CPU instead of 130.
+The loaded models are read-only to botocore, as they already are to the clients of
+one session.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader, create_loader
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_REGION = "us-east-1"
@@ -126,6 +135,27 @@ def last_service() -> str | None:
 
 _CACHE: dict[tuple[Any, ...], AwsClients] = {}
 _CACHE_LOCK = threading.Lock()
+_LOADERS: dict[str | None, Loader] = {}  # by AWS_DATA_PATH; guarded by _CACHE_LOCK
+
+
+def _new_session(cfg: AwsConfig) -> boto3.session.Session:
+    """A boto3 session on the process's shared data loader for its data path.
+
+    Called under ``_CACHE_LOCK``. A profile that does not exist raises botocore's
+    ProfileNotFound here, as ``boto3.session.Session(profile_name=...)`` does.
+    """
+    core = botocore.session.Session(profile=cfg.profile)
+    data_path = core.get_config_variable("data_path")
+    loader = _LOADERS.get(data_path)
+    if loader is None:
+        loader = _LOADERS[data_path] = create_loader(data_path)
+    core.register_component("data_loader", loader)
+    session = boto3.session.Session(botocore_session=core, region_name=cfg.region)
+    # boto3 appends its own data folder to the loader's search path on every session:
+    # keep each folder once, so the shared loader's path does not grow with sessions
+    paths = loader.search_paths
+    paths[:] = list(dict.fromkeys(paths))
+    return session
 
 
 def clients_for(cfg: AwsConfig) -> AwsClients:
@@ -135,8 +165,7 @@ def clients_for(cfg: AwsConfig) -> AwsClients:
     with _CACHE_LOCK:
         found = _CACHE.get(key)
         if found is None:
-            session = boto3.session.Session(profile_name=cfg.profile, region_name=cfg.region)
-            found = _CACHE[key] = AwsClients(config=cfg, session=session)
+            found = _CACHE[key] = AwsClients(config=cfg, session=_new_session(cfg))
         return found
 
 
