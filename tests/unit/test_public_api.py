@@ -52,6 +52,19 @@ def test_import_rootloop_exposes_the_api_and_loads_the_loop_only_when_asked(
     assert lines[4] == "[]"  # every name in __all__ is there
 
 
+def test_a_run_without_a_model_never_loads_the_model_framework(tmp_path: Path) -> None:
+    """The loop, its runner, the report and the rules reasoner work with no LLM: a
+    rules-only run (and the CLI) does not pay for importing pydantic-ai."""
+    probe = python(
+        "import sys, rootloop.runner, rootloop.report, rootloop.reasoning.rules\n"
+        "import rootloop.cli.main\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic_ai'))\n",
+        tmp_path,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = rootloop.nope  # type: ignore[attr-defined]

@@ -14,13 +14,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
-from pydantic_ai.messages import ModelMessage, ModelResponse
 
 from rootloop.context import DebugContext
 from rootloop.models import utcnow
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelMessage
 
 Purpose = Literal["diagnose", "code-fix", "summary"]
 
@@ -131,6 +133,10 @@ def call_from_messages(
     seconds: float = 0.0,
 ) -> CallUsage:
     """Sum the usage every model response of one run reported (failed runs included)."""
+    # Here, not at the top: only a run that used a model has messages, and the report
+    # (which imports this module) must not load the model framework for a rules-only run.
+    from pydantic_ai.messages import ModelResponse
+
     inp = out = requests = tools = 0
     for m in messages:
         if isinstance(m, ModelResponse):
