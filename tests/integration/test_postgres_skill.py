@@ -275,7 +275,7 @@ async def test_map_settings_load_and_sweep(pg_dsn: str, redis_url: str, tmp_path
 
 async def test_lock_waits_that_come_and_go_are_caught_by_reading_again(pg_dsn: str) -> None:
     """A holder idle in its transaction; a client whose statement timeout cancels each wait
-    and that retries a second later. A check that starts between two waits still reports
+    and that retries half a second later. A check that starts between two waits still reports
     the blocked session and its blocker: it reads the lock waits again before judging."""
     with psycopg.connect(pg_dsn, autocommit=True) as setup:
         setup.execute("CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL)")
@@ -287,13 +287,13 @@ async def test_lock_waits_that_come_and_go_are_caught_by_reading_again(pg_dsn: s
 
     def retrying_client() -> None:
         with psycopg.connect(app_dsn(pg_dsn, "payments"), autocommit=True) as conn:
-            conn.execute("SET statement_timeout = '2s'")
+            conn.execute("SET statement_timeout = '1s'")
             while not stop.is_set():
                 between.clear()
                 with suppress(psycopg.errors.QueryCanceled):
                     conn.execute("UPDATE ledger SET n = n + 1 WHERE id = 1")
                 between.set()
-                stop.wait(1.0)
+                stop.wait(0.5)
 
     client = threading.Thread(target=retrying_client, daemon=True)
     client.start()

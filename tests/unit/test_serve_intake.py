@@ -116,17 +116,20 @@ def test_openapi_lists_every_route(h: Harness) -> None:
         assert route in paths
 
 
-def test_one_thousand_copies_of_one_alert_start_one_investigation(h: Harness) -> None:
+def test_concurrent_copies_of_one_alert_start_one_investigation(h: Harness) -> None:
+    """Copies posted from 16 threads at once race for one fingerprint: one starts, every
+    other attaches, none is lost. (``bench/serve.py`` posts 1,000 with 200 in flight.)"""
+    copies = 300
     labels = {"alertname": "HighErrorRate", "service": "checkout"}
     with ThreadPoolExecutor(max_workers=16) as pool:
-        responses = list(pool.map(lambda _: h.am("fp-1", labels), range(1000)))
+        responses = list(pool.map(lambda _: h.am("fp-1", labels), range(copies)))
     all_verdicts = [v for r in responses for v in verdicts(r)]
     assert all_verdicts.count("started") == 1
-    assert all_verdicts.count("attached") == 999
+    assert all_verdicts.count("attached") == copies - 1
     assert len(h.tickets) == 1
     (inv,) = h.store.investigations()
-    assert inv.alert_count == 1000
-    assert len(h.store.alerts(investigation_id=inv.id, limit=1000)) == 1000
+    assert inv.alert_count == copies
+    assert len(h.store.alerts(investigation_id=inv.id, limit=copies)) == copies
 
 
 def test_a_sibling_alert_of_the_same_service_attaches_and_another_service_starts(
