@@ -42,3 +42,17 @@ def test_the_incident_record_asks_ci_to_skip_it() -> None:
 def test_a_long_title_keeps_its_marker_within_the_subject_line() -> None:
     subject = message("x" * 200, skip_ci=True).splitlines()[0]
     assert len(subject) <= 72 and subject.endswith("[skip ci]")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "[skip [skip ci]ci] fix",
+        "fix [ski[no ci]p ci]",
+        "skip-checkskip-checks: trues: true",
+        "[sk[ci s[skip ci]kip]ip ci] nested twice",
+    ],
+)
+def test_a_marker_hidden_inside_another_does_not_survive_its_removal(title: str) -> None:
+    """Taking out one marker must not join the text around it into another."""
+    assert not asks_to_skip_ci(message(title, title))

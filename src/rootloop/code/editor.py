@@ -63,6 +63,16 @@ _CI_SKIP_TEXT = re.compile(
 )
 
 
+def _without_ci_skip_markers(text: str) -> str:
+    """``text`` with every skip marker taken out, until none is left: one pass could join
+    the text around a removed marker into a new one (``[skip [skip ci]ci]``)."""
+    while True:
+        cleaned = _CI_SKIP_TEXT.sub("", text)
+        if cleaned == text:
+            return text
+        text = cleaned
+
+
 def asks_to_skip_ci(message: str) -> bool:
     """Whether a commit message asks CI not to run it."""
     low = message.lower()
@@ -86,7 +96,7 @@ def commit_message(
     code): a title or reason that came from a model or a log cannot switch CI off for a
     fix, so any skip marker in them is taken out."""
     clean = boundary()
-    title, why = (_CI_SKIP_TEXT.sub("", clean.text(t)) for t in (title, why))
+    title, why = (_without_ci_skip_markers(clean.text(t)) for t in (title, why))
     subject = " ".join(title.split())[: 72 - 10 * skip_ci] or "rootloop fix"
     if skip_ci:
         subject += f" {CI_SKIP_MARKERS[0]}"
