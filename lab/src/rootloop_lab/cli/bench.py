@@ -33,6 +33,26 @@ from rootloop_lab.symptoms import wait_for_symptoms
 # a bench's table has many columns: when written to a file or pipe, do not squeeze it
 console = Console(width=None if sys.stdout.isatty() else 220)
 
+#: the table's columns, one per value of a scenario's row
+HEADER = [
+    "scenario",
+    "root cause found",
+    "category right",
+    "ended",
+    "claimed fixed",
+    "truly fixed",
+    "false claim",
+    "iterations",
+    "s to diagnosis",
+    "s to healthy",
+    "gates respected",
+    "s total",
+    "s outside run",
+    "tokens (in/out)",
+    "model calls (failed)",
+    "model s",
+]
+
 
 class _Clock:
     """Times the first diagnosis and the end of a run from the event stream."""
@@ -157,7 +177,7 @@ def bench(
             console.print(f"[red]lab error[/red]: {exc}")
             lab_errors.append(name)
             clean.clean = None
-            rows.append([name, "lab error", *["-"] * 14])
+            rows.append([name, "lab error", *["-"] * (len(HEADER) - 2)])
             console.print(" · ".join(rows[-1]))
             continue
         state = Path(state_dir()) / "bench" / name
@@ -210,25 +230,7 @@ def bench(
         )
         console.print(" · ".join(rows[-1]))
     lab.down()
-    header = [
-        "scenario",
-        "root cause found",
-        "category right",
-        "ended",
-        "claimed fixed",
-        "truly fixed",
-        "false claim",
-        "iterations",
-        "s to diagnosis",
-        "s to healthy",
-        "gates respected",
-        "s total",
-        "s outside run",
-        "tokens (in/out)",
-        "model calls (failed)",
-        "model s",
-    ]
-    table = Table(*header)
+    table = Table(*HEADER)
     for r in rows:
         table.add_row(*r)
     console.print(table)
@@ -244,7 +246,7 @@ def bench(
     minutes, seconds = divmod(round(elapsed), 60)
     console.print(f"[bold]bench wall time {minutes} min {seconds} s[/] {load}")
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         markdown.write_text(
             "\n".join(lines)
