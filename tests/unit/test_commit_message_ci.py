@@ -56,3 +56,18 @@ def test_a_long_title_keeps_its_marker_within_the_subject_line() -> None:
 def test_a_marker_hidden_inside_another_does_not_survive_its_removal(title: str) -> None:
     """Taking out one marker must not join the text around it into another."""
     assert not asks_to_skip_ci(message(title, title))
+
+
+@pytest.mark.parametrize(
+    ("title", "service"),
+    [
+        ("[skip\nci] fix", "svc"),  # the subject's whitespace is joined into one line
+        ("fix [no\t\tci]", "svc"),
+        ("fix", "payments [skip ci]"),  # a map's service name is pushed too
+    ],
+)
+def test_no_part_of_the_message_becomes_a_marker_once_it_is_assembled(
+    title: str, service: str
+) -> None:
+    text = commit_message(title, "because", service=service, run_id="20260101-000000-ab12")
+    assert not asks_to_skip_ci(text)

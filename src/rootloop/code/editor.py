@@ -94,21 +94,24 @@ def commit_message(
     Redacted: a commit message is pushed, and a pushed commit cannot be taken back. Only
     rootloop decides whether CI runs (``skip_ci``: the incident record, which changes no
     code): a title or reason that came from a model or a log cannot switch CI off for a
-    fix, so any skip marker in them is taken out."""
+    fix, so every line of the assembled message (the subject once its whitespace is
+    joined, the trailers with the map's names) is cleared of skip markers before the
+    record's own marker is added."""
     clean = boundary()
-    title, why = (_without_ci_skip_markers(clean.text(t)) for t in (title, why))
-    subject = " ".join(title.split())[: 72 - 10 * skip_ci] or "rootloop fix"
-    if skip_ci:
-        subject += f" {CI_SKIP_MARKERS[0]}"
-    lines = [subject, ""]
-    if why.strip():
-        lines += [why.strip(), ""]
+    lines = [" ".join(clean.text(title).split()), ""]
+    why = clean.text(why).strip()
+    if why:
+        lines += [why, ""]
     lines.append(f"Rootloop-Service: {service}")
     lines.append(f"Rootloop-Run: {run_id}")
     if iteration is not None:
         lines.append(f"Rootloop-Iteration: {iteration}")
     if step is not None:
         lines.append(f"Rootloop-Step: {step}")
+    lines = [_without_ci_skip_markers(line) for line in "\n".join(lines).split("\n")]
+    lines[0] = lines[0][: 72 - 10 * skip_ci] or "rootloop fix"
+    if skip_ci:
+        lines[0] += f" {CI_SKIP_MARKERS[0]}"
     return "\n".join(lines) + "\n"
 
 
